@@ -1,0 +1,112 @@
+/**
+ * What a controller (the CLI, later the extension) does: write the desired state, start a
+ * detached runner, wait for a request to take effect. It never runs a step itself.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { FileError, readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
+import type { TaskPaths } from '../protocol/paths';
+import { controlSchema, globalControlSchema, type Control, type DesiredState, type GlobalControl } from '../protocol/schemas';
+import { readTaskView, type TaskView } from '../protocol/taskView';
+
+/** Write control.json with the next seq; throws FileError when the current one is damaged. */
+export function requestState(paths: TaskPaths, desired: DesiredState, requestedBy: string, view?: TaskView): Control {
+  const current = readJsonSync(paths.control, controlSchema);
+  if (!current.ok && current.error.code !== 'missing') throw current.error;
+  const seq = Math.max(current.ok ? current.value.seq : 0, view?.state?.appliedSeq ?? 0) + 1;
+  const control: Control = { v: 1, seq, desired, requestedAt: new Date().toISOString(), requestedBy };
+  fs.mkdirSync(paths.runDir, { recursive: true });
+  writeJsonAtomicSync(paths.control, control, { durable: true });
+  return control;
+}
+
+export function readGlobalControl(file: string): GlobalControl | undefined {
+  const read = readJsonSync(file, globalControlSchema);
+  if (read.ok) return read.value;
+  if (read.error.code === 'missing') return undefined;
+  throw read.error;
+}
+
+export function requestGlobal(file: string, desired: GlobalControl['desired'], requestedBy: string): GlobalControl {
+  const seq = (readGlobalControl(file)?.seq ?? 0) + 1;
+  const control: GlobalControl = { v: 1, seq, desired, requestedAt: new Date().toISOString(), requestedBy };
+  writeJsonAtomicSync(file, control, { durable: true });
+  return control;
+}
+
+/** Poll a condition until it holds (returns its value) or the deadline passes (returns undefined). */
+export async function waitFor<T>(check: () => T | undefined | false, timeoutMs: number, intervalMs = 20): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface LaunchOptions {
+  /** The bundled runner (dist/runner.js). */
+  runnerScript: string;
+  /** The node (or Electron, run as node) executable. */
+  execPath?: string;
+  root: string;
+  tasksFolder: string;
+  paths: TaskPaths;
+  mode: 'run' | 'resume';
+  fresh?: boolean;
+  force?: boolean;
+  extraEnv?: NodeJS.ProcessEnv;
+}
+
+const MAX_RUNNER_LOG = 1024 * 1024;
+
+export type LaunchResult = { started: true; pid: number } | { started: false; exitCode: number; output: string };
+
+/**
+ * Start a detached runner (it outlives this process, the terminal and VS Code) and wait until it
+ * has taken the task (its state.json names it) or has exited (its code and what it printed).
+ */
+export async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Promise<LaunchResult> {
+  const { paths } = opts;
+  fs.mkdirSync(paths.runDir, { recursive: true });
+  try {
+    if (fs.statSync(paths.runnerLog).size > MAX_RUNNER_LOG) fs.renameSync(paths.runnerLog, `${paths.runnerLog}.1`);
+  } catch {
+    // no log yet
+  }
+  const logFd = fs.openSync(paths.runnerLog, 'a');
+  const offset = fs.fstatSync(logFd).size;
+  const args = [opts.runnerScript, '__runner', opts.mode, paths.id, '--root', opts.root, '--tasks-folder', opts.tasksFolder];
+  if (opts.fresh) args.push('--fresh');
+  if (opts.force) args.push('--force');
+  const child = spawn(opts.execPath ?? process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, ...opts.extraEnv },
+    cwd: opts.root,
+  });
+  fs.closeSync(logFd);
+  let exitCode: number | undefined;
+  child.on('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : 1)));
+  child.unref();
+  const pid = child.pid!;
+  const started = await waitFor(() => {
+    if (exitCode !== undefined) return 'exited';
+    const view = readTaskView(paths.tasksDir, paths.id);
+    return view.state?.pid === pid ? 'started' : undefined;
+  }, timeoutMs);
+  if (started === 'started') return { started: true, pid };
+  if (started === undefined) return { started: false, exitCode: 1, output: `the runner (pid ${pid}) did not start within ${timeoutMs}ms; see ${paths.runnerLog}` };
+  return { started: false, exitCode: exitCode!, output: readFrom(paths.runnerLog, offset) };
+}
+
+function readFrom(file: string, offset: number): string {
+  try {
+    return fs.readFileSync(file).subarray(offset).toString('utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+export { FileError };

@@ -1,0 +1,81 @@
+export const MAIN_HELP = `ptask: run long multi-step tasks that you can pause, resume and interrupt without losing work
+
+Usage: ptask <command> [options]
+
+Tasks are JSON files in .tasks/ (one per task; the file name is the task id).
+
+Commands:
+  list [--json]                    every task with its status
+  status <id> [--json]             one task: status, current step, progress, last request
+  run <id> [--detach] [--fresh]    run a task from its first step (--fresh: discard earlier progress)
+  resume <id> [--detach] [--force] go on from the checkpoint (--force: even if the definition changed)
+  pause <id> [--wait]              pause after the step in flight; the checkpoint is written
+  interrupt <id> [--wait]          stop now: the step in flight is killed and runs again on resume
+  pause-all | resume-all           pause every task (no task starts) / resume the tasks it paused
+  reset <id>                       forget the progress; the task starts over on its next run
+
+Common options:
+  --root <dir>          the folder containing .tasks (default: the current folder)
+  --tasks-folder <name> the tasks folder's name (default: .tasks)
+  -h, --help            help for a command: ptask <command> --help
+  -v, --version
+
+Exit codes: 0 completed, or the request took effect; 1 failed; 2 paused; 3 another runner holds
+the task; 4 interrupted; 64 bad usage or a request the task's state does not allow; 65 bad input
+file (the file and the reason are printed).`;
+
+const RUN_OPTIONS = `  --detach        start the runner in the background and return once it has started
+  --poll-ms <n>   how often the control files are read while a step runs (default 100)
+  --grace-ms <n>  time between SIGTERM and SIGKILL on interrupt (default 3000)`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  list: `Usage: ptask list [--json]
+
+Lists every task in .tasks/ with its status (idle, running, pausing, paused, interrupting,
+interrupted, completed, failed, lost), steps done and what it is doing now. Invalid definitions
+are listed with the reason. --json prints an array of the objects of 'ptask status --json'.`,
+  status: `Usage: ptask status <id> [--json]
+
+Shows one task: status, steps done, the step in flight and its progress, why it stopped, and the
+last control request and whether the runner has applied it. "lost" means the task was running
+but its runner is gone (crash, reboot): resume it. --json prints one object with id, status,
+stepsDone, stepsTotal, currentStep, progress, desired, requestedSeq, appliedSeq and more.`,
+  run: `Usage: ptask run <id> [--detach] [--fresh]
+
+Runs the task from its first step, in the foreground (progress printed; Ctrl+C pauses after the
+step in flight, a second Ctrl+C interrupts) or, with --detach, in the background. A task that is
+paused, interrupted, failed or lost keeps its progress: resume it, or use --fresh to start over
+(the old checkpoint stays under checkpoints/).
+
+${RUN_OPTIONS}
+  --fresh         discard the progress of an unfinished run and start over`,
+  resume: `Usage: ptask resume <id> [--detach] [--force]
+
+Goes on from the checkpoint: completed steps are skipped, the interrupted or failed step runs
+again (its saved TASK_STEP_STATE handed back). Resuming a task that is pausing cancels the pause.
+If the definition changed since the checkpoint, resume refuses and says what changed.
+
+${RUN_OPTIONS}
+  --force         resume even though the definition changed (completed steps matched by id)`,
+  pause: `Usage: ptask pause <id> [--wait [--timeout <seconds>]]
+
+Asks the runner to pause: the step in flight finishes, the checkpoint is written, the runner
+exits and frees everything. A step can pause sooner by watching TASK_PAUSE_REQUESTED.
+--wait returns once the task is paused (exit 0), or has ended otherwise.`,
+  interrupt: `Usage: ptask interrupt <id> [--wait [--timeout <seconds>]]
+
+Stops the task now: the step in flight and all its processes get SIGTERM, then SIGKILL after the
+grace period. Everything finished before is kept; resume runs the interrupted step again.
+--wait returns once the process tree is gone and the task is interrupted.`,
+  'pause-all': `Usage: ptask pause-all
+
+Turns on pause all (.tasks/.control.json): every running task pauses after its step in flight,
+and no task starts until 'ptask resume-all'.`,
+  'resume-all': `Usage: ptask resume-all
+
+Turns pause all off and resumes, in the background, exactly the tasks that pause all paused.`,
+  reset: `Usage: ptask reset <id>
+
+Forgets the task's progress (state, checkpoint, logs, step files): its next run starts from the
+first step. The last checkpoint is kept under checkpoints/. Not allowed while a runner runs it.`,
+};

@@ -1,0 +1,72 @@
+/**
+ * Reading a checkpoint: `checkpoint.json` (the last snapshot) plus the steps committed to
+ * `journal.jsonl` since. Shared by the runner (resume) and the readers (CLI, extension).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FileError, parseJsonText, readJsonSync, type ReadResult } from './jsonFile';
+import type { TaskPaths } from './paths';
+import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntry } from './schemas';
+
+export interface LoadedCheckpoint {
+  /** The snapshot with the journal folded in. */
+  checkpoint: Checkpoint;
+  lastSeq: number;
+  journalEntries: number;
+  /** The journal ended in a line cut short by a crash: that step was not committed and runs again. */
+  tornTail: boolean;
+}
+
+export function readJournal(file: string, afterSeq: number): ReadResult<{ entries: JournalEntry[]; tornTail: boolean }> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, value: { entries: [], tornTail: false } };
+    return { ok: false, error: new FileError(file, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
+  }
+  const lines = text.split('\n');
+  const last = lines.pop() ?? '';
+  const tornTail = last.length > 0; // a complete entry always ends with "\n"
+  const entries: JournalEntry[] = [];
+  let previous = afterSeq;
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] === '') continue;
+    const parsed = parseJsonText(file, lines[i], journalEntrySchema);
+    if (!parsed.ok) return { ok: false, error: new FileError(file, `line ${i + 1}: ${parsed.error.reason}`, 'invalid') };
+    const entry = parsed.value;
+    if (entry.seq <= afterSeq) continue; // already folded into the snapshot (a crash between snapshot and truncation)
+    if (entry.seq !== previous + 1) return { ok: false, error: new FileError(file, `line ${i + 1}: entry ${entry.seq} follows ${previous}`, 'invalid') };
+    previous = entry.seq;
+    entries.push(entry);
+  }
+  return { ok: true, value: { entries, tornTail } };
+}
+
+/** The current checkpoint, or a FileError naming the damaged file (code "missing" when there is none). */
+export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): ReadResult<LoadedCheckpoint> {
+  const snapshot = readJsonSync(paths.checkpoint, checkpointSchema);
+  if (!snapshot.ok) return snapshot;
+  const journal = readJournal(paths.journal, snapshot.value.journalSeq);
+  if (!journal.ok) return journal;
+  const checkpoint = snapshot.value;
+  const { entries, tornTail } = journal.value;
+  const done = new Set(checkpoint.completed.map((s) => s.id));
+  const completed = checkpoint.completed.concat(entries.map((e) => e.step).filter((s) => !done.has(s.id)));
+  const lastSeq = entries.length ? entries[entries.length - 1].seq : checkpoint.journalSeq;
+  return { ok: true, value: { checkpoint: { ...checkpoint, completed }, lastSeq, journalEntries: entries.length, tornTail } };
+}
+
+/** Earlier snapshots, newest first. */
+export function listSnapshots(checkpointsDir: string): string[] {
+  try {
+    return fs
+      .readdirSync(checkpointsDir)
+      .filter((n) => n.endsWith('.json'))
+      .sort()
+      .reverse()
+      .map((n) => path.join(checkpointsDir, n));
+  } catch {
+    return [];
+  }
+}

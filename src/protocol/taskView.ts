@@ -1,0 +1,127 @@
+/**
+ * What a reader (CLI, extension) knows of a task from its files alone: its definition, the
+ * runner's state, the desired state, and the derived status, "lost" included.
+ */
+import * as fs from 'node:fs';
+import { readJsonSync } from './jsonFile';
+import { lockHolderState, readRunnerLock } from './lock';
+import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
+import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerState, type TaskDefinition } from './schemas';
+import { ACTIVE_STATES, type TaskStatus } from './transitions';
+
+/** A runner on another host cannot be checked by pid: its heartbeat older than this means lost. */
+export const HEARTBEAT_STALE_MS = 30_000;
+
+export interface TaskView {
+  id: string;
+  paths?: TaskPaths;
+  definition?: TaskDefinition;
+  /** Why the definition (or its id, or its path) is unusable: file and reason. */
+  problem?: string;
+  state?: RunnerState;
+  /** state.json or control.json exists but is damaged. */
+  fileProblems: string[];
+  control?: Control;
+  status: TaskStatus;
+  /** Why the status is "lost". */
+  lostReason?: string;
+}
+
+export function readTaskView(tasksDir: string, id: string, now = Date.now()): TaskView {
+  const idProblem = taskIdProblem(id);
+  if (idProblem) return { id, problem: `${id}.json: ${idProblem}`, status: 'idle', fileProblems: [] };
+  const paths = taskPaths(tasksDir, id);
+  const view: TaskView = { id, paths, status: 'idle', fileProblems: [] };
+  try {
+    assertTaskPathsSafe(paths);
+  } catch (err) {
+    if (!(err instanceof PathError)) throw err;
+    view.problem = err.message;
+    return view;
+  }
+  const def = readJsonSync(paths.definition, definitionSchema);
+  if (def.ok) view.definition = def.value;
+  else view.problem = def.error.message;
+
+  if (!fs.existsSync(paths.runDir)) return view;
+  const state = readJsonSync(paths.state, stateSchema);
+  if (state.ok) view.state = state.value;
+  else if (state.error.code !== 'missing') view.fileProblems.push(state.error.message);
+  const control = readJsonSync(paths.control, controlSchema);
+  if (control.ok) view.control = control.value;
+  else if (control.error.code !== 'missing') view.fileProblems.push(control.error.message);
+
+  if (view.state) {
+    view.status = view.state.status;
+    if (ACTIVE_STATES.has(view.status)) {
+      const lostReason = whyLost(paths, view.state, now);
+      if (lostReason) {
+        view.status = 'lost';
+        view.lostReason = lostReason;
+      }
+    }
+  }
+  return view;
+}
+
+function whyLost(paths: TaskPaths, state: RunnerState, now: number): string | undefined {
+  const lock = readRunnerLock(paths.lock);
+  if (!lock) return `its runner (pid ${state.pid}) is gone: no runner.lock`;
+  if (lock.pid !== state.pid && lock.purpose === 'run') return undefined; // a new runner has just taken over
+  const holder = lockHolderState(lock);
+  if (holder === 'stale') return `its runner (pid ${lock.pid}) is no longer running`;
+  if (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) > HEARTBEAT_STALE_MS)
+    return `its runner on ${lock.host} has not written a heartbeat since ${state.heartbeatAt}`;
+  return undefined;
+}
+
+/** The JSON object of `ptask status --json` and of each entry of `ptask list --json`. */
+export interface TaskSummary {
+  id: string;
+  name?: string;
+  status: TaskStatus;
+  valid: boolean;
+  error?: string;
+  problems?: string[];
+  runId?: string;
+  stepsDone: number;
+  stepsTotal: number;
+  currentStep: RunnerState['currentStep'];
+  progress?: { done: number; total: number };
+  desired?: Control['desired'];
+  requestedSeq?: number;
+  appliedSeq?: number;
+  pausedBy?: RunnerState['pausedBy'];
+  reason?: string;
+  pid?: number;
+  startedAt?: string;
+  updatedAt?: string;
+  endedAt?: string;
+}
+
+export function summarize(view: TaskView): TaskSummary {
+  const s = view.state;
+  const active = s && (view.status === 'running' || view.status === 'pausing' || view.status === 'interrupting');
+  return {
+    id: view.id,
+    name: view.definition?.name,
+    status: view.status,
+    valid: !view.problem,
+    error: view.problem,
+    problems: view.fileProblems.length ? view.fileProblems : undefined,
+    runId: s?.runId,
+    stepsDone: s?.stepsDone ?? 0,
+    stepsTotal: view.definition?.steps.length ?? s?.stepsTotal ?? 0,
+    currentStep: active ? s.currentStep : null,
+    progress: active ? (s.currentStep?.progress ?? undefined) : undefined,
+    desired: view.control?.desired,
+    requestedSeq: view.control?.seq,
+    appliedSeq: s?.appliedSeq,
+    pausedBy: s?.pausedBy,
+    reason: view.lostReason ?? s?.reason,
+    pid: active ? s.pid : undefined,
+    startedAt: s?.startedAt,
+    updatedAt: s?.updatedAt,
+    endedAt: s?.endedAt,
+  };
+}

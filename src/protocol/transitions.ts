@@ -1,0 +1,78 @@
+/**
+ * The one table of allowed transitions, shared by the runner, the CLI and the extension.
+ * Requests come from people (CLI, extension); events come from the runner.
+ */
+export const TASK_STATES = ['idle', 'running', 'pausing', 'paused', 'interrupting', 'interrupted', 'completed', 'failed', 'lost'] as const;
+export type TaskStatus = (typeof TASK_STATES)[number];
+
+export const REQUESTS = ['run', 'runFresh', 'pause', 'resume', 'interrupt', 'reset'] as const;
+export type Request = (typeof REQUESTS)[number];
+
+export const EVENTS = ['finished', 'stepFailed', 'pauseReached', 'processTreeGone'] as const;
+export type RunnerEvent = (typeof EVENTS)[number];
+
+type Table = Record<TaskStatus, Partial<Record<Request | RunnerEvent, TaskStatus>>>;
+
+/** A state an active runner owns: a second runner must not start. */
+export const ACTIVE_STATES: ReadonlySet<TaskStatus> = new Set(['running', 'pausing', 'interrupting']);
+
+export const TRANSITIONS: Table = {
+  idle: { run: 'running', runFresh: 'running', reset: 'idle' },
+  running: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
+  // Resume while pausing cancels the pause; the step in flight goes on.
+  pausing: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
+  paused: { pause: 'paused', resume: 'running', runFresh: 'running', reset: 'idle' },
+  // The last step may end just as an interrupt arrives: then the task is complete.
+  interrupting: { interrupt: 'interrupting', processTreeGone: 'interrupted', finished: 'completed' },
+  interrupted: { resume: 'running', runFresh: 'running', reset: 'idle' },
+  completed: { run: 'running', runFresh: 'running', reset: 'idle' },
+  failed: { resume: 'running', runFresh: 'running', reset: 'idle' },
+  lost: { resume: 'running', runFresh: 'running', reset: 'idle' },
+};
+
+const VERBS: Record<Request | RunnerEvent, string> = {
+  run: 'run',
+  runFresh: 'run',
+  pause: 'pause',
+  resume: 'resume',
+  interrupt: 'interrupt',
+  reset: 'reset',
+  finished: 'complete',
+  stepFailed: 'fail',
+  pauseReached: 'finish pausing',
+  processTreeGone: 'finish interrupting',
+};
+
+/** What to do instead, for the requests people get wrong most often. */
+function hint(action: Request | RunnerEvent, from: TaskStatus): string {
+  if (action === 'run' && (from === 'paused' || from === 'interrupted' || from === 'failed' || from === 'lost'))
+    return ': resume it, or run it with --fresh to start over';
+  if (action === 'run' && ACTIVE_STATES.has(from)) return ': another runner holds it';
+  if (action === 'resume' && from === 'completed') return ': run it again to start a new run';
+  if (action === 'resume' && from === 'idle') return ': it has not run yet; run it';
+  if (action === 'reset' && ACTIVE_STATES.has(from)) return ': pause or interrupt it first';
+  if ((action === 'pause' || action === 'interrupt') && from === 'lost') return ': its runner is gone; resume or reset it';
+  return '';
+}
+
+export class TransitionError extends Error {
+  constructor(readonly taskId: string, readonly action: Request | RunnerEvent, readonly from: TaskStatus) {
+    super(`cannot ${VERBS[action]} '${taskId}': it is ${from}${hint(action, from)}`);
+  }
+}
+
+export function canTransition(from: TaskStatus, action: Request | RunnerEvent): boolean {
+  return TRANSITIONS[from][action] !== undefined;
+}
+
+/** The next state, or a TransitionError that names the current one. */
+export function transition(taskId: string, from: TaskStatus, action: Request | RunnerEvent): TaskStatus {
+  const to = TRANSITIONS[from][action];
+  if (to === undefined) throw new TransitionError(taskId, action, from);
+  return to;
+}
+
+/** The requests a person may make in this state: drives CLI checks and the extension's menus. */
+export function allowedRequests(from: TaskStatus): Request[] {
+  return REQUESTS.filter((r) => canTransition(from, r));
+}

@@ -1,0 +1,56 @@
+/**
+ * The runner's view of what is wanted: the task's control.json and the global .control.json,
+ * read at every step boundary, every `pollMs` while a step runs, and at once when fs.watch sees
+ * them change (watching only speeds things up: polling alone is enough, e.g. on network drives).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FileError, readJsonSync } from '../protocol/jsonFile';
+import type { TaskPaths } from '../protocol/paths';
+import { controlSchema, globalControlSchema, type Control, type GlobalControl } from '../protocol/schemas';
+
+export interface ControlReading {
+  task?: Control;
+  global?: GlobalControl;
+  /** Damaged control files: reported, and ignored until fixed. */
+  problems: FileError[];
+}
+
+export function readControlFiles(paths: TaskPaths): ControlReading {
+  const problems: FileError[] = [];
+  const task = readJsonSync(paths.control, controlSchema);
+  const global = readJsonSync(paths.globalControl, globalControlSchema);
+  if (!task.ok && task.error.code !== 'missing') problems.push(task.error);
+  if (!global.ok && global.error.code !== 'missing') problems.push(global.error);
+  return { task: task.ok ? task.value : undefined, global: global.ok ? global.value : undefined, problems };
+}
+
+export class ControlWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private watchers: fs.FSWatcher[] = [];
+
+  constructor(private readonly paths: TaskPaths, private readonly pollMs: number, private readonly onCheck: () => void) {}
+
+  start(): void {
+    this.timer = setInterval(this.onCheck, this.pollMs);
+    const watch = (dir: string, name: string) => {
+      try {
+        const w = fs.watch(dir, { persistent: false }, (_event, file) => {
+          if (file === null || file === name) this.onCheck();
+        });
+        w.on('error', () => w.close());
+        this.watchers.push(w);
+      } catch {
+        // not watchable here: polling does the job
+      }
+    };
+    watch(this.paths.runDir, path.basename(this.paths.control));
+    watch(this.paths.tasksDir, path.basename(this.paths.globalControl));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+  }
+}
