@@ -56,6 +56,8 @@ export interface LaunchOptions {
   mode: 'run' | 'resume';
   fresh?: boolean;
   force?: boolean;
+  pollMs?: number;
+  graceMs?: number;
   extraEnv?: NodeJS.ProcessEnv;
 }
 
@@ -80,6 +82,8 @@ export async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Pro
   const args = [opts.runnerScript, '__runner', opts.mode, paths.id, '--root', opts.root, '--tasks-folder', opts.tasksFolder];
   if (opts.fresh) args.push('--fresh');
   if (opts.force) args.push('--force');
+  if (opts.pollMs) args.push('--poll-ms', String(opts.pollMs));
+  if (opts.graceMs) args.push('--grace-ms', String(opts.graceMs));
   const child = spawn(opts.execPath ?? process.execPath, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd],

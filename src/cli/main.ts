@@ -206,6 +206,8 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
       mode,
       fresh: Boolean(ctx.values.fresh),
       force: Boolean(ctx.values.force),
+      pollMs: numberOption(ctx, 'poll-ms'),
+      graceMs: numberOption(ctx, 'grace-ms'),
     });
     if (launched.started) return print(`Started '${view.id}' in the background (runner pid ${launched.pid}); follow it with: ptask status ${view.id}`);
     if (launched.exitCode === EXIT.locked && mode === 'resume') return print(`'${view.id}' is already being resumed by another runner`);

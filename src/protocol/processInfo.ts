@@ -12,6 +12,7 @@ export function processStartTime(pid: number): string | undefined {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       // Field 22 (starttime, in clock ticks since boot); the command name in field 2 may hold spaces and ")".
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') return undefined; // a zombie has ended; it waits only to be reaped
       return `proc:${fields[19]}`;
     } catch {
       return undefined;

@@ -47,6 +47,9 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** After SIGKILL, what is left can only be zombies waiting for init to reap them: stop waiting then. */
+const ZOMBIE_WAIT_MS = 2000;
+
 /** SIGTERM the group, SIGKILL what is left after the grace period; resolves when the group is empty. */
 export async function terminateGroup(pgid: number, graceMs: number): Promise<void> {
   signalGroup(pgid, 'SIGTERM');
@@ -57,6 +60,7 @@ export async function terminateGroup(pgid: number, graceMs: number): Promise<voi
       signalGroup(pgid, 'SIGKILL');
       killed = true;
     }
+    if (killed && Date.now() >= killAt + ZOMBIE_WAIT_MS) return;
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -79,9 +83,11 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
     let stdoutClosed = false;
     let timer: NodeJS.Timeout | undefined;
     let partial = '';
+    let settled = false;
 
     const finish = () => {
-      if (!exit || !stdoutClosed) return;
+      if (settled || !exit || !stdoutClosed) return;
+      settled = true;
       clearTimeout(timer);
       opts.interrupt.removeEventListener('abort', onAbort);
       fs.closeSync(logFd);

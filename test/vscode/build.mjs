@@ -1,0 +1,24 @@
+// Bundles the in-host test runner and the extension-host suites to CommonJS, which is what
+// the extension host `require`s: test/vscode/{hostRunner,suite/**/*.test}.ts -> out/test/vscode/.
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const suites = readdirSync(join(here, 'suite'), { recursive: true, encoding: 'utf8' })
+	.filter(f => f.endsWith('.test.ts'))
+	.map(f => join(here, 'suite', f));
+
+await esbuild.build({
+	entryPoints: [join(here, 'hostRunner.ts'), ...suites],
+	outbase: here,
+	outdir: join(here, '../../out/test/vscode'),
+	bundle: true,
+	platform: 'node',
+	format: 'cjs',
+	target: 'node20',
+	external: ['vscode', 'mocha'],
+	sourcemap: 'inline',
+	logLevel: 'warning',
+});
