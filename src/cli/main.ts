@@ -13,7 +13,7 @@ import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, typ
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
 import { keepPrevious } from '../runner/checkpointWriter';
-import { runTask, type Reporter } from '../runner/runner';
+import { checkResumable, runTask, RunnerError, type Reporter } from '../runner/runner';
 import { launchRunner, readGlobalControl, requestGlobal, requestState, waitFor } from './controller';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
@@ -122,13 +122,17 @@ function requireTasksDir(ctx: Context): void {
   if (!fs.existsSync(ctx.tasksDir)) throw new CliExit(`${ctx.tasksDir}: no tasks folder here (use --root <folder containing ${ctx.tasksFolder}>)`, EXIT.badInput);
 }
 
-/** The task's view; bad ids are usage errors, missing or invalid definitions bad input. */
-function viewOf(ctx: Context, id: string): TaskView & { paths: TaskPaths } {
+/**
+ * The task's view; bad ids are usage errors, missing or invalid definitions bad input. Commands
+ * that change something (`forWrite`) also refuse a damaged state or control file.
+ */
+function viewOf(ctx: Context, id: string, forWrite = true): TaskView & { paths: TaskPaths } {
   const problem = taskIdProblem(id);
   if (problem) throw new UsageError(problem);
   requireTasksDir(ctx);
   const view = readTaskView(ctx.tasksDir, id);
   if (view.problem) throw new CliExit(view.problem, EXIT.badInput);
+  if (forWrite && view.fileProblems.length) throw new CliExit(view.fileProblems.join('\n'), EXIT.badInput);
   for (const p of view.fileProblems) console.error(`ptask: warning: ${p}`);
   return view as TaskView & { paths: TaskPaths };
 }
@@ -152,7 +156,7 @@ function describeNow(s: TaskSummary): string {
 }
 
 function status(ctx: Context): number {
-  const view = viewOf(ctx, ctx.args[0]);
+  const view = viewOf(ctx, ctx.args[0], false);
   const s = summarize(view);
   if (ctx.values.json) return print(JSON.stringify(s, null, 2));
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
@@ -194,6 +198,14 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
     return EXIT.completed;
   }
   if (!canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
+  if (mode === 'resume') {
+    try {
+      checkResumable(view.paths, view.definition!, Boolean(ctx.values.force));
+    } catch (err) {
+      if (err instanceof RunnerError) throw new CliExit(err.message, err.exitCode);
+      throw err;
+    }
+  }
   const global = readGlobalControl(view.paths.globalControl);
   if (global?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
   requestState(view.paths, 'running', 'cli', view);

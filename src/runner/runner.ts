@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadCheckpoint } from '../protocol/checkpoint';
+import { loadCheckpoint, type LoadedCheckpoint } from '../protocol/checkpoint';
 import { parseDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
@@ -60,7 +60,7 @@ const DEFAULT_RETRY_DELAY_MS = 1000;
 /** The exit code a step uses to say "I saved my state and paused" (EX_TEMPFAIL). */
 export const PAUSE_EXIT_CODE = 75;
 
-class RunnerError extends Error {
+export class RunnerError extends Error {
   constructor(message: string, readonly exitCode: number) {
     super(message);
   }
@@ -109,6 +109,37 @@ function prepareRunDir(paths: TaskPaths): void {
     // Definitions are shared through git; run folders are this machine's business.
     fs.writeFileSync(gitignore, '# Written by Pausable Tasks: run folders stay local, definitions are kept.\n*/\n.control.json\n', { flag: 'wx' });
   }
+}
+
+/**
+ * The checkpoint a resume goes on from, or undefined when there is none yet. Refuses (exit 65) a
+ * damaged checkpoint, and a definition changed since the checkpoint unless forced. Controllers
+ * call it too, so that a refused resume changes no file.
+ */
+export function checkResumable(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter?: Reporter): LoadedCheckpoint | undefined {
+  const loaded = loadCheckpoint(paths);
+  if (!loaded.ok) {
+    if (loaded.error.code === 'missing' && !fs.existsSync(paths.journal)) return undefined;
+    throw new RunnerError(
+      `${loaded.error.message}\nThe runner will not resume from a damaged checkpoint. Earlier snapshots are in ${paths.checkpointsDir}: ` +
+        `copy one over checkpoint.json to resume from it, or reset the task to start over.`,
+      EXIT.badInput,
+    );
+  }
+  const { checkpoint } = loaded.value;
+  if (loaded.value.tornTail) reporter?.info(`${paths.journal}: its last line was cut short by a crash; that step runs again`);
+  if (checkpoint.definitionHash !== definitionHash(def)) {
+    const before = definitionSchema.safeParse(checkpoint.definition);
+    const changes = before.success ? describeChanges(before.data, publicDefinition(def)) : ['the checkpoint does not hold the earlier definition'];
+    if (!force)
+      throw new RunnerError(
+        `${paths.definition}: changed since the checkpoint was written:\n  - ${changes.join('\n  - ')}\n` +
+          `Resume with --force to go on anyway: completed steps are matched by id and skipped, the rest run.`,
+        EXIT.badInput,
+      );
+    reporter?.info(`Resuming despite changes (--force): ${changes.join('; ')}`);
+  }
+  return loaded.value;
 }
 
 /** Upper-case letters, digits and "_": the shape of an environment variable name. */
@@ -241,31 +272,14 @@ class TaskRun {
   }
 
   private resumeCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; journalEntries: number; isNew: boolean } {
-    const loaded = loadCheckpoint(this.paths);
-    if (!loaded.ok) {
-      if (loaded.error.code === 'missing' && !fs.existsSync(this.paths.journal)) return this.newCheckpoint(); // stopped before its first checkpoint
-      throw new RunnerError(
-        `${loaded.error.message}\nThe runner will not resume from a damaged checkpoint. Earlier snapshots are in ${this.paths.checkpointsDir}: ` +
-          `copy one over checkpoint.json to resume from it, or reset the task to start over.`,
-        EXIT.badInput,
-      );
-    }
-    const { checkpoint } = loaded.value;
-    if (loaded.value.tornTail) this.opts.reporter.info(`${this.paths.journal}: its last line was cut short by a crash; that step runs again`);
+    const loaded = checkResumable(this.paths, this.def, this.opts.force ?? false, this.opts.reporter);
+    if (!loaded) return this.newCheckpoint(); // stopped before its first checkpoint
+    const { checkpoint } = loaded;
     if (checkpoint.definitionHash !== this.hash) {
-      const before = definitionSchema.safeParse(checkpoint.definition);
-      const changes = before.success ? describeChanges(before.data, publicDefinition(this.def)) : ['the checkpoint does not hold the earlier definition'];
-      if (!this.opts.force)
-        throw new RunnerError(
-          `${this.paths.definition}: changed since the checkpoint was written:\n  - ${changes.join('\n  - ')}\n` +
-            `Resume with --force to go on anyway: completed steps are matched by id and skipped, the rest run.`,
-          EXIT.badInput,
-        );
-      this.opts.reporter.info(`Resuming despite changes (--force): ${changes.join('; ')}`);
       checkpoint.definitionHash = this.hash;
       checkpoint.definition = publicDefinition(this.def);
     }
-    return { checkpoint, lastSeq: loaded.value.lastSeq, journalEntries: loaded.value.journalEntries, isNew: false };
+    return { checkpoint, lastSeq: loaded.lastSeq, journalEntries: loaded.journalEntries, isNew: false };
   }
 
   private doneIds(): Set<string> {

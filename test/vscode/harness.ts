@@ -115,14 +115,15 @@ export async function runInCodeServer(opts: RunOptions): Promise<TestResult> {
 			`&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 		await page.goto(url, { timeout: Math.max(1, deadline - Date.now()) });
 
-		const pageError = opts.onPage?.(page, baseUrl).then(() => undefined, (e: unknown) => e);
-		await Promise.race([serverExited, pollUntil(deadline, `the result file ${resultFile}`,
-			async () => existsSync(resultFile))]);
+		let pageDone = !opts.onPage;
+		let pageError: unknown;
+		void opts.onPage?.(page, baseUrl).catch(e => { pageError = e ?? 'onPage failed'; }).finally(() => { pageDone = true; });
+		await Promise.race([serverExited, pollUntil(deadline, `the result file ${resultFile} and onPage`,
+			async () => pageDone && existsSync(resultFile))]);
 		const result = JSON.parse(readFileSync(resultFile, 'utf8')) as TestResult;
-		const error = await pageError;
-		if (error !== undefined) {
+		if (pageError !== undefined) {
 			result.failed++;
-			result.failures.push({ title: 'onPage', error: String((error as Error).stack ?? error) });
+			result.failures.push({ title: 'onPage', error: String((pageError as Error).stack ?? pageError) });
 		}
 		ok = result.failed === 0 && result.passed > 0;
 		return result;
