@@ -1,4 +1,6 @@
 // One build, two bundles: the runner/CLI (plain Node) and, later, the extension (vscode external).
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -22,4 +24,6 @@ if (watch) {
   for (const options of builds) await (await esbuild.context(options)).watch();
 } else {
   await Promise.all(builds.map((options) => esbuild.build(options)));
+  // The JSON Schema of task files, generated from the zod schema that the runner validates with.
+  writeFileSync('dist/task.schema.json', execFileSync(process.execPath, ['dist/runner.js', '__schema']));
 }

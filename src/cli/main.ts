@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { FileError } from '../protocol/jsonFile';
+import { taskJsonSchema } from '../protocol/jsonSchema';
 import { acquireLock } from '../protocol/lock';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, type TaskPaths } from '../protocol/paths';
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
@@ -61,6 +62,8 @@ const COMMANDS: Record<string, { args: string[]; options: string[]; run: (ctx: C
   'resume-all': { args: [], options: [], run: resumeAll },
   reset: { args: ['id'], options: [], run: reset },
   __runner: { args: ['mode', 'id'], options: ['fresh', 'force', 'poll-ms', 'grace-ms'], run: detachedRunner },
+  // Prints the JSON Schema of task files: the build writes it to dist/task.schema.json.
+  __schema: { args: [], options: [], run: () => print(JSON.stringify(taskJsonSchema(), null, 2)) },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -277,11 +280,10 @@ async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<nu
     return print(request === 'pause' ? `Pausing '${view.id}' after the step in flight (request ${control.seq})` : `Interrupting '${view.id}' (request ${control.seq})`);
   }
   const target = request === 'pause' ? 'paused' : 'interrupted';
+  // Any end counts: paused or interrupted as asked, or completed, failed or lost meanwhile.
   const final = await waitFor(() => {
     const now = readTaskView(ctx.tasksDir, view.id);
-    const ended = now.status === 'lost' || (!ACTIVE_STATES.has(now.status) && (now.state?.appliedSeq ?? 0) >= control.seq);
-    // A runner that ended before seeing the request (completed, failed) also ends the wait.
-    return ended || (now.state && now.state.pid !== view.state?.pid && !ACTIVE_STATES.has(now.status)) ? now : undefined;
+    return !ACTIVE_STATES.has(now.status) && now;
   }, waitTimeout(ctx));
   if (!final) throw new CliExit(`'${view.id}' did not become ${target} within ${ctx.values.timeout}s`, EXIT.failed);
   console.log(`'${view.id}' is ${final.status}${final.state?.reason ? `: ${final.state.reason}` : ''}`);
