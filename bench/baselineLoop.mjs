@@ -1,0 +1,40 @@
+// The baseline of the step-overhead benchmark: the least a runner of N shell steps must do.
+// A plain Node process that spawns the same command N times, one after another, the way the
+// runner does (src/runner/stepProcess.ts): /bin/sh -c, its own process group, stdout through
+// a pipe into a log, stderr straight to the log; the next starts when the previous has exited
+// and its stdout has closed. No files, no checkpoints, no control.
+//
+//   node bench/baselineLoop.mjs <count> <log file> [command, default "true"]
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+const [countArg, logFile, command = 'true'] = process.argv.slice(2);
+const count = Number(countArg);
+if (!Number.isInteger(count) || count < 1 || !logFile) {
+  console.error('usage: node bench/baselineLoop.mjs <count> <log file> [command]');
+  process.exit(64);
+}
+
+const logFd = fs.openSync(logFile, 'a');
+for (let i = 0; i < count; i++) {
+  const code = await new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', logFd] });
+    let exitCode;
+    let open = 2;
+    const done = () => {
+      if (--open === 0) resolve(exitCode);
+    };
+    child.on('error', reject);
+    child.stdout.on('data', (chunk) => fs.writeSync(logFd, chunk));
+    child.stdout.on('close', done);
+    child.on('exit', (c) => {
+      exitCode = c;
+      done();
+    });
+  });
+  if (code !== 0) {
+    console.error(`step ${i + 1}: exit code ${code}`);
+    process.exit(1);
+  }
+}
+fs.closeSync(logFd);
