@@ -1,8 +1,8 @@
 // The baseline of the step-overhead benchmark: the least a runner of N shell steps must do.
 // A plain Node process that spawns the same command N times, one after another, the way the
-// runner does (src/runner/stepProcess.ts): /bin/sh -c, its own process group, stdout through
-// a pipe into a log, stderr straight to the log; the next starts when the previous has exited
-// and its stdout has closed. No files, no checkpoints, no control.
+// runner does (src/runner/stepProcess.ts): /bin/sh -c, its own process group, stdout and stderr
+// through pipes into a log; the next starts when the previous has exited and both pipes have
+// closed. No checkpoints, no control.
 //
 //   node bench/baselineLoop.mjs <count> <log file> [command, default "true"]
 import { spawn } from 'node:child_process';
@@ -18,15 +18,17 @@ if (!Number.isInteger(count) || count < 1 || !logFile) {
 const logFd = fs.openSync(logFile, 'a');
 for (let i = 0; i < count; i++) {
   const code = await new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', logFd] });
+    const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let exitCode;
-    let open = 2;
+    let open = 3;
     const done = () => {
       if (--open === 0) resolve(exitCode);
     };
     child.on('error', reject);
     child.stdout.on('data', (chunk) => fs.writeSync(logFd, chunk));
+    child.stderr.on('data', (chunk) => fs.writeSync(logFd, chunk));
     child.stdout.on('close', done);
+    child.stderr.on('close', done);
     child.on('exit', (c) => {
       exitCode = c;
       done();

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError, readJsonSync } from '../protocol/jsonFile';
+import type { z } from 'zod';
+import { FileError, readJsonSync, type ReadResult } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
 import { controlSchema, globalControlSchema, type Control, type GlobalControl } from '../protocol/schemas';
 
@@ -16,13 +17,36 @@ export interface ControlReading {
   problems: FileError[];
 }
 
-export function readControlFiles(paths: TaskPaths): ControlReading {
+export function readControlFiles(paths: TaskPaths, cache?: ControlCache): ControlReading {
   const problems: FileError[] = [];
-  const task = readJsonSync(paths.control, controlSchema);
-  const global = readJsonSync(paths.globalControl, globalControlSchema);
+  const task = (cache?.task ?? readJsonSync<Control>).call(cache, paths.control, controlSchema);
+  const global = (cache?.global ?? readJsonSync<GlobalControl>).call(cache, paths.globalControl, globalControlSchema);
   if (!task.ok && task.error.code !== 'missing') problems.push(task.error);
   if (!global.ok && global.error.code !== 'missing') problems.push(global.error);
   return { task: task.ok ? task.value : undefined, global: global.ok ? global.value : undefined, problems };
+}
+
+/**
+ * Re-reads a control file only when it changed (inode, size or mtime): the runner looks at both
+ * at every step boundary, and parsing them each time is most of a trivial step's overhead.
+ */
+export class ControlCache {
+  readonly task = this.cached<Control>();
+  readonly global = this.cached<GlobalControl>();
+
+  private cached<T>() {
+    let key: string | undefined;
+    let value: ReadResult<T> | undefined;
+    return (file: string, schema: z.ZodType<T>): ReadResult<T> => {
+      const stat = fs.statSync(file, { throwIfNoEntry: false });
+      const now = stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'missing';
+      if (now !== key || !value) {
+        key = now;
+        value = stat ? readJsonSync(file, schema) : { ok: false, error: new FileError(file, 'does not exist', 'missing') };
+      }
+      return value;
+    };
+  }
 }
 
 export class ControlWatcher {

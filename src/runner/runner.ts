@@ -27,7 +27,7 @@ import {
 } from '../protocol/schemas';
 import { ACTIVE_STATES, transition, TransitionError, type Request, type RunnerEvent, type TaskStatus } from '../protocol/transitions';
 import { keepPrevious, CheckpointWriter } from './checkpointWriter';
-import { ControlWatcher, readControlFiles } from './controlFiles';
+import { ControlCache, ControlWatcher, readControlFiles } from './controlFiles';
 import { describeChanges } from './definitionChanges';
 import { runStepAttempt, terminateGroup, type StepEnd } from './stepProcess';
 
@@ -156,6 +156,7 @@ class TaskRun {
   private readonly pollMs: number;
   private readonly graceMs: number;
   private readonly watcher: ControlWatcher;
+  private readonly controlCache = new ControlCache();
   private heartbeat: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private lastStateWrite = 0;
@@ -170,6 +171,8 @@ class TaskRun {
   private startSeq = 0;
   private unfinished: UnfinishedStep | null = null;
   private readonly outputEnv: Record<string, string> = {};
+  /** process.env with the task's env: built once, copied for each step. */
+  private baseEnv: NodeJS.ProcessEnv | undefined;
   private stepGroup: { pid: number; startTime?: string } | undefined;
   private readonly onSignal = () => this.signalled();
 
@@ -296,7 +299,7 @@ class TaskRun {
   /** Read the control files and move between running, pausing and interrupting accordingly. */
   private applyControl(): void {
     if (!ACTIVE_STATES.has(this.status)) return;
-    const control = readControlFiles(this.paths);
+    const control = readControlFiles(this.paths, this.controlCache);
     for (const problem of control.problems) {
       if (this.reportedProblems.has(problem.message)) continue;
       this.reportedProblems.add(problem.message);
@@ -396,22 +399,24 @@ class TaskRun {
     let attempts = previous?.attempts ?? 0;
     for (let attempt = 1; ; attempt++) {
       attempts++;
-      fs.rmSync(files.output, { force: true });
-      this.state.currentStep = { id: step.id, index, attempt, startedAt: new Date().toISOString() };
-      this.saveState(false);
+      if (fs.existsSync(files.output)) fs.rmSync(files.output);
+      const attemptStart = new Date().toISOString();
+      this.state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
       const cwd = path.resolve(this.opts.root, this.def.cwd ?? '.', step.cwd ?? '.');
-      fs.appendFileSync(files.log, `=== ${step.id} attempt ${attempt} · ${new Date().toISOString()} · run ${this.runId} ===\n`);
       const end = await runStepAttempt({
         command: step.run,
         cwd,
         env: this.stepEnv(step, index, attempt, files),
         logFile: files.log,
+        logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${this.runId} ===\n`,
         timeoutMs,
         graceMs: this.graceMs,
         interrupt: this.interruption.signal,
         onStart: (pid, startTime) => {
           this.stepGroup = { pid, startTime };
+          // With its pid, so that the next runner can stop it if this one is killed.
           this.state.currentStep = { ...this.state.currentStep!, pid, pidStartTime: startTime };
+          this.saveState(false);
         },
         onProgress: (done, total) => {
           this.state.currentStep = { ...this.state.currentStep!, progress: { done, total } };
@@ -447,7 +452,7 @@ class TaskRun {
           await this.writer!.commitStep(completed);
           this.addOutputs(completed);
           this.unfinished = null;
-          fs.rmSync(files.state, { force: true });
+          if (fs.existsSync(files.state)) fs.rmSync(files.state);
           this.state.stepsDone++;
           this.state.currentStep = null;
           this.opts.reporter.info(`✓ ${step.id} (${index + 1}/${this.def.steps.length}) in ${completed.durationMs}ms`);
@@ -479,9 +484,13 @@ class TaskRun {
   }
 
   private stepEnv(step: StepDefinition, index: number, attempt: number, files: ReturnType<TaskRun['stepFiles']>): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...this.def.env,
+    if (!this.baseEnv) {
+      this.baseEnv = { ...process.env, ...this.def.env };
+      // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
+      delete this.baseEnv.ELECTRON_RUN_AS_NODE;
+    }
+    return {
+      ...this.baseEnv,
       ...step.env,
       ...this.outputEnv,
       TASK_ID: this.id,
@@ -493,9 +502,6 @@ class TaskRun {
       TASK_STEP_STATE: files.state,
       TASK_PAUSE_REQUESTED: this.paths.pauseRequested,
     };
-    // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
-    delete env.ELECTRON_RUN_AS_NODE;
-    return env;
   }
 
   /** A retry delay that a pause or an interrupt cuts short. */

@@ -20,6 +20,8 @@ export interface StepAttempt {
   cwd: string;
   env: NodeJS.ProcessEnv;
   logFile: string;
+  /** Written before the attempt's first output: a step that prints nothing costs no file. */
+  logHeader: string;
   timeoutMs?: number;
   graceMs: number;
   interrupt: AbortSignal;
@@ -30,13 +32,27 @@ export interface StepAttempt {
 const PROGRESS = /^::progress (\d+)\/(\d+)\s*$/;
 const MAX_LINE = 4096;
 
+/** Does the process group still have a member that is not a zombie? */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  if (process.platform !== 'linux') return true;
+  // A killed orphan stays a zombie until init reaps it, which some inits (containers, VMs) do late
+  // or never; it holds nothing, so a group of zombies is gone.
+  for (const name of fs.readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 57) continue; // not a pid
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return false;
 }
 
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -46,9 +62,6 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     // already gone
   }
 }
-
-/** After SIGKILL, what is left can only be zombies waiting for init to reap them: stop waiting then. */
-const ZOMBIE_WAIT_MS = 2000;
 
 /** SIGTERM the group, SIGKILL what is left after the grace period; resolves when the group is empty. */
 export async function terminateGroup(pgid: number, graceMs: number): Promise<void> {
@@ -60,52 +73,63 @@ export async function terminateGroup(pgid: number, graceMs: number): Promise<voi
       signalGroup(pgid, 'SIGKILL');
       killed = true;
     }
-    if (killed && Date.now() >= killAt + ZOMBIE_WAIT_MS) return;
     await new Promise((r) => setTimeout(r, 5));
   }
 }
 
 export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
   return new Promise((resolve) => {
-    const logFd = fs.openSync(opts.logFile, 'a');
+    let logFd: number | undefined;
+    const log = (chunk: Buffer) => {
+      if (logFd === undefined) {
+        logFd = fs.openSync(opts.logFile, 'a');
+        fs.writeSync(logFd, opts.logHeader);
+      }
+      fs.writeSync(logFd, chunk);
+    };
     let child;
     try {
-      // stderr goes straight to the log; stdout passes through us for the progress lines.
-      child = spawn('/bin/sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', logFd] });
+      child = spawn('/bin/sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
-      fs.closeSync(logFd);
       resolve({ kind: 'spawn-error', error: (err as Error).message });
       return;
     }
     const pgid = child.pid;
     let cause: StepEnd | undefined;
     let exit: StepEnd | undefined;
-    let stdoutClosed = false;
+    let openStreams = 2;
+    /** Set while the group is being stopped: the attempt ends only when it is gone. */
+    let terminating: Promise<void> | undefined;
+    let groupGone = false;
     let timer: NodeJS.Timeout | undefined;
     let partial = '';
     let settled = false;
 
     const finish = () => {
-      if (settled || !exit || !stdoutClosed) return;
+      if (settled || !exit || openStreams > 0 || (terminating && !groupGone)) return;
       settled = true;
       clearTimeout(timer);
       opts.interrupt.removeEventListener('abort', onAbort);
-      fs.closeSync(logFd);
+      if (logFd !== undefined) fs.closeSync(logFd);
       resolve(cause ?? exit);
+    };
+    const terminate = () => {
+      terminating ??= terminateGroup(pgid!, opts.graceMs).then(() => {
+        groupGone = true;
+        exit ??= cause; // the shell was already reaped
+        finish();
+      });
     };
     const stop = (why: StepEnd) => {
       if (cause || exit || pgid === undefined) return;
       cause = why;
-      void terminateGroup(pgid, opts.graceMs).then(() => {
-        exit ??= why; // the shell was already reaped
-        finish();
-      });
+      terminate();
     };
     const onAbort = () => stop({ kind: 'interrupted' });
 
     child.on('error', (err) => {
       exit = { kind: 'spawn-error', error: err.message };
-      stdoutClosed = true;
+      openStreams = 0;
       finish();
     });
     if (pgid === undefined) return; // 'error' follows
@@ -115,7 +139,7 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
     if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop({ kind: 'timed-out', timeoutMs: opts.timeoutMs! }), opts.timeoutMs);
 
     child.stdout!.on('data', (chunk: Buffer) => {
-      fs.writeSync(logFd, chunk);
+      log(chunk);
       if (!opts.onProgress) return;
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = (lines.pop() ?? '').slice(-MAX_LINE);
@@ -124,15 +148,17 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
         if (m) opts.onProgress(Number(m[1]), Number(m[2]));
       }
     });
-    child.stdout!.on('close', () => {
-      stdoutClosed = true;
-      finish();
-    });
+    child.stderr!.on('data', log);
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('close', () => {
+        openStreams--;
+        finish();
+      });
     child.on('exit', (exitCode, signal) => {
       exit = { kind: 'exited', exitCode, signal };
       // Whatever the command left running in its group goes with it: a step frees everything.
-      if (!cause && groupAlive(pgid)) void terminateGroup(pgid, opts.graceMs).then(finish);
-      else finish();
+      if (!terminating && groupAlive(pgid)) terminate();
+      finish();
     });
   });
 }
