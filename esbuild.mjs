@@ -11,6 +11,8 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
+  // Prefer packages' ES modules: esbuild can drop what is unused from them (zod's locales).
+  mainFields: ['module', 'main'],
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',

@@ -1,7 +1,7 @@
 /** Atomic JSON writes and validated reads: a reader never sees half a file, and a bad file is named. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 /** A file that is missing, unreadable, not JSON or not of the expected shape. */
 export class FileError extends Error {
@@ -15,7 +15,7 @@ export type ReadResult<T> = { ok: true; value: T } | { ok: false; error: FileErr
 /** Larger files are refused unread: no file of ours is near this, and a huge one must not hang a reader. */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
-export function describeZodError(error: z.ZodError): string {
+export function describeZodError(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => {
@@ -27,7 +27,7 @@ export function describeZodError(error: z.ZodError): string {
 }
 
 /** Parse text (already read) against a schema; never throws. */
-export function parseJsonText<T>(file: string, text: string, schema: z.ZodType<T>): ReadResult<T> {
+export function parseJsonText<T>(file: string, text: string, schema: z.ZodMiniType<T>): ReadResult<T> {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -46,7 +46,7 @@ function readError(file: string, err: NodeJS.ErrnoException): ReadResult<never> 
   return { ok: false, error: new FileError(file, `cannot be read (${err.code ?? err.message})`, 'unreadable') };
 }
 
-export function readJsonSync<T>(file: string, schema: z.ZodType<T>): ReadResult<T> {
+export function readJsonSync<T>(file: string, schema: z.ZodMiniType<T>): ReadResult<T> {
   let text: string;
   try {
     const size = fs.statSync(file).size;
@@ -58,7 +58,7 @@ export function readJsonSync<T>(file: string, schema: z.ZodType<T>): ReadResult<
   return parseJsonText(file, text, schema);
 }
 
-export async function readJson<T>(file: string, schema: z.ZodType<T>): Promise<ReadResult<T>> {
+export async function readJson<T>(file: string, schema: z.ZodMiniType<T>): Promise<ReadResult<T>> {
   let text: string;
   try {
     const size = (await fs.promises.stat(file)).size;

@@ -1,5 +1,5 @@
 /** The JSON Schema of task definitions, generated from the zod schema (VS Code's jsonValidation uses it). */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { definitionSchema } from './schemas';
 
 export function taskJsonSchema(): object {

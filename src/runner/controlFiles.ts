@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { FileError, readJsonSync, type ReadResult } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
 import { controlSchema, globalControlSchema, type Control, type GlobalControl } from '../protocol/schemas';
@@ -37,7 +37,7 @@ export class ControlCache {
   private cached<T>() {
     let key: string | undefined;
     let value: ReadResult<T> | undefined;
-    return (file: string, schema: z.ZodType<T>): ReadResult<T> => {
+    return (file: string, schema: z.ZodMiniType<T>): ReadResult<T> => {
       const stat = fs.statSync(file, { throwIfNoEntry: false });
       const now = stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'missing';
       if (now !== key || !value) {
