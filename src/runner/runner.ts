@@ -12,7 +12,7 @@ import { EXIT } from '../protocol/exitCodes';
 import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
 import { acquireLock } from '../protocol/lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from '../protocol/paths';
-import { HOST, isSameProcessAlive } from '../protocol/processInfo';
+import { HOST, isSameProcessAlive, processStartTime } from '../protocol/processInfo';
 import {
   definitionHash,
   definitionSchema,
@@ -173,7 +173,7 @@ class TaskRun {
   private readonly outputEnv: Record<string, string> = {};
   /** process.env with the task's env: built once, copied for each step. */
   private baseEnv: NodeJS.ProcessEnv | undefined;
-  private stepGroup: { pid: number; startTime?: string } | undefined;
+  private stepGroup: { pid: number } | undefined;
   private readonly onSignal = () => this.signalled();
 
   constructor(private readonly opts: RunnerOptions, private readonly paths: TaskPaths, private readonly def: TaskDefinition) {
@@ -412,10 +412,10 @@ class TaskRun {
         timeoutMs,
         graceMs: this.graceMs,
         interrupt: this.interruption.signal,
-        onStart: (pid, startTime) => {
-          this.stepGroup = { pid, startTime };
+        onStart: (pid) => {
+          this.stepGroup = { pid };
           // With its pid, so that the next runner can stop it if this one is killed.
-          this.state.currentStep = { ...this.state.currentStep!, pid, pidStartTime: startTime };
+          this.state.currentStep = { ...this.state.currentStep!, pid };
           this.saveState(false);
         },
         onProgress: (done, total) => {
@@ -531,6 +531,10 @@ class TaskRun {
     }
     clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
+    const step = this.state.currentStep;
+    // Read only when written: steps that start and end between two writes never need it.
+    // "gone": the step ended already, so a later process with the same pid is never taken for it.
+    if (step?.pid && !step.pidStartTime) step.pidStartTime = processStartTime(step.pid) ?? 'gone';
     const time = new Date().toISOString();
     this.state.updatedAt = time;
     this.state.heartbeatAt = time;
@@ -619,11 +623,12 @@ function describeEnd(end: StepEnd): string {
 
 /** The step's outputs, undefined when it wrote none, or a message saying what is wrong with them. */
 function readOutputs(file: string): Record<string, unknown> | undefined | string {
+  if (!fs.existsSync(file)) return undefined; // most steps write none: no exception for them
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return undefined;
+    return `it wrote ${file} (TASK_STEP_OUTPUT), which cannot be read`;
   }
   try {
     const value: unknown = JSON.parse(text);

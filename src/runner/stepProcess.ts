@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { processStartTime } from '../protocol/processInfo';
 
 export type StepEnd =
   | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
@@ -25,7 +24,7 @@ export interface StepAttempt {
   timeoutMs?: number;
   graceMs: number;
   interrupt: AbortSignal;
-  onStart?: (pid: number, startTime: string | undefined) => void;
+  onStart?: (pid: number) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -133,7 +132,7 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
       finish();
     });
     if (pgid === undefined) return; // 'error' follows
-    opts.onStart?.(pgid, processStartTime(pgid));
+    opts.onStart?.(pgid);
     if (opts.interrupt.aborted) onAbort();
     else opts.interrupt.addEventListener('abort', onAbort);
     if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop({ kind: 'timed-out', timeoutMs: opts.timeoutMs! }), opts.timeoutMs);
