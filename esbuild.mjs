@@ -20,6 +20,8 @@ const common = {
 
 const builds = [
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/runner.js', banner: { js: '#!/usr/bin/env node' } },
+  // Only the extension may import vscode: the host provides it.
+  { ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
 ];
 
 if (watch) {

@@ -4,7 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { FileError, readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
+import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
+import { acquireLock } from '../protocol/lock';
+import { globalControlPath, listDefinitionIds } from '../protocol/paths';
+import { canTransition, TransitionError } from '../protocol/transitions';
+import { keepPrevious } from '../runner/checkpointWriter';
 import type { TaskPaths } from '../protocol/paths';
 import { controlSchema, globalControlSchema, type Control, type DesiredState, type GlobalControl } from '../protocol/schemas';
 import { readTaskView, type TaskView } from '../protocol/taskView';
@@ -113,4 +117,47 @@ function readFrom(file: string, offset: number): string {
   }
 }
 
-export { FileError };
+
+/**
+ * Turn pause-all off and resume, detached, exactly the tasks it paused (their state says
+ * pausedBy "global"). Tasks paused by a person stay paused.
+ */
+export async function resumeAllTasks(
+  tasksDir: string,
+  requestedBy: string,
+  launch: Omit<LaunchOptions, 'paths' | 'mode'>,
+): Promise<{ resumed: string[]; failed: { id: string; output: string }[] }> {
+  requestGlobal(globalControlPath(tasksDir), 'running', requestedBy);
+  const resumed: string[] = [];
+  const failed: { id: string; output: string }[] = [];
+  for (const id of listDefinitionIds(tasksDir)) {
+    const view = readTaskView(tasksDir, id);
+    if (view.problem || view.status !== 'paused' || view.state?.pausedBy !== 'global') continue;
+    requestState(view.paths!, 'running', requestedBy, view);
+    const launched = await launchRunner({ ...launch, paths: view.paths!, mode: 'resume' });
+    if (launched.started || launched.exitCode === 3 || launched.exitCode === 0) resumed.push(id);
+    else failed.push({ id, output: launched.output });
+  }
+  return { resumed, failed };
+}
+
+/**
+ * Forget a task's progress: state, control, checkpoint, journal, logs and step files go; the last
+ * checkpoint stays in checkpoints/ (a reset can be undone by hand). Holds the lock meanwhile, so
+ * no runner can start in between.
+ */
+export function resetTask(view: TaskView & { paths: TaskPaths }): 'done' | 'nothing' | 'locked' {
+  if (!canTransition(view.status, 'reset')) throw new TransitionError(view.id, 'reset', view.status);
+  const { paths } = view;
+  if (!fs.existsSync(paths.runDir)) return 'nothing';
+  const lock = acquireLock(paths.lock, 'reset');
+  if (!lock.acquired) return 'locked';
+  try {
+    keepPrevious(paths);
+    for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
+    for (const dir of [paths.stepsDir, paths.logsDir]) fs.rmSync(dir, { recursive: true, force: true });
+  } finally {
+    lock.release();
+  }
+  return 'done';
+}

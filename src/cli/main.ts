@@ -9,13 +9,11 @@ import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { FileError } from '../protocol/jsonFile';
 import { taskJsonSchema } from '../protocol/jsonSchema';
-import { acquireLock } from '../protocol/lock';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, type TaskPaths } from '../protocol/paths';
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
-import { keepPrevious } from '../runner/checkpointWriter';
 import { checkResumable, runTask, RunnerError, type Reporter } from '../runner/runner';
-import { launchRunner, readGlobalControl, requestGlobal, requestState, waitFor } from './controller';
+import { launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, waitFor } from './controller';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
 const VERSION = '0.1.0';
@@ -300,34 +298,17 @@ function pauseAll(ctx: Context): number {
 
 async function resumeAll(ctx: Context): Promise<number> {
   requireTasksDir(ctx);
-  requestGlobal(path.join(ctx.tasksDir, '.control.json'), 'running', 'cli');
-  const resumed: string[] = [];
-  for (const id of listDefinitionIds(ctx.tasksDir)) {
-    const view = readTaskView(ctx.tasksDir, id);
-    if (view.problem || view.status !== 'paused' || view.state?.pausedBy !== 'global') continue;
-    requestState(view.paths!, 'running', 'cli', view);
-    const launched = await launchRunner({ runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder, paths: view.paths!, mode: 'resume' });
-    if (launched.started || launched.exitCode === EXIT.locked) resumed.push(id);
-    else console.error(`ptask: could not resume '${id}': ${launched.output}`);
-  }
+  const { resumed, failed } = await resumeAllTasks(ctx.tasksDir, 'cli', { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder });
+  for (const { id, output } of failed) console.error(`ptask: could not resume '${id}': ${output}`);
   return print(`Pause all is off${resumed.length ? `; resumed ${resumed.join(', ')}` : ''}`);
 }
 
 function reset(ctx: Context): number {
   const view = viewOf(ctx, ctx.args[0]);
-  if (!canTransition(view.status, 'reset')) throw new TransitionError(view.id, 'reset', view.status);
-  const { paths } = view;
-  if (!fs.existsSync(paths.runDir)) return print(`'${view.id}' has not run: nothing to reset`);
-  const lock = acquireLock(paths.lock, 'reset');
-  if (!lock.acquired) throw new CliExit(`'${view.id}' is held by another runner (pid ${lock.holder.pid})`, EXIT.locked);
-  try {
-    keepPrevious(paths); // the checkpoint stays in the history: a reset can be undone by hand
-    for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
-    for (const dir of [paths.stepsDir, paths.logsDir]) fs.rmSync(dir, { recursive: true, force: true });
-  } finally {
-    lock.release();
-  }
-  return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${paths.checkpointsDir}`);
+  const result = resetTask(view);
+  if (result === 'locked') throw new CliExit(`'${view.id}' is held by another runner`, EXIT.locked);
+  if (result === 'nothing') return print(`'${view.id}' has not run: nothing to reset`);
+  return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${view.paths.checkpointsDir}`);
 }
 
 if (require.main === module) {

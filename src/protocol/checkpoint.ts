@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError, parseJsonText, readJsonSync, type ReadResult } from './jsonFile';
+import { FileError, parseJsonText, readJson, readJsonSync, type ReadResult } from './jsonFile';
 import type { TaskPaths } from './paths';
 import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntry } from './schemas';
 
@@ -25,6 +25,10 @@ export function readJournal(file: string, afterSeq: number): ReadResult<{ entrie
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, value: { entries: [], tornTail: false } };
     return { ok: false, error: new FileError(file, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
   }
+  return parseJournal(file, text, afterSeq);
+}
+
+export function parseJournal(file: string, text: string, afterSeq: number): ReadResult<{ entries: JournalEntry[]; tornTail: boolean }> {
   const lines = text.split('\n');
   const last = lines.pop() ?? '';
   const tornTail = last.length > 0; // a complete entry always ends with "\n"
@@ -47,9 +51,24 @@ export function readJournal(file: string, afterSeq: number): ReadResult<{ entrie
 export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): ReadResult<LoadedCheckpoint> {
   const snapshot = readJsonSync(paths.checkpoint, checkpointSchema);
   if (!snapshot.ok) return snapshot;
-  const journal = readJournal(paths.journal, snapshot.value.journalSeq);
+  return fold(snapshot.value, readJournal(paths.journal, snapshot.value.journalSeq));
+}
+
+/** The same without blocking: for the extension host. */
+export async function loadCheckpointAsync(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): Promise<ReadResult<LoadedCheckpoint>> {
+  const snapshot = await readJson(paths.checkpoint, checkpointSchema);
+  if (!snapshot.ok) return snapshot;
+  let text = '';
+  try {
+    text = await fs.promises.readFile(paths.journal, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, error: new FileError(paths.journal, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
+  }
+  return fold(snapshot.value, parseJournal(paths.journal, text, snapshot.value.journalSeq));
+}
+
+function fold(checkpoint: Checkpoint, journal: ReadResult<{ entries: JournalEntry[]; tornTail: boolean }>): ReadResult<LoadedCheckpoint> {
   if (!journal.ok) return journal;
-  const checkpoint = snapshot.value;
   const { entries, tornTail } = journal.value;
   const done = new Set(checkpoint.completed.map((s) => s.id));
   const completed = checkpoint.completed.concat(entries.map((e) => e.step).filter((s) => !done.has(s.id)));

@@ -3,7 +3,7 @@
  * runner's state, the desired state, and the derived status, "lost" included.
  */
 import * as fs from 'node:fs';
-import { readJsonSync } from './jsonFile';
+import { readJson, readJsonSync, type ReadResult } from './jsonFile';
 import { lockHolderState, readRunnerLock } from './lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
 import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerState, type TaskDefinition } from './schemas';
@@ -27,34 +27,48 @@ export interface TaskView {
   lostReason?: string;
 }
 
+/** The task's view from its files (sync: for the CLI). */
 export function readTaskView(tasksDir: string, id: string, now = Date.now()): TaskView {
+  const view = startView(tasksDir, id);
+  if (!view.paths || view.problem) return view;
+  const def = readJsonSync(view.paths.definition, definitionSchema);
+  if (!fs.existsSync(view.paths.runDir)) return finishView(view, def);
+  return finishView(view, def, readJsonSync(view.paths.state, stateSchema), readJsonSync(view.paths.control, controlSchema), now);
+}
+
+/** The same without blocking: for the extension host. */
+export async function readTaskViewAsync(tasksDir: string, id: string, now = Date.now()): Promise<TaskView> {
+  const view = startView(tasksDir, id);
+  if (!view.paths || view.problem) return view;
+  const { paths } = view;
+  const [def, state, control] = await Promise.all([readJson(paths.definition, definitionSchema), readJson(paths.state, stateSchema), readJson(paths.control, controlSchema)]);
+  return finishView(view, def, state, control, now);
+}
+
+function startView(tasksDir: string, id: string): TaskView {
   const idProblem = taskIdProblem(id);
   if (idProblem) return { id, problem: `${id}.json: ${idProblem}`, status: 'idle', fileProblems: [] };
-  const paths = taskPaths(tasksDir, id);
-  const view: TaskView = { id, paths, status: 'idle', fileProblems: [] };
+  const view: TaskView = { id, paths: taskPaths(tasksDir, id), status: 'idle', fileProblems: [] };
   try {
-    assertTaskPathsSafe(paths);
+    assertTaskPathsSafe(view.paths!);
   } catch (err) {
     if (!(err instanceof PathError)) throw err;
     view.problem = err.message;
-    return view;
   }
-  const def = readJsonSync(paths.definition, definitionSchema);
+  return view;
+}
+
+function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, now = Date.now()): TaskView {
   if (def.ok) view.definition = def.value;
   else view.problem = def.error.message;
-
-  if (!fs.existsSync(paths.runDir)) return view;
-  const state = readJsonSync(paths.state, stateSchema);
-  if (state.ok) view.state = state.value;
-  else if (state.error.code !== 'missing') view.fileProblems.push(state.error.message);
-  const control = readJsonSync(paths.control, controlSchema);
-  if (control.ok) view.control = control.value;
-  else if (control.error.code !== 'missing') view.fileProblems.push(control.error.message);
-
+  if (state?.ok) view.state = state.value;
+  else if (state && state.error.code !== 'missing') view.fileProblems.push(state.error.message);
+  if (control?.ok) view.control = control.value;
+  else if (control && control.error.code !== 'missing') view.fileProblems.push(control.error.message);
   if (view.state) {
     view.status = view.state.status;
     if (ACTIVE_STATES.has(view.status)) {
-      const lostReason = whyLost(paths, view.state, now);
+      const lostReason = whyLost(view.paths!, view.state, now);
       if (lostReason) {
         view.status = 'lost';
         view.lostReason = lostReason;

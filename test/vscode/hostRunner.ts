@@ -8,17 +8,20 @@ import { delimiter, join, resolve } from 'node:path';
 interface Failure { title: string; error: string }
 
 export async function run(): Promise<void> {
+	// Set by harness.ts (code-server); @vscode/test-electron reads the thrown error instead.
 	const resultFile = process.env.PTASKS_VSCODE_RESULT;
-	if (!resultFile) throw new Error('PTASKS_VSCODE_RESULT is not set: start this through test/vscode/harness.ts');
 	let result: { passed: number; failed: number; failures: Failure[] };
 	try {
 		result = await runMocha(testFiles());
 	} catch (e) {
 		result = { passed: 0, failed: 1, failures: [{ title: 'hostRunner', error: String((e as Error).stack ?? e) }] };
 	}
-	// Write then rename, so the harness never reads a half-written file.
-	writeFileSync(`${resultFile}.tmp`, JSON.stringify(result, null, 2));
-	renameSync(`${resultFile}.tmp`, resultFile);
+	if (resultFile) {
+		// Write then rename, so the harness never reads a half-written file.
+		writeFileSync(`${resultFile}.tmp`, JSON.stringify(result, null, 2));
+		renameSync(`${resultFile}.tmp`, resultFile);
+	}
+	for (const f of result.failures) console.error(`${f.title}\n${f.error}`);
 	if (result.failed > 0) throw new Error(`${result.failed} test(s) failed`);
 }
 

@@ -1,0 +1,322 @@
+/**
+ * The commands: each works on a tree item, or asks for a task (a quick pick of the tasks the
+ * action applies to) when run from the palette. They only write control files and start the
+ * bundled runner; they never run a step.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, type LaunchOptions } from '../cli/controller';
+import { listSnapshots } from '../protocol/checkpoint';
+import { FileError } from '../protocol/jsonFile';
+import { globalControlPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
+import { readTaskViewAsync, type TaskView } from '../protocol/taskView';
+import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
+import { checkResumable, RunnerError } from '../runner/runner';
+import type { Settings } from './settings';
+import { taskActions, taskDescription } from './presentation';
+import type { TaskStore } from './taskStore';
+import type { Node, TaskNode } from './tree';
+
+type Target = { store: TaskStore; view: TaskView & { paths: TaskPaths } };
+
+export class Commands implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly stores: () => TaskStore[],
+    private readonly settings: () => Settings,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    const register = (name: string, handler: (...args: any[]) => unknown) =>
+      this.disposables.push(vscode.commands.registerCommand(`pausableTasks.${name}`, (...args) => this.guard(name, () => handler.apply(this, args))));
+    register('run', this.run);
+    register('pause', this.pause);
+    register('resume', this.resume);
+    register('interrupt', this.interrupt);
+    register('reset', this.reset);
+    register('openCheckpoint', this.openCheckpoint);
+    register('openLog', this.openLog);
+    register('compareCheckpoint', this.compareCheckpoint);
+    register('newTask', this.newTask);
+    register('refresh', () => this.stores().forEach((s) => s.schedule(undefined)));
+    register('pauseAll', () => this.setAll('paused'));
+    register('resumeAll', () => this.setAll('running'));
+    register('toggleAll', () => this.setAll(this.allPaused() ? 'running' : 'paused'));
+  }
+
+  /** Errors become messages naming the task and the file, never a failed command. */
+  private async guard(name: string, body: () => unknown): Promise<unknown> {
+    try {
+      return await body();
+    } catch (err) {
+      if (err instanceof TransitionError || err instanceof FileError || err instanceof RunnerError) {
+        void vscode.window.showErrorMessage(err.message);
+        return undefined;
+      }
+      this.log.error(`${name}: ${(err as Error).stack ?? err}`);
+      void vscode.window.showErrorMessage(`Pausable Tasks: ${name} failed: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  // ---- choosing the task -----------------------------------------------------------------------
+
+  /**
+   * The task a command acts on, read afresh from its files (the tree may be a moment old), and
+   * checked against the transition table for the request.
+   */
+  private async target(node: Node | undefined, request: Request | undefined, placeholder: string): Promise<Target | undefined> {
+    const chosen = node ? taskNodeOf(node) : await this.pick(request, placeholder);
+    if (!chosen) return undefined;
+    const view = await readTaskViewAsync(chosen.store.tasksDir, chosen.id);
+    if (view.problem || !view.paths) throw new FileError(view.paths?.definition ?? `${chosen.id}.json`, view.problem ?? 'invalid', 'invalid');
+    if (request && !canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
+    return { store: chosen.store, view: view as Target['view'] };
+  }
+
+  private async pick(request: Request | undefined, placeholder: string): Promise<{ store: TaskStore; id: string } | undefined> {
+    const multi = this.stores().length > 1;
+    const items = this.stores().flatMap((store) =>
+      [...store.tasks.values()]
+        .filter((v) => (request ? taskActions(v).includes(request) : !v.problem))
+        .map((v) => ({ label: v.id, description: taskDescription(v), detail: multi ? store.folder.name : undefined, store, id: v.id })),
+    );
+    if (!items.length) {
+      void vscode.window.showInformationMessage(request ? `No task can ${request === 'runFresh' ? 'run' : request} now.` : 'There are no tasks.');
+      return undefined;
+    }
+    return vscode.window.showQuickPick(items, { placeHolder: placeholder, matchOnDescription: true });
+  }
+
+  // ---- running ---------------------------------------------------------------------------------
+
+  /** Workspace Trust: in a restricted workspace nothing is run, and the person is told why. */
+  private trusted(action: string): boolean {
+    if (vscode.workspace.isTrusted) return true;
+    void vscode.window
+      .showWarningMessage(`Pausable Tasks cannot ${action} in a restricted workspace: tasks run commands. Trust this workspace to run them.`, 'Manage Workspace Trust')
+      .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
+    return false;
+  }
+
+  private launchOptions(store: TaskStore): Omit<LaunchOptions, 'paths' | 'mode'> {
+    const s = this.settings();
+    return {
+      runnerScript: this.context.asAbsolutePath(path.join('dist', 'runner.js')),
+      execPath: process.execPath,
+      // Under desktop VS Code the host's executable is Electron: this makes it a plain Node.
+      extraEnv: { ELECTRON_RUN_AS_NODE: '1' },
+      root: store.folder.uri.fsPath,
+      tasksFolder: s.tasksFolder,
+      pollMs: s.pollIntervalMs,
+      graceMs: s.interruptGracePeriodMs,
+    };
+  }
+
+  private async startRunner(target: Target, mode: 'run' | 'resume', force = false): Promise<void> {
+    const { store, view } = target;
+    const global = readGlobalControl(view.paths.globalControl);
+    if (global?.desired === 'paused') {
+      const choice = await vscode.window.showWarningMessage(`Pause all is on: no task starts until it is off.`, 'Resume All');
+      if (choice) await this.setAll('running');
+      return;
+    }
+    requestState(view.paths, 'running', 'vscode', view);
+    this.log.info(`${mode} '${view.id}' in ${store.folder.name}`);
+    const launched = await launchRunner({ ...this.launchOptions(store), paths: view.paths, mode, force });
+    store.schedule([view.id]);
+    if (launched.started) return;
+    // Ended before we saw it start: a short task that already finished is fine.
+    if (launched.exitCode === 0 || launched.exitCode === 2 || launched.exitCode === 3) return;
+    this.log.error(`runner for '${view.id}' exited with ${launched.exitCode}: ${launched.output}`);
+    void vscode.window.showErrorMessage(`Could not ${mode} '${view.id}': ${lastLine(launched.output) || `exit code ${launched.exitCode}`}`, 'Show Log').then((c) => c && this.log.show());
+  }
+
+  async run(node?: Node): Promise<void> {
+    if (!this.trusted('run tasks')) return;
+    const target = await this.target(node, 'run', 'Run which task?');
+    if (target) await this.startRunner(target, 'run');
+  }
+
+  async resume(node?: Node): Promise<void> {
+    if (!this.trusted('resume tasks')) return;
+    const target = await this.target(node, 'resume', 'Resume which task?');
+    if (!target) return;
+    const { view } = target;
+    if (ACTIVE_STATES.has(view.status)) {
+      // A live runner: resuming cancels a pending pause; nothing to start.
+      requestState(view.paths, 'running', 'vscode', view);
+      target.store.schedule([view.id]);
+      return;
+    }
+    let force = false;
+    try {
+      checkResumable(view.paths, view.definition!, false);
+    } catch (err) {
+      if (!(err instanceof RunnerError) || !/changed since the checkpoint/.test(err.message)) throw err;
+      const choice = await vscode.window.showWarningMessage(`'${view.id}' changed since its checkpoint.`, { modal: true, detail: err.message }, 'Resume Anyway');
+      if (choice !== 'Resume Anyway') return;
+      force = true;
+    }
+    await this.startRunner(target, 'resume', force);
+  }
+
+  async pause(node?: Node): Promise<void> {
+    const target = await this.target(node, 'pause', 'Pause which task?');
+    if (!target || target.view.status === 'paused') return;
+    requestState(target.view.paths, 'paused', 'vscode', target.view);
+    target.store.schedule([target.view.id]);
+  }
+
+  async interrupt(node?: Node): Promise<void> {
+    const target = await this.target(node, 'interrupt', 'Interrupt which task?');
+    if (!target) return;
+    if (this.settings().confirmInterrupt) {
+      const step = target.view.state?.currentStep?.id;
+      const choice = await vscode.window.showWarningMessage(
+        `Interrupt '${target.view.id}'?`,
+        { modal: true, detail: `${step ? `Step '${step}' is stopped now and runs again on resume` : 'The step in flight is stopped now and runs again on resume'}; everything finished before is kept.` },
+        'Interrupt',
+      );
+      if (choice !== 'Interrupt') return;
+    }
+    requestState(target.view.paths, 'interrupted', 'vscode', target.view);
+    target.store.schedule([target.view.id]);
+  }
+
+  async reset(node?: Node): Promise<void> {
+    const target = await this.target(node, 'reset', 'Reset which task?');
+    if (!target) return;
+    const choice = await vscode.window.showWarningMessage(
+      `Reset '${target.view.id}'?`,
+      { modal: true, detail: 'Its progress is forgotten: the next run starts from the first step. The last checkpoint is kept under checkpoints/.' },
+      'Reset',
+    );
+    if (choice !== 'Reset') return;
+    if (resetTask(target.view) === 'locked') void vscode.window.showErrorMessage(`'${target.view.id}' is held by a runner: pause or interrupt it first.`);
+    target.store.schedule([target.view.id]);
+  }
+
+  async setAll(desired: 'running' | 'paused'): Promise<void> {
+    if (desired === 'running' && !this.trusted('resume tasks')) return;
+    for (const store of this.stores()) {
+      if (!fs.existsSync(store.tasksDir)) continue;
+      if (desired === 'paused') requestGlobal(globalControlPath(store.tasksDir), 'paused', 'vscode');
+      else {
+        const { failed } = await resumeAllTasks(store.tasksDir, 'vscode', this.launchOptions(store));
+        for (const f of failed) void vscode.window.showErrorMessage(`Could not resume '${f.id}': ${lastLine(f.output)}`);
+      }
+      store.schedule(undefined);
+    }
+  }
+
+  allPaused(): boolean {
+    const stores = this.stores().filter((s) => s.tasks.size);
+    return stores.length > 0 && stores.every((s) => s.globalControl?.desired === 'paused');
+  }
+
+  // ---- documents -------------------------------------------------------------------------------
+
+  async openCheckpoint(node?: Node): Promise<void> {
+    const target = await this.target(node, undefined, 'Open the checkpoint of which task?');
+    if (!target) return;
+    if (!fs.existsSync(target.view.paths.checkpoint)) {
+      void vscode.window.showInformationMessage(`'${target.view.id}' has no checkpoint yet: it is written when the task first runs.`);
+      return;
+    }
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(target.view.paths.checkpoint));
+    await vscode.window.showTextDocument(doc, { preview: true });
+  }
+
+  async compareCheckpoint(node?: Node): Promise<void> {
+    const target = await this.target(node, undefined, 'Compare the checkpoint of which task?');
+    if (!target) return;
+    const [previous] = listSnapshots(target.view.paths.checkpointsDir);
+    if (!previous || !fs.existsSync(target.view.paths.checkpoint)) {
+      void vscode.window.showInformationMessage(`'${target.view.id}' has no earlier checkpoint to compare with.`);
+      return;
+    }
+    const title = `${target.view.id}: ${path.basename(previous, '.json')} ↔ current checkpoint`;
+    await vscode.commands.executeCommand('vscode.diff', vscode.Uri.file(previous), vscode.Uri.file(target.view.paths.checkpoint), title);
+  }
+
+  async openLog(node?: Node): Promise<void> {
+    let file: string | undefined;
+    if (node?.kind === 'step' || node?.kind === 'log') {
+      const view = node.task.store.tasks.get(node.task.id);
+      file = node.kind === 'log' ? node.file : view?.paths && path.join(view.paths.logsDir, `${node.row.id}.log`);
+    } else {
+      const target = await this.target(node, undefined, 'Open a log of which task?');
+      if (!target) return;
+      const logs = fs.existsSync(target.view.paths.logsDir) ? fs.readdirSync(target.view.paths.logsDir).filter((n) => n.endsWith('.log')) : [];
+      const current = target.view.state?.currentStep?.id ?? target.view.state?.reason?.match(/step '([^']+)'/)?.[1];
+      if (current && logs.includes(`${current}.log`)) file = path.join(target.view.paths.logsDir, `${current}.log`);
+      else if (logs.length === 1) file = path.join(target.view.paths.logsDir, logs[0]);
+      else if (logs.length) {
+        const pick = await vscode.window.showQuickPick(logs, { placeHolder: 'Which step’s log?' });
+        file = pick && path.join(target.view.paths.logsDir, pick);
+      }
+    }
+    if (!file) return;
+    if (!fs.existsSync(file)) {
+      void vscode.window.showInformationMessage(`${path.basename(file)}: the step has printed nothing yet.`);
+      return;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+  }
+
+  async newTask(): Promise<void> {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    if (!folders.length) {
+      void vscode.window.showInformationMessage('Open a folder first: tasks live in its .tasks folder.');
+      return;
+    }
+    const folder = folders.length === 1 ? folders[0] : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Create the task in which folder?' });
+    if (!folder) return;
+    const store = this.stores().find((s) => s.folder.uri.toString() === folder.uri.toString());
+    const tasksDir = store?.tasksDir ?? path.join(folder.uri.fsPath, this.settings().tasksFolder);
+    let suggestion = 'example';
+    for (let n = 2; fs.existsSync(path.join(tasksDir, `${suggestion}.json`)); n++) suggestion = `example-${n}`;
+    const id = await vscode.window.showInputBox({
+      prompt: 'Task id: the file name in .tasks/, lowercase letters, digits, ".", "_" or "-"',
+      value: suggestion,
+      validateInput: (v) => taskIdProblem(v) ?? (fs.existsSync(path.join(tasksDir, `${v}.json`)) ? `${v}.json exists already` : undefined),
+    });
+    if (!id) return;
+    fs.mkdirSync(tasksDir, { recursive: true });
+    const file = path.join(tasksDir, `${id}.json`);
+    fs.writeFileSync(file, JSON.stringify(exampleTask(), null, 2) + '\n', { flag: 'wx' });
+    store?.schedule([id]);
+    await vscode.window.showTextDocument(vscode.Uri.file(file));
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** Three steps of a few seconds each, with progress: enough to try pause and resume on. */
+export function exampleTask() {
+  const work = (name: string, seconds: number) =>
+    `for i in $(seq 1 ${seconds * 2}); do sleep 0.5; echo "::progress $i/${seconds * 2}"; done; echo "${name} done"`;
+  return {
+    name: 'Example: three steps you can pause and resume',
+    steps: [
+      { id: 'prepare', run: work('prepare', 4) },
+      { id: 'process', run: `${work('process', 8)}; echo '{"items": 16}' > "$TASK_STEP_OUTPUT"` },
+      { id: 'report', run: 'echo "processed $TASK_OUTPUT_PROCESS_ITEMS items"' },
+    ],
+  };
+}
+
+function taskNodeOf(node: Node): TaskNode | undefined {
+  if (node.kind === 'task') return node;
+  if (node.kind === 'folder') return undefined;
+  return node.task;
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}

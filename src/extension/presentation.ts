@@ -1,0 +1,126 @@
+/**
+ * How a task looks in the tree: label, description, icon, tooltip and the actions its state
+ * allows. Plain data, no VS Code import, so that it is unit-tested on its own.
+ */
+import { formatDuration } from '../protocol/duration';
+import type { CompletedStep, UnfinishedStep } from '../protocol/schemas';
+import type { TaskView } from '../protocol/taskView';
+import { allowedRequests, type Request, type TaskStatus } from '../protocol/transitions';
+
+export interface IconSpec {
+  /** A codicon id, "~spin" included. */
+  id: string;
+  /** A theme color id. */
+  color?: string;
+}
+
+const ICONS: Record<TaskStatus | 'invalid', IconSpec> = {
+  idle: { id: 'circle-large-outline' },
+  running: { id: 'sync~spin', color: 'charts.blue' },
+  pausing: { id: 'loading~spin', color: 'charts.yellow' },
+  paused: { id: 'debug-pause', color: 'charts.yellow' },
+  interrupting: { id: 'loading~spin', color: 'charts.orange' },
+  interrupted: { id: 'debug-stop', color: 'charts.orange' },
+  completed: { id: 'pass', color: 'testing.iconPassed' },
+  failed: { id: 'error', color: 'testing.iconFailed' },
+  lost: { id: 'warning', color: 'problemsWarningIcon.foreground' },
+  invalid: { id: 'error', color: 'errorForeground' },
+};
+
+export function taskIcon(view: TaskView): IconSpec {
+  return ICONS[view.problem ? 'invalid' : view.status];
+}
+
+export function taskLabel(view: TaskView): string {
+  return view.id;
+}
+
+/** e.g. "paused · 3/7 · embed 120/1000" */
+export function taskDescription(view: TaskView): string {
+  if (view.problem) return 'invalid';
+  const parts: string[] = [view.status === 'paused' && view.state?.pausedBy === 'global' ? 'paused (all)' : view.status];
+  const total = view.definition?.steps.length ?? view.state?.stepsTotal ?? 0;
+  if (view.state) parts.push(`${view.state.stepsDone}/${total}`);
+  const step = activeStep(view);
+  if (step) parts.push(step.progress ? `${step.id} ${step.progress.done}/${step.progress.total}` : step.id);
+  else if (view.definition?.name) parts.push(view.definition.name);
+  return parts.join(' · ');
+}
+
+function activeStep(view: TaskView) {
+  const running = view.status === 'running' || view.status === 'pausing' || view.status === 'interrupting';
+  return running ? view.state?.currentStep : null;
+}
+
+/** Drives menus: `task.<status>`, or `task.invalid`; ".checkpoint" when there is one to open. */
+export function taskContextValue(view: TaskView, hasCheckpoint: boolean): string {
+  return `task.${view.problem ? 'invalid' : view.status}${hasCheckpoint ? '.checkpoint' : ''}`;
+}
+
+/** What a person may ask of the task now (an invalid task: nothing but opening it). */
+export function taskActions(view: TaskView): Request[] {
+  return view.problem ? [] : allowedRequests(view.status);
+}
+
+const ago = (iso: string | undefined, now: number) => (iso ? `${formatDuration(Math.max(0, now - Date.parse(iso)))} ago` : undefined);
+
+/** The tooltip, as Markdown. */
+export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefined, now = Date.now()): string {
+  const lines = [`**${escape(view.definition?.name ?? view.id)}** \`${view.id}\``, ''];
+  if (view.problem) return [...lines, `$(error) ${escape(view.problem)}`].join('\n');
+  const s = view.state;
+  lines.push(`State: **${view.status}**${s?.pausedBy && (view.status === 'paused' || view.status === 'pausing') ? ` (by ${s.pausedBy})` : ''}`);
+  if (s) lines.push(`Steps done: ${s.stepsDone}/${view.definition?.steps.length ?? s.stepsTotal}`);
+  const step = activeStep(view);
+  if (step) lines.push(`Current step: \`${step.id}\`${step.progress ? ` ${step.progress.done}/${step.progress.total}` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
+  if (view.lostReason ?? s?.reason) lines.push(`Reason: ${escape(view.lostReason ?? s!.reason!)}`);
+  if (s) lines.push(`Started: ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);
+  if (checkpointWrittenAt) lines.push(`Last checkpoint: ${ago(checkpointWrittenAt, now)}`);
+  const c = view.control;
+  if (c) lines.push(`Last request: ${c.desired} by ${c.requestedBy} ${ago(c.requestedAt, now)}, ${c.seq <= (s?.appliedSeq ?? 0) ? 'applied' : 'not applied yet'}`);
+  for (const p of view.fileProblems) lines.push(`$(warning) ${escape(p)}`);
+  return lines.join('  \n');
+}
+
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+export type StepStatus = 'done' | 'running' | 'pending' | 'failed' | 'interrupted' | 'paused';
+
+export interface StepRow {
+  id: string;
+  index: number;
+  status: StepStatus;
+  /** e.g. "done · 1.2s", "running · 120/1000", "failed · exit code 3" */
+  description: string;
+}
+
+const STEP_ICONS: Record<StepStatus, IconSpec> = {
+  done: { id: 'pass', color: 'testing.iconPassed' },
+  running: { id: 'sync~spin', color: 'charts.blue' },
+  pending: { id: 'circle-large-outline' },
+  failed: { id: 'error', color: 'testing.iconFailed' },
+  interrupted: { id: 'debug-stop', color: 'charts.orange' },
+  paused: { id: 'debug-pause', color: 'charts.yellow' },
+};
+export const stepIcon = (row: StepRow) => STEP_ICONS[row.status];
+
+/** The steps of a task with their state and duration, from its definition, state and checkpoint. */
+export function stepRows(view: TaskView, completed: CompletedStep[], unfinished: UnfinishedStep | null, now = Date.now()): StepRow[] {
+  const done = new Map(completed.map((c) => [c.id, c]));
+  const current = activeStep(view);
+  return (view.definition?.steps ?? []).map((step, index) => {
+    const c = done.get(step.id);
+    if (c) return { id: step.id, index, status: 'done', description: `done · ${formatDuration(c.durationMs)}` };
+    if (current?.id === step.id) {
+      const progress = current.progress ? ` · ${current.progress.done}/${current.progress.total}` : '';
+      return { id: step.id, index, status: 'running', description: `running${progress} · ${formatDuration(now - Date.parse(current.startedAt))}` };
+    }
+    if (unfinished?.id === step.id) {
+      const status: StepStatus = unfinished.outcome === 'paused' ? 'paused' : unfinished.outcome === 'interrupted' ? 'interrupted' : 'failed';
+      return { id: step.id, index, status, description: `${unfinished.outcome}${unfinished.error ? ` · ${unfinished.error}` : ''}` };
+    }
+    return { id: step.id, index, status: 'pending', description: 'pending' };
+  });
+}

@@ -1,0 +1,24 @@
+// The workspaces the extension suites open: real tasks whose steps are tiny fixture scripts.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const FIXTURES = resolve(__dirname, '../fixtures');
+const node = (script: string, ...args: string[]) => [`node ${JSON.stringify(join(FIXTURES, script))}`, ...args].join(' ');
+
+export function makeWorkspace(name: string): string {
+  const root = mkdtempSync(join(tmpdir(), `ptasks-${name}-`));
+  const tasks = join(root, '.tasks');
+  mkdirSync(tasks);
+  const env = { MARKS: join(root, 'marks.txt'), GATE: join(root, 'gate') };
+  const define = (id: string, def: object) => writeFileSync(join(tasks, `${id}.json`), JSON.stringify(def, null, 2));
+  define('quick', { name: 'Two quick steps', env, steps: [{ id: 'one', run: node('mark.js', 'one', '200') }, { id: 'two', run: node('mark.js', 'two', '200') }] });
+  define('gated', {
+    name: 'Waits for a gate file',
+    env,
+    steps: [{ id: 'wait', run: node('gate.js', 'wait') }, { id: 'then', run: node('mark.js', 'then', '300') }, { id: 'last', run: node('mark.js', 'last') }],
+  });
+  define('long', { name: 'A step that runs until stopped', env, steps: [{ id: 'forever', run: node('forever.js') }, { id: 'after', run: 'true' }] });
+  writeFileSync(join(tasks, 'broken.json'), JSON.stringify({ steps: [{ id: 'one', run: 'true' }, { id: 'one', run: 'true' }] }, null, 2));
+  return root;
+}
