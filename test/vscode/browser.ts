@@ -1,0 +1,51 @@
+// The browser test: Playwright drives the workbench in Chromium as a person would: opens the
+// Pausable Tasks view, runs a task from its inline action, pauses and resumes it, opens the
+// checkpoint, and toggles pause all from the status bar. Saves screenshots (the README's).
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+
+/** test-results/screenshots (ignored), or docs/images with `npm run screenshots` (for the README). */
+export const SCREENSHOTS = resolve(__dirname, '../..', process.env.PTASKS_SCREENSHOTS ?? 'test-results/screenshots');
+
+export async function clickThrough(page: Page, workspace: string): Promise<void> {
+  const deadline = { timeout: 60_000 };
+  const row = (text: string) => page.locator('.monaco-list-row', { hasText: text }).first();
+  const inline = async (task: string, action: string) => {
+    await row(task).hover();
+    await row(task).locator(`.action-label[aria-label="${action}"]`).click();
+  };
+  const shows = (task: string, text: RegExp) => row(task).filter({ hasText: text }).waitFor(deadline);
+
+  await page.locator('.monaco-workbench').waitFor(deadline);
+  await page.locator('.activitybar [aria-label^="Pausable Tasks"]').first().click();
+  await row('gated').waitFor(deadline);
+
+  await inline('gated', 'Run');
+  await shows('gated', /running/);
+  await inline('gated', 'Pause');
+  await shows('gated', /pausing/);
+  writeFileSync(join(workspace, 'gate'), ''); // the step in flight ends
+  await shows('gated', /paused · 1\/3/);
+
+  // Expand the task: its steps, and the checkpoint to open.
+  await row('gated').locator('.monaco-tl-twistie').click();
+  await row('Checkpoint').waitFor(deadline);
+  await page.screenshot({ path: join(SCREENSHOTS, 'tree-paused.png') });
+  await row('Checkpoint').click();
+  await page.locator('.tab', { hasText: 'checkpoint.json' }).waitFor(deadline);
+  await page.locator('.view-lines', { hasText: '"reason": "paused"' }).waitFor(deadline);
+  await page.screenshot({ path: join(SCREENSHOTS, 'checkpoint.png') });
+
+  await inline('gated', 'Resume');
+  await shows('gated', /completed · 3\/3/);
+
+  const status = page.locator('.statusbar-item', { hasText: /Tasks idle|running|paused/ }).last();
+  await status.click();
+  await page.locator('.statusbar-item', { hasText: 'All paused' }).waitFor(deadline);
+  await page.screenshot({ path: join(SCREENSHOTS, 'pause-all.png') });
+  await page.locator('.statusbar-item', { hasText: 'All paused' }).click();
+  await page.locator('.statusbar-item', { hasText: 'All paused' }).waitFor({ state: 'detached', ...deadline });
+
+  writeFileSync(join(workspace, 'ui-done'), 'ok');
+}
