@@ -1,0 +1,69 @@
+import * as assert from 'node:assert/strict';
+import type { RunnerState } from '../../src/protocol/schemas';
+import type { TaskView } from '../../src/protocol/taskView';
+import { TASK_STATES } from '../../src/protocol/transitions';
+import { stepRows, taskActions, taskContextValue, taskDescription, taskIcon, taskTooltip } from '../../src/extension/presentation';
+
+const definition = { name: 'Nightly', steps: ['fetch', 'embed', 'publish'].map((id) => ({ id, run: 'true' })) };
+const state = (over: Partial<RunnerState> = {}): RunnerState => ({
+  v: 1, taskId: 'nightly', runId: 'r1', status: 'running', pid: 10, host: 'h', startedAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z', heartbeatAt: '2026-01-01T00:00:00Z', stepsTotal: 3, stepsDone: 1,
+  currentStep: { id: 'embed', index: 1, attempt: 1, startedAt: '2026-01-01T00:00:00Z', progress: { done: 120, total: 1000 } },
+  appliedSeq: 2, appliedGlobalSeq: 0, ...over,
+});
+const view = (over: Partial<TaskView> = {}): TaskView => ({ id: 'nightly', status: 'running', definition, state: state(), fileProblems: [], ...over });
+
+describe('tree presentation', () => {
+  it('describes a running task with its step and progress', () => {
+    assert.equal(taskDescription(view()), 'running · 1/3 · embed 120/1000');
+  });
+
+  it('describes a paused task, and one paused by pause all', () => {
+    const paused = view({ status: 'paused', state: state({ status: 'paused', currentStep: null, pausedBy: 'user' }) });
+    assert.equal(taskDescription(paused), 'paused · 1/3 · Nightly');
+    const all = view({ status: 'paused', state: state({ status: 'paused', currentStep: null, pausedBy: 'global' }) });
+    assert.match(taskDescription(all), /^paused \(all\) · 1\/3/);
+  });
+
+  it('describes an idle task by its name, and an invalid one as invalid', () => {
+    assert.equal(taskDescription(view({ status: 'idle', state: undefined })), 'idle · Nightly');
+    assert.equal(taskDescription(view({ problem: 'x.json: bad' })), 'invalid');
+  });
+
+  it('gives every state its own icon; running ones spin', () => {
+    const ids = TASK_STATES.map((status) => taskIcon(view({ status })).id);
+    assert.match(taskIcon(view({ status: 'running' })).id, /~spin$/);
+    assert.equal(taskIcon(view({ problem: 'bad' })).id, 'error');
+    assert.equal(new Set(ids.map((id, i) => `${id}:${taskIcon(view({ status: TASK_STATES[i] })).color}`)).size, TASK_STATES.length);
+  });
+
+  it('puts the state in contextValue, and offers the actions the transition table allows', () => {
+    assert.equal(taskContextValue(view({ status: 'paused' }), true), 'task.paused.checkpoint');
+    assert.equal(taskContextValue(view({ problem: 'bad' }), false), 'task.invalid');
+    assert.deepEqual(taskActions(view({ status: 'paused' })), ['runFresh', 'pause', 'resume', 'reset']);
+    assert.deepEqual(taskActions(view({ status: 'running' })), ['pause', 'resume', 'interrupt']);
+    assert.deepEqual(taskActions(view({ problem: 'bad' })), []);
+  });
+
+  it('tooltip: state, step, last request and whether it was applied', () => {
+    const now = Date.parse('2026-01-01T00:01:00Z');
+    const control = { v: 1 as const, seq: 3, desired: 'paused' as const, requestedAt: '2026-01-01T00:00:30Z', requestedBy: 'vscode' };
+    const text = taskTooltip(view({ status: 'pausing', control, state: state({ status: 'pausing', pausedBy: 'user' }) }), '2026-01-01T00:00:50Z', now);
+    assert.match(text, /State: \*\*pausing\*\* \(by user\)/);
+    assert.match(text, /Current step: `embed` 120\/1000, since 1m 0s ago/);
+    assert.match(text, /Last checkpoint: 10s ago/);
+    assert.match(text, /Last request: paused by vscode 30s ago, not applied yet/);
+  });
+
+  it('lists steps: done with duration, running with progress, unfinished with its outcome, pending', () => {
+    const completed = [{ id: 'fetch', index: 0, exitCode: 0, attempts: 1, startedAt: 'a', endedAt: 'b', durationMs: 1500 }];
+    const running = stepRows(view(), completed, null, Date.parse('2026-01-01T00:00:02Z'));
+    assert.deepEqual(running.map((r) => [r.id, r.status, r.description]), [
+      ['fetch', 'done', 'done · 1.5s'],
+      ['embed', 'running', 'running · 120/1000 · 2.0s'],
+      ['publish', 'pending', 'pending'],
+    ]);
+    const failed = stepRows(view({ status: 'failed', state: state({ status: 'failed', currentStep: null }) }), completed, { id: 'embed', index: 1, attempts: 3, outcome: 'failed', error: 'exit code 3' });
+    assert.deepEqual(failed[1], { id: 'embed', index: 1, status: 'failed', description: 'failed · exit code 3' });
+  });
+});
