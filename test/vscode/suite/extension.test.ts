@@ -126,6 +126,24 @@ describe('Pausable Tasks in VS Code', function () {
     assert.equal(fs.existsSync(path.join(tasksDir(), 'quick', 'control.json')) && readJson(path.join(tasksDir(), 'quick', 'control.json')).desired, 'running');
   });
 
+  it('editing a definition gets errors from the task JSON Schema (jsonValidation)', async () => {
+    const file = path.join(tasksDir(), 'typo.json');
+    fs.writeFileSync(file, JSON.stringify({ stpes: [] }, null, 2));
+    try {
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+      await vscode.window.showTextDocument(doc);
+      const fromSchema = await waitFor('schema diagnostics', () => {
+        const d = vscode.languages.getDiagnostics(doc.uri).filter((x) => x.source !== 'Pausable Tasks');
+        return d.length ? d : undefined;
+      });
+      const messages = fromSchema.map((d) => d.message).join('\n');
+      assert.match(messages, /stpes|steps/);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   it('a change to one state.json shows in the tree within a second', async () => {
     const file = path.join(tasksDir(), 'quick', 'state.json');
     const state = readJson(file);
