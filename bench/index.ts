@@ -4,13 +4,14 @@
  * These are measurements, not tests: a missed target is reported, never an error exit.
  *
  *   BENCH_QUICK=1        a fast smoke run (fewer steps and trials); does not touch the docs
- *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency); does not touch the docs
+ *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, extension); does not touch the docs
  *   BENCH_WRITE_DOCS=1   rewrite the docs even so
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { extension } from './extension';
 import { interruptLatency } from './interruptLatency';
 import { log, QUICK, REPO, RUNNER, type BenchResult } from './lib';
 import { pauseLatency } from './pauseLatency';
@@ -22,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'per-step-scaling': scaling,
   'pause-latency': pauseLatency,
   'interrupt-latency': interruptLatency,
+  extension,
 };
 
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');

@@ -54,15 +54,28 @@ export class TaskStore implements vscode.Disposable {
     this.tasksDir = tasksDirOf(folder.uri.fsPath, tasksFolder);
   }
 
-  /** Reads every task, then watches for changes. Resolves when the first read is done. */
+  /**
+   * Reads every task and starts watching, side by side. Resolves when the first read is done;
+   * `watching` resolves once the watcher has seen every folder. A change in between could fall
+   * between the two, so the tasks are read once more then.
+   */
   start(): Promise<void> {
-    this.loading ??= this.loadAll().then(() => this.watch());
+    if (!this.loading) {
+      this.loading = this.loadAll();
+      this.watching = this.watch().then(async () => {
+        await this.loading;
+        this.schedule(undefined);
+      });
+    }
     return this.loading;
   }
 
   get ready(): Promise<void> {
     return this.loading ?? this.start();
   }
+
+  /** Resolves once changes to the files are seen (after start()). */
+  watching: Promise<void> | undefined;
 
   private async listIds(): Promise<string[]> {
     try {
@@ -93,8 +106,8 @@ export class TaskStore implements vscode.Disposable {
     return read.ok ? read.value : undefined;
   }
 
-  private watch(): void {
-    if (this.disposed) return;
+  private watch(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
     const root = this.folder.uri.fsPath;
     const tasksDir = this.tasksDir;
     this.watcher = watch(root, {
@@ -109,6 +122,8 @@ export class TaskStore implements vscode.Disposable {
       const active = [...this.tasks.values()].filter((v) => ACTIVE_STATES.has(v.status)).map((v) => v.id);
       if (active.length) this.schedule(active);
     }, RECHECK_ACTIVE_MS);
+    const watcher = this.watcher;
+    return new Promise((resolve) => watcher.once('ready', () => resolve()));
   }
 
   private onFileEvent(file: string): void {

@@ -7,7 +7,7 @@ import * as esbuild from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const suites = readdirSync(join(here, 'suite'), { recursive: true, encoding: 'utf8' })
-	.filter(f => f.endsWith('.test.ts'))
+	.filter(f => f.endsWith('.test.ts') || f.endsWith('.bench.ts'))
 	.map(f => join(here, 'suite', f));
 
 await esbuild.build({

@@ -15,7 +15,7 @@ describe('Pausable Tasks in VS Code', function () {
 
   before(async () => {
     a = await api();
-    await Promise.all(a.stores().map((s) => s.ready));
+    await Promise.all(a.stores().map((s) => s.watching));
   });
 
   afterEach(() => fs.rmSync(gate(), { force: true }));
