@@ -61,8 +61,9 @@ describe('Pausable Tasks in VS Code', function () {
   it('Pause: the step in flight finishes, then paused with a checkpoint on disk; Resume completes it', async () => {
     const { node } = (await taskItem(a, 'gated'))!;
     await vscode.commands.executeCommand('pausableTasks.run', node);
-    const running = await waitForStatus(a, 'gated', 'running');
-    assert.match(description(running.item), /running · 0\/3 · wait/);
+    await waitForStatus(a, 'gated', 'running');
+    // The step's name follows the state within one state write (at most 50 ms apart).
+    await waitFor('the running step in the description', async () => /running · 0\/3 · wait/.test(description((await taskItem(a, 'gated'))!.item)));
     await vscode.commands.executeCommand('pausableTasks.pause', node);
     await waitForStatus(a, 'gated', 'pausing');
     fs.writeFileSync(gate(), '');
