@@ -195,11 +195,6 @@ export class TaskStore implements vscode.Disposable {
     if (before && before.status !== view.status) this._onDidChangeStatus.fire({ store: this, id: view.id, from: before.status, view });
   }
 
-  /** Read one task now (after a command wrote its control file). */
-  async refreshTask(id: string): Promise<void> {
-    this.schedule([id]);
-  }
-
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.timer);

@@ -145,7 +145,7 @@ export const completedStepSchema = z.object({
 });
 export type CompletedStep = z.infer<typeof completedStepSchema>;
 
-export const STOP_OUTCOMES = ['interrupted', 'paused', 'failed', 'timed-out', 'crashed'] as const;
+export const STOP_OUTCOMES = ['interrupted', 'paused', 'failed', 'timed-out'] as const;
 
 /** The step that was started but did not complete: what resume runs again. */
 export const unfinishedStepSchema = z.object({
@@ -164,7 +164,7 @@ export const unfinishedStepSchema = z.object({
 });
 export type UnfinishedStep = z.infer<typeof unfinishedStepSchema>;
 
-export const CHECKPOINT_REASONS = ['started', 'compaction', 'paused', 'interrupted', 'completed', 'failed', 'reset'] as const;
+export const CHECKPOINT_REASONS = ['started', 'compaction', 'paused', 'interrupted', 'completed', 'failed'] as const;
 
 export const checkpointSchema = z.object({
   v: z.literal(1),
