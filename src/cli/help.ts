@@ -13,6 +13,7 @@ Commands:
   interrupt <id> [--wait]          stop now: the step in flight is killed and runs again on resume
   pause-all | resume-all           pause every task (no task starts) / resume the tasks it paused
   reset <id>                       forget the progress; the task starts over on its next run
+  init                             create .tasks/ with an example task to try
 
 Common options:
   --root <dir>          the folder containing .tasks (default: the current folder)
@@ -74,6 +75,10 @@ and no task starts until 'ptask resume-all'.`,
   'resume-all': `Usage: ptask resume-all
 
 Turns pause all off and resumes, in the background, exactly the tasks that pause all paused.`,
+  init: `Usage: ptask init
+
+Creates .tasks/ in the current folder (or --root) with example.json, a task of three steps of a
+few seconds each, and prints how to run, pause and resume it.`,
   reset: `Usage: ptask reset <id>
 
 Forgets the task's progress (state, checkpoint, logs, step files): its next run starts from the

@@ -13,7 +13,7 @@ import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, typ
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
 import { checkResumable, runTask, RunnerError, type Reporter } from '../runner/runner';
-import { launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, waitFor } from './controller';
+import { exampleTask, launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, waitFor } from './controller';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
 const VERSION = '0.1.0';
@@ -59,6 +59,7 @@ const COMMANDS: Record<string, { args: string[]; options: string[]; run: (ctx: C
   'pause-all': { args: [], options: [], run: pauseAll },
   'resume-all': { args: [], options: [], run: resumeAll },
   reset: { args: ['id'], options: [], run: reset },
+  init: { args: [], options: [], run: init },
   __runner: { args: ['mode', 'id'], options: ['fresh', 'force', 'poll-ms', 'grace-ms'], run: detachedRunner },
   // Prints the JSON Schema of task files: the build writes it to dist/task.schema.json.
   __schema: { args: [], options: [], run: () => print(JSON.stringify(taskJsonSchema(), null, 2)) },
@@ -301,6 +302,26 @@ async function resumeAll(ctx: Context): Promise<number> {
   const { resumed, failed } = await resumeAllTasks(ctx.tasksDir, 'cli', { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder });
   for (const { id, output } of failed) console.error(`ptask: could not resume '${id}': ${output}`);
   return print(`Pause all is off${resumed.length ? `; resumed ${resumed.join(', ')}` : ''}`);
+}
+
+/** For people who start from a terminal: a .tasks folder with a task to try. */
+function init(ctx: Context): number {
+  fs.mkdirSync(ctx.tasksDir, { recursive: true });
+  const file = path.join(ctx.tasksDir, 'example.json');
+  if (fs.existsSync(file)) return print(`${file} exists already. Try it: ptask run example`);
+  fs.writeFileSync(file, JSON.stringify(exampleTask(), null, 2) + '\n', { flag: 'wx' });
+  return print(
+    [
+      `Created ${file}: three steps of a few seconds each.`,
+      '',
+      '  ptask run example            run it here; Ctrl+C pauses after the step in flight',
+      '  ptask resume example         carry on from the checkpoint',
+      '  ptask run example --detach   or in the background, then: ptask pause example --wait',
+      '  ptask list                   every task and its state',
+      '',
+      `Edit it, or add more .json files beside it: one task per file, the file name is the task id.`,
+    ].join('\n'),
+  );
 }
 
 function reset(ctx: Context): number {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, type LaunchOptions } from '../cli/controller';
+import { exampleTask, launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, type LaunchOptions } from '../cli/controller';
 import { listSnapshots } from '../protocol/checkpoint';
 import { FileError } from '../protocol/jsonFile';
 import { globalControlPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
@@ -295,20 +295,6 @@ export class Commands implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
-}
-
-/** Three steps of a few seconds each, with progress: enough to try pause and resume on. */
-export function exampleTask() {
-  const work = (name: string, seconds: number) =>
-    `for i in $(seq 1 ${seconds * 2}); do sleep 0.5; echo "::progress $i/${seconds * 2}"; done; echo "${name} done"`;
-  return {
-    name: 'Example: three steps you can pause and resume',
-    steps: [
-      { id: 'prepare', run: work('prepare', 4) },
-      { id: 'process', run: `${work('process', 8)}; echo '{"items": 16}' > "$TASK_STEP_OUTPUT"` },
-      { id: 'report', run: 'echo "processed $TASK_OUTPUT_PROCESS_ITEMS items"' },
-    ],
-  };
 }
 
 function taskNodeOf(node: Node): TaskNode | undefined {
