@@ -33,6 +33,8 @@ export interface RunOptions {
 	workspaceTrust?: boolean;
 	/** Extra environment for code-server; the remote extension host inherits it. */
 	env?: Record<string, string>;
+	/** An extensions folder to use (e.g. one a .vsix was installed into); a fresh temp one by default. */
+	extensionsDir?: string;
 }
 
 /** Read by hostRunner.ts in the extension host. */
@@ -40,7 +42,7 @@ export const RESULT_ENV = 'PTASKS_VSCODE_RESULT';
 export const TESTS_ENV = 'PTASKS_VSCODE_TESTS';
 
 const REPO = resolve(__dirname, '../..');
-const CODE_SERVER = join(REPO, '.vscode-test/code-server/node_modules/.bin/code-server');
+export const CODE_SERVER = join(REPO, '.vscode-test/code-server/node_modules/.bin/code-server');
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
 	'--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -73,7 +75,7 @@ export async function runInCodeServer(opts: RunOptions): Promise<TestResult> {
 		const baseUrl = `http://127.0.0.1:${port}`;
 		server = spawn(CODE_SERVER, [
 			'--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--config', join(tmp, 'config.yaml'),
-			'--user-data-dir', join(tmp, 'user-data'), '--extensions-dir', join(tmp, 'extensions'),
+			'--user-data-dir', join(tmp, 'user-data'), '--extensions-dir', opts.extensionsDir ?? join(tmp, 'extensions'),
 			'--disable-telemetry', '--disable-update-check',
 			...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
 			resolve(opts.workspace),
