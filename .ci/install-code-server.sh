@@ -13,7 +13,8 @@ step() { echo "[install-code-server] $* (+$((SECONDS - start))s)"; }
 
 # 1. Debian packages: a browser for playwright-core, GSSAPI headers for `kerberos`, `rg`.
 missing=()
-command -v chromium >/dev/null || missing+=(chromium)
+# PTASKS_NO_BROWSER=1 (npm start): the server only; a person brings their own browser.
+[[ -n "${PTASKS_NO_BROWSER:-}" ]] || command -v chromium >/dev/null || missing+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
 command -v rg >/dev/null || missing+=(ripgrep)
 if ((${#missing[@]})); then
@@ -72,7 +73,8 @@ fi
 bin="$PREFIX/node_modules/.bin/code-server"
 port="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
 data="$(mktemp -d)"
-XDG_DATA_HOME="$data" setsid "$bin" --auth none --bind-addr "127.0.0.1:$port" --config "$data/config.yaml" --user-data-dir "$data/user" \
+# code-server prefers $PORT to --bind-addr: drop it.
+XDG_DATA_HOME="$data" env -u PORT setsid "$bin" --auth none --bind-addr "127.0.0.1:$port" --config "$data/config.yaml" --user-data-dir "$data/user" \
   --extensions-dir "$data/ext" --disable-telemetry --disable-update-check >"$data/server.log" 2>&1 &
 pid=$!
 trap 'kill -- -$pid 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -1,7 +1,7 @@
 // The browser test: Playwright drives the workbench in Chromium as a person would: opens the
 // Pausable Tasks view, runs a task from its inline action, pauses and resumes it, opens the
 // checkpoint, and toggles pause all from the status bar. Saves screenshots (the README's).
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 
@@ -18,6 +18,7 @@ export async function clickThrough(page: Page, workspace: string): Promise<void>
   const shows = (task: string, text: RegExp) => row(task).filter({ hasText: text }).waitFor(deadline);
 
   await page.locator('.monaco-workbench').waitFor(deadline);
+  await waitForFile(join(workspace, 'ui-ready'), 60_000); // the extension has read and is watching the tasks
   await page.locator('.activitybar [aria-label^="Pausable Tasks"]').first().click();
   await row('gated').waitFor(deadline);
 
@@ -48,4 +49,12 @@ export async function clickThrough(page: Page, workspace: string): Promise<void>
   await page.locator('.statusbar-item', { hasText: 'All paused' }).waitFor({ state: 'detached', ...deadline });
 
   writeFileSync(join(workspace, 'ui-done'), 'ok');
+}
+
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${file}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

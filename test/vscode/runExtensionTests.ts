@@ -2,7 +2,8 @@
 // in a trusted workspace, in a restricted one, driven through the browser as a person would, and
 // installed from its .vsix. Needs `npm run build` and
 // .ci/install-code-server.sh first. Prints "N passed, N failed"; exits 1 on any failure.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { clickThrough, SCREENSHOTS } from './browser';
@@ -55,6 +56,37 @@ function installVsix(): string {
   return extensions;
 }
 
+/** `npm start` prints an address that serves the workbench, and Ctrl+C stops it cleanly. */
+async function checkStart(): Promise<TestResult> {
+  const fail = (error: string): TestResult => ({ passed: 0, failed: 1, failures: [{ title: 'npm start', error }] });
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'examples/serve.ts')], { cwd: REPO, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  try {
+    const deadline = Date.now() + 90_000;
+    let url: string | undefined;
+    while (!(url = /(http:\/\/127\.0\.0\.1:\d+\/\?folder=\S+)/.exec(out)?.[1])) {
+      if (Date.now() > deadline || child.exitCode !== null) return fail(`no address printed:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!url.includes(`:${port}/`)) return fail(`served on another port than PORT=${port}: ${url}`);
+    const page = await fetch(url);
+    if (!page.ok || !(await page.text()).includes('workbench')) return fail(`${url} answered ${page.status}`);
+    child.kill('SIGINT');
+    const stopped = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000))]);
+    if (stopped === 'timeout') return fail('Ctrl+C did not stop it within 15 s');
+    if (!/Stopped\./.test(out)) return fail(`no clean stop:\n${out}`);
+    if (await fetch(url).then(() => true, () => false)) return fail('the server still answers after Ctrl+C');
+    console.log('npm start: 1 passed, 0 failed');
+    return { passed: 1, failed: 0, failures: [] };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<number> {
   execFileSync(process.execPath, [join(__dirname, 'build.mjs')], { stdio: 'inherit' });
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -63,6 +95,7 @@ async function main(): Promise<number> {
     await suite('restricted', 'restricted.test.js', { workspaceTrust: true }),
     await suite('browser', 'ui.test.js', { browser: true }),
     await suite('installed', 'installed.test.js', { installed: true }),
+    await checkStart(),
   ];
   const passed = results.reduce((n, r) => n + r.passed, 0);
   const failed = results.reduce((n, r) => n + r.failed, 0);
@@ -77,3 +110,12 @@ main().then(
     process.exitCode = 1;
   },
 );
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer().once('error', rej).listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}

@@ -10,7 +10,10 @@ describe('browser test (host side)', function () {
 
   it('the extension is active while a person clicks through it', async () => {
     const a = await api();
-    await Promise.all(a.stores().map((s) => s.ready));
+    // The page side starts clicking once the tree is read and watched, and its first refreshes are done.
+    await Promise.all(a.stores().map((s) => s.watching));
+    await waitFor('the read after the watcher started', () => a.stores().every((s) => s.refreshes >= 2));
+    fs.writeFileSync(path.join(workspaceRoot(), 'ui-ready'), 'ok');
     const marker = path.join(workspaceRoot(), 'ui-done');
     await waitFor('the browser side to finish', () => fs.existsSync(marker), 170_000);
     assert.equal(fs.readFileSync(marker, 'utf8'), 'ok');
