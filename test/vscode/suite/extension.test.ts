@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PausableTasksApi } from '../../../src/extension/extension';
 import { groupAlive } from '../../../src/runner/stepProcess';
-import { api, description, readJson, taskItem, tasksDir, waitFor, waitForStatus, workspaceRoot } from './helpers';
+import { api, description, EXTENSION_ID, readJson, taskItem, tasksDir, waitFor, waitForStatus, workspaceRoot } from './helpers';
 
 describe('Pausable Tasks in VS Code', function () {
   this.timeout(60_000);
@@ -154,5 +154,21 @@ describe('Pausable Tasks in VS Code', function () {
       const t = await taskItem(a, 'quick');
       return (t?.item.tooltip as vscode.MarkdownString | undefined)?.value.includes('edited by the test');
     }, 1000);
+  });
+});
+
+describe('Pausable Tasks: getting started', () => {
+  it('has a walkthrough whose every step runs a command the extension has', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const [walkthrough] = ext.packageJSON.contributes.walkthroughs;
+    assert.equal(walkthrough.steps.length, 5);
+    const commands = new Set(await vscode.commands.getCommands(true));
+    for (const step of walkthrough.steps) {
+      const command = /\(command:([\w.]+)\)/.exec(step.description)?.[1];
+      assert.ok(command && commands.has(command), `${step.id}: ${command} is registered`);
+      const media = step.media.markdown ?? step.media.image;
+      assert.ok(fs.existsSync(path.join(ext.extensionPath, media)), `${step.id}: ${media} is shipped`);
+    }
+    await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${EXTENSION_ID}#${walkthrough.id}`, false);
   });
 });
