@@ -2,21 +2,30 @@
 // A plain Node process that spawns the same command N times, one after another, the way the
 // runner does (src/runner/stepProcess.ts): /bin/sh -c, its own process group, stdout and stderr
 // through pipes into a log; the next starts when the previous has exited and both pipes have
-// closed. No checkpoints, no control.
+// closed. No checkpoints, no control. With a concurrency above 1, that many such loops share the
+// count: the least a runner of a forEach step with that concurrency must do.
 //
-//   node bench/baselineLoop.mjs <count> <log file> [command, default "true"]
+//   node bench/baselineLoop.mjs <count> <log file> [command, default "true"] [concurrency, default 1]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
-const [countArg, logFile, command = 'true'] = process.argv.slice(2);
+const [countArg, logFile, command = 'true', concurrencyArg = '1'] = process.argv.slice(2);
 const count = Number(countArg);
-if (!Number.isInteger(count) || count < 1 || !logFile) {
-  console.error('usage: node bench/baselineLoop.mjs <count> <log file> [command]');
+const concurrency = Number(concurrencyArg);
+if (!Number.isInteger(count) || count < 1 || !logFile || !Number.isInteger(concurrency) || concurrency < 1) {
+  console.error('usage: node bench/baselineLoop.mjs <count> <log file> [command] [concurrency]');
   process.exit(64);
 }
 
 const logFd = fs.openSync(logFile, 'a');
-for (let i = 0; i < count; i++) {
+let started = 0;
+const loop = async () => {
+  while (started < count) await runOne(started++);
+};
+await Promise.all(Array.from({ length: concurrency }, loop));
+fs.closeSync(logFd);
+
+async function runOne(i) {
   const code = await new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let exitCode;
@@ -39,4 +48,3 @@ for (let i = 0; i < count; i++) {
     process.exit(1);
   }
 }
-fs.closeSync(logFd);

@@ -4,7 +4,7 @@
  * These are measurements, not tests: a missed target is reported, never an error exit.
  *
  *   BENCH_QUICK=1        a fast smoke run (fewer steps and trials); does not touch the docs
- *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, extension); does not touch the docs
+ *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, extension); does not touch the docs
  *   BENCH_WRITE_DOCS=1   rewrite the docs even so
  */
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { extension } from './extension';
+import { forEach } from './forEach';
 import { interruptLatency } from './interruptLatency';
 import { log, QUICK, REPO, RUNNER, type BenchResult } from './lib';
 import { pauseLatency } from './pauseLatency';
@@ -23,6 +24,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'per-step-scaling': scaling,
   'pause-latency': pauseLatency,
   'interrupt-latency': interruptLatency,
+  forEach,
   extension,
 };
 

@@ -1,5 +1,6 @@
 /** Wires the parts; each owns its disposables. Nothing here reads a file or runs a step. */
 import * as vscode from 'vscode';
+import { AutoResumer } from './autoResume';
 import { Commands } from './commands';
 import { DefinitionProblems } from './diagnostics';
 import { Notifier } from './notifications';
@@ -28,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   const statusBar = new TaskStatusBar(() => stores);
   const problems = new DefinitionProblems();
   const notifier = new Notifier(tree, readSettings);
+  const autoResumer = new AutoResumer(tree, log);
   const commands = new Commands(context, () => stores, readSettings, log);
 
   const openStores = () => {
@@ -39,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
       statusBar.watch(store);
       problems.watch(store);
       notifier.watch(store);
+      autoResumer.watch(store);
       void store.start().catch((err) => log.error(`loading ${store.tasksDir}: ${err}`));
     }
     tree.refresh();
@@ -53,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
     statusBar,
     problems,
     notifier,
+    autoResumer,
     commands,
     view,
     { dispose: () => stores.forEach((s) => s.dispose()) },

@@ -42,9 +42,26 @@ export function taskDescription(view: TaskView): string {
   const total = view.definition?.steps.length ?? view.state?.stepsTotal ?? 0;
   if (view.state) parts.push(`${view.state.stepsDone}/${total}`);
   const step = activeStep(view);
-  if (step) parts.push(step.progress ? `${step.id} ${step.progress.done}/${step.progress.total}` : step.id);
+  if (step) parts.push(stepNow(step));
+  else if (view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
   else if (view.definition?.name) parts.push(view.definition.name);
   return parts.join(' · ');
+}
+
+type ActiveStep = NonNullable<NonNullable<TaskView['state']>['currentStep']>;
+
+/** "embed 120/1000", or for items "embed 120/1000 (2 failed)". */
+function stepNow(step: ActiveStep): string {
+  const items = step.items;
+  if (items) return `${step.id} ${items.done}/${items.total}${items.failed ? ` (${items.failed} failed)` : ''}`;
+  return step.progress ? `${step.id} ${step.progress.done}/${step.progress.total}` : step.id;
+}
+
+/** A local time of day, or a date and time when it is not today. */
+function at(iso: string): string {
+  const d = new Date(iso);
+  const sameDay = d.toDateString() === new Date().toDateString();
+  return sameDay ? `at ${d.toLocaleTimeString()}` : `on ${d.toLocaleString()}`;
 }
 
 function activeStep(view: TaskView) {
@@ -72,8 +89,10 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   lines.push(`State: **${view.status}**${s?.pausedBy && (view.status === 'paused' || view.status === 'pausing') ? ` (by ${s.pausedBy})` : ''}`);
   if (s) lines.push(`Steps done: ${s.stepsDone}/${view.definition?.steps.length ?? s.stepsTotal}`);
   const step = activeStep(view);
-  if (step) lines.push(`Current step: \`${step.id}\`${step.progress ? ` ${step.progress.done}/${step.progress.total}` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
+  if (step) lines.push(`Current step: \`${stepNow(step)}\`${step.items?.running ? `, ${step.items.running} running` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
   if (view.lostReason ?? s?.reason) lines.push(`Reason: ${escape(view.lostReason ?? s!.reason!)}`);
+  if (s?.resumeAt && view.status === 'paused')
+    lines.push(`Resumes by itself ${at(s.resumeAt)}${s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : ''}`);
   if (s) lines.push(`Started: ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);
   if (checkpointWrittenAt) lines.push(`Last checkpoint: ${ago(checkpointWrittenAt, now)}`);
   const c = view.control;

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ItemProgress } from './itemProgress';
 import { FileError, parseJsonText, readJson, readJsonSync, type ReadResult } from './jsonFile';
 import type { TaskPaths } from './paths';
 import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntry } from './schemas';
@@ -11,6 +12,8 @@ import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntr
 export interface LoadedCheckpoint {
   /** The snapshot with the journal folded in. */
   checkpoint: Checkpoint;
+  /** The forEach step in progress, as the checkpoint's `batch` (in its form for the runner). */
+  batch: ItemProgress | null;
   lastSeq: number;
   journalEntries: number;
   /** The journal ended in a line cut short by a crash: that step was not committed and runs again. */
@@ -51,7 +54,7 @@ export function parseJournal(file: string, text: string, afterSeq: number): Read
 export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): ReadResult<LoadedCheckpoint> {
   const snapshot = readJsonSync(paths.checkpoint, checkpointSchema);
   if (!snapshot.ok) return snapshot;
-  return fold(snapshot.value, readJournal(paths.journal, snapshot.value.journalSeq));
+  return fold(paths.journal, snapshot.value, readJournal(paths.journal, snapshot.value.journalSeq));
 }
 
 /** The same without blocking: for the extension host. */
@@ -64,16 +67,32 @@ export async function loadCheckpointAsync(paths: Pick<TaskPaths, 'checkpoint' | 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, error: new FileError(paths.journal, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
   }
-  return fold(snapshot.value, parseJournal(paths.journal, text, snapshot.value.journalSeq));
+  return fold(paths.journal, snapshot.value, parseJournal(paths.journal, text, snapshot.value.journalSeq));
 }
 
-function fold(checkpoint: Checkpoint, journal: ReadResult<{ entries: JournalEntry[]; tornTail: boolean }>): ReadResult<LoadedCheckpoint> {
+function fold(file: string, checkpoint: Checkpoint, journal: ReadResult<{ entries: JournalEntry[]; tornTail: boolean }>): ReadResult<LoadedCheckpoint> {
   if (!journal.ok) return journal;
   const { entries, tornTail } = journal.value;
   const done = new Set(checkpoint.completed.map((s) => s.id));
-  const completed = checkpoint.completed.concat(entries.map((e) => e.step).filter((s) => !done.has(s.id)));
+  const completed = [...checkpoint.completed];
+  let batch = checkpoint.batch ? ItemProgress.fromCheckpoint(checkpoint.batch) : null;
+  for (const entry of entries) {
+    if (entry.type === 'step-completed') {
+      if (!done.has(entry.step.id)) completed.push(entry.step);
+      done.add(entry.step.id);
+      if (batch?.stepId === entry.step.id) batch = null;
+      continue;
+    }
+    if (!batch || batch.stepId !== entry.stepId || entry.index >= batch.total)
+      return { ok: false, error: new FileError(file, `entry ${entry.seq}: item ${entry.index} of step "${entry.stepId}" is not in the checkpoint's item list`, 'invalid') };
+    if (entry.type === 'item-done') batch.markDone(entry.index);
+    else batch.markFailed({ index: entry.index, item: batch.items[entry.index], attempts: entry.attempts, error: entry.error, endedAt: entry.endedAt });
+  }
   const lastSeq = entries.length ? entries[entries.length - 1].seq : checkpoint.journalSeq;
-  return { ok: true, value: { checkpoint: { ...checkpoint, completed }, lastSeq, journalEntries: entries.length, tornTail } };
+  const folded: Checkpoint = { ...checkpoint, completed, batch: batch?.toCheckpoint() ?? null };
+  // Progress since a failure pause ends its run of automatic resumes.
+  if (entries.length) delete folded.failurePause;
+  return { ok: true, value: { checkpoint: folded, batch, lastSeq, journalEntries: entries.length, tornTail } };
 }
 
 /** Earlier snapshots, newest first. */

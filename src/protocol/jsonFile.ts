@@ -90,8 +90,11 @@ export interface WriteOptions {
   durable?: boolean;
 }
 
-/** Write JSON atomically: temp file in the same folder, (fsync), rename over the target, (fsync the folder). */
-export function writeJsonAtomicSync(file: string, value: unknown, options: WriteOptions = {}): void {
+/**
+ * Write JSON atomically: temp file in the same folder, (fsync), rename over the target, (fsync the
+ * folder). Returns the length of the text written.
+ */
+export function writeJsonAtomicSync(file: string, value: unknown, options: WriteOptions = {}): number {
   const text = JSON.stringify(value, null, 2) + '\n';
   const tmp = tempName(file);
   try {
@@ -108,6 +111,7 @@ export function writeJsonAtomicSync(file: string, value: unknown, options: Write
     throw err;
   }
   if (options.durable) fsyncDirSync(path.dirname(file));
+  return text.length;
 }
 
 /** The same, off the main thread: used where the write can overlap other work. */

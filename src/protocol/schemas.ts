@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { DURATION_PATTERN } from './duration';
+import { compileGlob, GlobError } from './glob';
+import { outputPatternProblem } from './outputPattern';
+import { parseRanges } from './ranges';
 
 // zod/mini, imported so that esbuild keeps only what is used (34 KB instead of 700 KB with every
 // locale): a smaller runner forks its steps faster and the extension activates sooner.
@@ -27,6 +30,36 @@ const duration = z.union([
 ]);
 const envMap = z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')), z.string());
 
+const MAX_CONCURRENCY = 128;
+const FOR_EACH_SOURCES = ['items', 'file', 'glob'] as const;
+
+const globPattern = z.string().check(
+  z.superRefine((pattern, ctx) => {
+    try {
+      compileGlob(pattern);
+    } catch (err) {
+      if (!(err instanceof GlobError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message, input: pattern });
+    }
+  }),
+);
+
+export const forEachSchema = z
+  .strictObject({
+    items: optional(z.array(z.union([z.string(), z.number()])), 'The items, in order.'),
+    file: optional(z.string().check(z.minLength(1, 'a file name')), "A file with one item a line, relative to the step's folder."),
+    glob: optional(globPattern, "The files matching a pattern (*, ?, **, [a-z]), relative to the step's folder; the paths are the items."),
+  })
+  .check(
+    z.superRefine((source, ctx) => {
+      const given = FOR_EACH_SOURCES.filter((k) => source[k] !== undefined);
+      if (given.length === 1) return;
+      const message = given.length ? `has ${given.slice(0, -1).join(', ')} and ${given[given.length - 1]}: give one source of items` : 'give a source of items: items, file or glob';
+      ctx.addIssue({ code: 'custom', message, input: source });
+    }),
+  );
+export type ForEachSource = z.infer<typeof forEachSchema>;
+
 export const stepSchema = z.strictObject({
   id: z.string().check(z.regex(STEP_ID_PATTERN, 'a step id: letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit')),
   name: optional(z.string(), 'A label for people; the id is used when absent.'),
@@ -36,7 +69,51 @@ export const stepSchema = z.strictObject({
   timeout: optional(duration, 'Longest time one attempt may take, e.g. "10m".'),
   retries: optional(z.int().check(z.minimum(0), z.maximum(100)), 'Extra attempts after a failure (default 0).'),
   retryDelay: optional(duration, 'Delay before the first retry (default "1s"); doubles at each retry.'),
-});
+  forEach: optional(forEachSchema, 'Run the step once per item, with ITEM and ITEM_INDEX in its environment.'),
+  concurrency: optional(
+    z.int('a whole number').check(z.minimum(1, 'at least 1'), z.maximum(MAX_CONCURRENCY, `at most ${MAX_CONCURRENCY}`)),
+    'How many items run at once (default 1); needs forEach.',
+  ),
+  continueOnError: optional(z.boolean(), 'Run the other items when one fails; the step still fails at the end, and resume retries just the failed items. Needs forEach.'),
+}).check(
+  z.superRefine((step, ctx) => {
+    if (step.forEach) return;
+    for (const key of ['concurrency', 'continueOnError'] as const)
+      if (step[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} applies only to a step with forEach`, input: step[key] });
+  }),
+);
+
+const outputPattern = z.string().check(
+  z.minLength(1, 'a text or a /regular expression/'),
+  z.superRefine((pattern, ctx) => {
+    const problem = outputPatternProblem(pattern);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: pattern });
+  }),
+);
+
+export const pauseOnSchema = z
+  .strictObject({
+    exitCodes: optional(z.array(z.int().check(z.minimum(1, 'an exit code of a failure (1-255)'), z.maximum(255, 'an exit code (1-255)'))), 'Exit codes that pause the task instead of failing it.'),
+    outputMatches: optional(
+      z.array(outputPattern),
+      'A failed attempt whose output (stdout or stderr) has a line containing one of these (case-insensitive) or matching a /regular expression/ pauses the task.',
+    ),
+    autoResume: optional(
+      z.strictObject({
+        after: described(duration, 'Wait before the first automatic resume, e.g. "5m".'),
+        backoff: optional(z.number().check(z.minimum(1, 'at least 1'), z.maximum(100, 'at most 100')), 'Each further wait is this many times longer (default 2).'),
+        maxAttempts: optional(z.int().check(z.minimum(1, 'at least 1'), z.maximum(1000, 'at most 1000')), 'Automatic resumes without progress before the task fails (default 5).'),
+      }),
+      'Resume by itself after a growing delay.',
+    ),
+  })
+  .check(
+    z.superRefine((pauseOn, ctx) => {
+      if (!pauseOn.exitCodes?.length && !pauseOn.outputMatches?.length)
+        ctx.addIssue({ code: 'custom', message: 'say which failures pause the task: exitCodes, outputMatches or both', input: pauseOn });
+    }),
+  );
+export type PauseOn = z.infer<typeof pauseOnSchema>;
 
 export const definitionSchema = z
   .strictObject({
@@ -46,6 +123,7 @@ export const definitionSchema = z
     cwd: optional(z.string(), 'Folder the steps run in, relative to the workspace folder (default ".").'),
     env: optional(envMap, 'Environment variables added for every step.'),
     steps: z.array(stepSchema).check(z.minLength(1, 'a task needs at least one step')),
+    pauseOn: optional(pauseOnSchema, 'Failures that pause the task instead of failing it (a rate limit, an API out of credit).'),
   })
   .check(
     z.superRefine((def, ctx) => {
@@ -70,6 +148,9 @@ export type RunnerStatus = (typeof RUNNER_STATES)[number];
 
 export const progressSchema = z.object({ done: count(), total: count() });
 
+/** A process group of the step in flight: the next runner stops it if this one dies. */
+const processSchema = z.object({ pid: int(), pidStartTime: optional(z.string()), item: optional(count()) });
+
 export const stateSchema = z.looseObject({
   v: z.literal(1),
   taskId: z.string(),
@@ -91,12 +172,20 @@ export const stateSchema = z.looseObject({
       pid: optional(int()),
       pidStartTime: optional(z.string()),
       progress: optional(progressSchema),
+      /** A forEach step: its items, and the process group of each item in flight. */
+      items: optional(z.object({ done: count(), total: count(), failed: count(), running: count() })),
+      processes: optional(z.array(processSchema)),
     }),
   ),
   appliedSeq: count(),
   appliedGlobalSeq: count(),
-  pausedBy: optional(z.enum(['user', 'global', 'signal', 'step'])),
+  /** "failure": a failure matched pauseOn. */
+  pausedBy: optional(z.enum(['user', 'global', 'signal', 'step', 'failure'])),
   reason: optional(z.string()),
+  /** Paused by a failure under pauseOn.autoResume: when it resumes (by its live runner, or whoever honours it if that runner died). */
+  resumeAt: optional(isoTime),
+  /** Which automatic resume resumeAt is, of how many. */
+  autoResume: optional(z.object({ attempt: z.int().check(z.positive()), maxAttempts: z.int().check(z.positive()) })),
   endedAt: optional(isoTime),
 });
 export type RunnerState = z.infer<typeof stateSchema>;
@@ -142,6 +231,8 @@ export const completedStepSchema = z.object({
   endedAt: isoTime,
   durationMs: z.number().check(z.nonnegative()),
   outputs: optional(z.record(z.string(), z.unknown())),
+  /** A forEach step: how many items it ran. */
+  items: optional(count()),
 });
 export type CompletedStep = z.infer<typeof completedStepSchema>;
 
@@ -164,7 +255,53 @@ export const unfinishedStepSchema = z.object({
 });
 export type UnfinishedStep = z.infer<typeof unfinishedStepSchema>;
 
-export const CHECKPOINT_REASONS = ['started', 'compaction', 'paused', 'interrupted', 'completed', 'failed'] as const;
+const savedStateSchema = z.object({ state: optional(z.unknown()), stateText: optional(z.string()) });
+
+export const failedItemSchema = z.object({ index: count(), item: z.string(), attempts: count(), error: z.string(), endedAt: optional(isoTime) });
+export type FailedItem = z.infer<typeof failedItemSchema>;
+
+/**
+ * A forEach step in progress: its item list, resolved when the step first started and frozen
+ * here, the items done (index ranges, "0-99,120") and the items that failed. Resume runs the rest.
+ */
+export const batchSchema = z
+  .object({
+    stepId: z.string(),
+    /** The definition's forEach this list was resolved from. */
+    source: z.unknown(),
+    resolvedAt: isoTime,
+    total: count(),
+    done: z.string(),
+    failed: z.array(failedItemSchema),
+    /** TASK_STEP_STATE of items that stopped part way (paused, interrupted), by index. */
+    states: optional(z.record(z.string(), savedStateSchema)),
+    items: z.array(z.string()),
+  })
+  .check(
+    z.superRefine((batch, ctx) => {
+      if (batch.total !== batch.items.length) ctx.addIssue({ code: 'custom', path: ['total'], message: `is ${batch.total} but there are ${batch.items.length} items`, input: batch.total });
+      try {
+        parseRanges(batch.done, batch.items.length);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['done'], message: (err as Error).message, input: batch.done });
+      }
+      for (const [i, f] of batch.failed.entries())
+        if (f.index >= batch.items.length) ctx.addIssue({ code: 'custom', path: ['failed', i, 'index'], message: 'is beyond the last item', input: f.index });
+    }),
+  );
+export type BatchCheckpoint = z.infer<typeof batchSchema>;
+
+/** Why the task paused on a failure (pauseOn), and where its automatic resumes stand. */
+export const failurePauseSchema = z.object({
+  reason: z.string(),
+  at: isoTime,
+  /** Automatic resumes already made without progress since; the resume of this pause is the next. */
+  autoResumes: count(),
+  resumeAt: optional(isoTime),
+});
+export type FailurePause = z.infer<typeof failurePauseSchema>;
+
+export const CHECKPOINT_REASONS = ['started', 'items-resolved', 'compaction', 'paused', 'interrupted', 'completed', 'failed'] as const;
 
 export const checkpointSchema = z.object({
   v: z.literal(1),
@@ -179,15 +316,21 @@ export const checkpointSchema = z.object({
   journalSeq: count(),
   completed: z.array(completedStepSchema),
   unfinished: z.nullable(unfinishedStepSchema),
+  failurePause: optional(failurePauseSchema),
+  batch: optional(z.nullable(batchSchema)),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 
-export const journalEntrySchema = z.object({
-  seq: z.int().check(z.positive()),
-  type: z.literal('step-completed'),
-  step: completedStepSchema,
-});
+const seq = z.int().check(z.positive());
+export const journalEntrySchema = z.discriminatedUnion('type', [
+  z.object({ seq, type: z.literal('step-completed'), step: completedStepSchema }),
+  z.object({ seq, type: z.literal('item-done'), stepId: z.string(), index: count() }),
+  z.object({ seq, type: z.literal('item-failed'), stepId: z.string(), index: count(), attempts: count(), error: z.string(), endedAt: isoTime }),
+]);
 export type JournalEntry = z.infer<typeof journalEntrySchema>;
+type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
+/** An entry as the writer is given it, before it is numbered. */
+export type JournalRecord = WithoutSeq<JournalEntry>;
 
 const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
 export const isSecretName = (name: string) => SECRET_NAME.test(name);
@@ -209,7 +352,8 @@ export function definitionHash(def: TaskDefinition): string {
   return createHash('sha256').update(stableStringify({ ...rest, steps })).digest('hex').slice(0, 16);
 }
 
-function stableStringify(value: unknown): string {
+/** JSON with object keys sorted: equal values give equal text. */
+export function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -25,6 +25,12 @@ export interface TaskView {
   status: TaskStatus;
   /** Why the status is "lost". */
   lostReason?: string;
+  /**
+   * Paused by a failure (pauseOn.autoResume) and its runner is alive, waiting to resume it at
+   * `state.resumeAt`: requests go to that runner (see WAITING_TRANSITIONS). A task paused with a
+   * resumeAt and no live runner (it died while waiting) is resumed by whoever honours resumeAt.
+   */
+  waiting?: boolean;
 }
 
 /** The task's view from its files (sync: for the CLI). */
@@ -74,8 +80,17 @@ function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: Rea
         view.lostReason = lostReason;
       }
     }
+    if (view.status === 'paused' && view.state.resumeAt) view.waiting = runnerAlive(view.paths!, view.state, now);
   }
   return view;
+}
+
+/** Does the runner that wrote this state still hold the task? */
+function runnerAlive(paths: TaskPaths, state: RunnerState, now: number): boolean {
+  const lock = readRunnerLock(paths.lock);
+  if (!lock || lock.pid !== state.pid || lock.host !== state.host) return false;
+  const holder = lockHolderState(lock);
+  return holder === 'alive' || (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) <= HEARTBEAT_STALE_MS);
 }
 
 function whyLost(paths: TaskPaths, state: RunnerState, now: number): string | undefined {
@@ -102,11 +117,18 @@ export interface TaskSummary {
   stepsTotal: number;
   currentStep: RunnerState['currentStep'];
   progress?: { done: number; total: number };
+  /** A forEach step in flight: its items done, total, failed and running. */
+  items?: NonNullable<RunnerState['currentStep']>['items'];
   desired?: Control['desired'];
   requestedSeq?: number;
   appliedSeq?: number;
   pausedBy?: RunnerState['pausedBy'];
   reason?: string;
+  /** Paused by a failure under pauseOn.autoResume: when it resumes. */
+  resumeAt?: string;
+  autoResume?: RunnerState['autoResume'];
+  /** Its runner is alive, waiting to resume it at resumeAt. */
+  waiting?: boolean;
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
@@ -128,12 +150,16 @@ export function summarize(view: TaskView): TaskSummary {
     stepsTotal: view.definition?.steps.length ?? s?.stepsTotal ?? 0,
     currentStep: active ? s.currentStep : null,
     progress: active ? (s.currentStep?.progress ?? undefined) : undefined,
+    items: active ? (s.currentStep?.items ?? undefined) : undefined,
     desired: view.control?.desired,
     requestedSeq: view.control?.seq,
     appliedSeq: s?.appliedSeq,
     pausedBy: s?.pausedBy,
     reason: view.lostReason ?? s?.reason,
-    pid: active ? s.pid : undefined,
+    resumeAt: view.status === 'paused' ? s?.resumeAt : undefined,
+    autoResume: view.status === 'paused' ? s?.autoResume : undefined,
+    waiting: view.waiting,
+    pid: active || view.waiting ? s?.pid : undefined,
     startedAt: s?.startedAt,
     updatedAt: s?.updatedAt,
     endedAt: s?.endedAt,

@@ -30,6 +30,14 @@ export const TRANSITIONS: Table = {
   lost: { resume: 'running', runFresh: 'running', reset: 'idle' },
 };
 
+/**
+ * A task paused by a failure under `pauseOn.autoResume` keeps its runner alive, waiting to resume
+ * it at `resumeAt`: the status is "paused", but a live runner owns the task, so requests go to that
+ * runner. Pause turns the wait into a plain pause (the runner exits), resume resumes at once,
+ * interrupt ends the wait (interrupted: nothing is in flight); run and reset need the runner gone.
+ */
+export const WAITING_TRANSITIONS: Partial<Record<Request | RunnerEvent, TaskStatus>> = { pause: 'paused', resume: 'running', interrupt: 'interrupted' };
+
 const VERBS: Record<Request | RunnerEvent, string> = {
   run: 'run',
   runFresh: 'run',
@@ -44,7 +52,8 @@ const VERBS: Record<Request | RunnerEvent, string> = {
 };
 
 /** What to do instead, for the requests people get wrong most often. */
-function hint(action: Request | RunnerEvent, from: TaskStatus): string {
+function hint(action: Request | RunnerEvent, from: TaskStatus, waiting: boolean): string {
+  if (waiting) return ': its runner is waiting to resume it; interrupt it first';
   if (action === 'run' && (from === 'paused' || from === 'interrupted' || from === 'failed' || from === 'lost'))
     return ': resume it, or run it with --fresh to start over';
   if (action === 'run' && ACTIVE_STATES.has(from)) return ': another runner holds it';
@@ -56,23 +65,26 @@ function hint(action: Request | RunnerEvent, from: TaskStatus): string {
 }
 
 export class TransitionError extends Error {
-  constructor(readonly taskId: string, readonly action: Request | RunnerEvent, readonly from: TaskStatus) {
-    super(`cannot ${VERBS[action]} '${taskId}': it is ${from}${hint(action, from)}`);
+  constructor(readonly taskId: string, readonly action: Request | RunnerEvent, readonly from: TaskStatus, waiting = false) {
+    super(`cannot ${VERBS[action]} '${taskId}': it is ${from}${hint(action, from, waiting)}`);
   }
 }
 
-export function canTransition(from: TaskStatus, action: Request | RunnerEvent): boolean {
-  return TRANSITIONS[from][action] !== undefined;
+/** The table row: a paused task whose live runner waits to resume it (`waiting`) has its own. */
+const row = (from: TaskStatus, waiting: boolean) => (waiting && from === 'paused' ? WAITING_TRANSITIONS : TRANSITIONS[from]);
+
+export function canTransition(from: TaskStatus, action: Request | RunnerEvent, waiting = false): boolean {
+  return row(from, waiting)[action] !== undefined;
 }
 
 /** The next state, or a TransitionError that names the current one. */
-export function transition(taskId: string, from: TaskStatus, action: Request | RunnerEvent): TaskStatus {
-  const to = TRANSITIONS[from][action];
-  if (to === undefined) throw new TransitionError(taskId, action, from);
+export function transition(taskId: string, from: TaskStatus, action: Request | RunnerEvent, waiting = false): TaskStatus {
+  const to = row(from, waiting)[action];
+  if (to === undefined) throw new TransitionError(taskId, action, from, waiting);
   return to;
 }
 
 /** The requests a person may make in this state: drives CLI checks and the extension's menus. */
-export function allowedRequests(from: TaskStatus): Request[] {
-  return REQUESTS.filter((r) => canTransition(from, r));
+export function allowedRequests(from: TaskStatus, waiting = false): Request[] {
+  return REQUESTS.filter((r) => canTransition(from, r, waiting));
 }

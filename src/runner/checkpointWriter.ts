@@ -1,84 +1,158 @@
 /**
- * Durable progress at every step boundary at a cost that does not grow with the steps done:
- * each completed step is one line appended to `journal.jsonl`; the journal is folded into a
- * `checkpoint.json` snapshot when it has grown as long as the snapshot (so the snapshot's O(n)
- * write is amortised to O(1) a step), and whenever the runner stops. The snapshot replaced is
- * kept under `checkpoints/` (the last KEEP_SNAPSHOTS).
+ * Durable progress at every step and item boundary at a cost that does not grow with what is done:
+ * each completed step, and each finished item of a forEach step, is one line appended to
+ * `journal.jsonl`; the journal is folded into a `checkpoint.json` snapshot when it has grown as
+ * large (in bytes) as that snapshot, so the snapshot's O(n) write is amortised to O(1) a commit,
+ * and whenever the runner stops. The snapshot replaced is kept under `checkpoints/` (the last
+ * KEEP_SNAPSHOTS).
  *
- * Durability: the journal line is written before the next step starts, so it survives a crash of
- * the runner (kill -9). Its fdatasync runs on a worker thread while the next step starts, and is
- * awaited before the next commit and before any snapshot: after a power loss, at most the step
- * committed just before the one in flight may run again.
+ * Durability: a journal line is written before the next step or item starts, so it survives a
+ * crash of the runner (kill -9). Its fdatasync runs on a worker thread. A step commit waits for
+ * the previous commits' sync first: after a power loss, at most the step committed just before the
+ * one in flight may run again. Item commits do not wait: one sync covers every line written while
+ * the previous one ran (group commit), so after a power loss the items committed during the last
+ * sync (a few milliseconds) may run again.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ItemProgress } from '../protocol/itemProgress';
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
-import type { Checkpoint, CompletedStep, UnfinishedStep } from '../protocol/schemas';
+import type { Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
 
 export const KEEP_SNAPSHOTS = 20;
-const MIN_COMPACTION = 64;
+/** A journal shorter than this is never folded: small snapshots are not worth rewriting often. */
+const MIN_COMPACTION_BYTES = 16 * 1024;
+
+/** What a snapshot records about how the run stopped. */
+export interface StopRecord {
+  unfinished: UnfinishedStep | null;
+  failurePause?: FailurePause;
+}
 
 export class CheckpointWriter {
-  private journalFd: number;
+  private readonly journalFd: number;
   private seq: number;
-  private unsynced = false;
+  private journalBytes: number;
+  private snapshotBytes: number;
   private syncing: Promise<void> | undefined;
-  private journalLength = 0;
+  /** Lines written since the sync in flight started. */
+  private unsynced = false;
+  private syncError: Error | undefined;
+  /** The forEach step in progress, written into every snapshot. */
+  private itemProgress: ItemProgress | null;
 
-  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, journalEntries: number) {
+  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, batch: ItemProgress | null = null) {
     this.seq = lastSeq;
-    this.journalLength = journalEntries;
-    this.journalFd = fs.openSync(paths.journal, 'a');
+    this.itemProgress = batch;
+    this.journalFd = fs.openSync(paths.journal, 'a+');
+    this.journalBytes = dropTornTail(this.journalFd);
+    this.snapshotBytes = fs.statSync(paths.checkpoint, { throwIfNoEntry: false })?.size ?? 0;
   }
 
   get current(): Checkpoint {
     return this.checkpoint;
   }
 
-  async commitStep(step: CompletedStep): Promise<void> {
-    await this.syncing; // the previous commit is on disk before this one is promised
-    this.seq += 1;
-    fs.writeSync(this.journalFd, JSON.stringify({ seq: this.seq, type: 'step-completed', step }) + '\n');
-    this.checkpoint.completed.push(step);
-    this.journalLength += 1;
-    if (this.journalLength >= Math.max(MIN_COMPACTION, this.checkpoint.completed.length - this.journalLength)) {
-      this.snapshot('compaction', this.checkpoint.unfinished);
-    } else {
-      this.unsynced = true;
-      this.syncing = this.syncJournal();
-    }
+  get batch(): ItemProgress | null {
+    return this.itemProgress;
   }
 
-  private syncJournal(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.unsynced = false;
-      fs.fdatasync(this.journalFd, (err) => (err ? reject(err) : resolve()));
-    }).finally(() => {
-      this.syncing = undefined;
+  async commitStep(step: CompletedStep): Promise<void> {
+    await this.flush(); // the previous commits are on disk before this one is promised
+    this.checkpoint.completed.push(step);
+    if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
+    this.append({ type: 'step-completed', step });
+  }
+
+  /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */
+  startBatch(batch: ItemProgress, stop: StopRecord): void {
+    this.itemProgress = batch;
+    this.snapshot('items-resolved', stop);
+  }
+
+  commitItemDone(index: number): void {
+    this.itemProgress!.markDone(index);
+    this.append({ type: 'item-done', stepId: this.itemProgress!.stepId, index });
+  }
+
+  commitItemFailed(failure: FailedItem): void {
+    this.itemProgress!.markFailed(failure);
+    const { index, attempts, error, endedAt } = failure;
+    this.append({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! });
+  }
+
+  private append(record: JournalRecord): void {
+    if (this.syncError) throw this.syncError;
+    this.seq += 1;
+    const line = JSON.stringify({ seq: this.seq, ...record }) + '\n';
+    fs.writeSync(this.journalFd, line);
+    this.journalBytes += line.length;
+    // Progress: the compaction records no failure pause.
+    if (this.journalBytes >= Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) this.snapshot('compaction', { unfinished: this.checkpoint.unfinished });
+    else this.requestSync();
+  }
+
+  /** Start an fdatasync, or have one follow the sync in flight. */
+  private requestSync(): void {
+    if (this.syncing) {
+      this.unsynced = true;
+      return;
+    }
+    this.unsynced = false;
+    this.syncing = new Promise<void>((resolve) => {
+      fs.fdatasync(this.journalFd, (err) => {
+        if (err) this.syncError ??= err;
+        this.syncing = undefined;
+        if (this.unsynced && !this.syncError) this.requestSync();
+        resolve();
+      });
     });
   }
 
+  /** Every line written so far is on disk. */
   async flush(): Promise<void> {
-    await this.syncing;
-    if (this.unsynced) await this.syncJournal();
+    while (this.syncing) await this.syncing;
+    if (this.syncError) throw this.syncError;
   }
 
   /** Fold the journal into a new durable checkpoint.json; keep the one it replaces. */
-  snapshot(reason: Checkpoint['reason'], unfinished: UnfinishedStep | null): void {
-    const next: Checkpoint = { ...this.checkpoint, reason, writtenAt: new Date().toISOString(), journalSeq: this.seq, unfinished };
+  snapshot(reason: Checkpoint['reason'], stop: StopRecord): void {
+    const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
+    const next: Checkpoint = {
+      ...rest,
+      reason,
+      writtenAt: new Date().toISOString(),
+      journalSeq: this.seq,
+      unfinished: stop.unfinished,
+      ...(stop.failurePause ? { failurePause: stop.failurePause } : {}),
+      ...(this.itemProgress ? { batch: this.itemProgress.toCheckpoint() } : {}),
+    };
     keepPrevious(this.paths);
-    writeJsonAtomicSync(this.paths.checkpoint, next, { durable: true });
+    this.snapshotBytes = writeJsonAtomicSync(this.paths.checkpoint, next, { durable: true });
     // Entries up to journalSeq are in the snapshot now; a crash before this truncation is harmless.
     fs.ftruncateSync(this.journalFd, 0);
     this.checkpoint = next;
-    this.journalLength = 0;
+    this.journalBytes = 0;
     this.unsynced = false;
   }
 
   close(): void {
     fs.closeSync(this.journalFd);
   }
+}
+
+/**
+ * A journal whose last line a crash cut short: cut it off, or the next entry would be appended to
+ * it and make a damaged line in the middle. Returns the journal's length.
+ */
+function dropTornTail(fd: number): number {
+  const size = fs.fstatSync(fd).size;
+  if (size === 0) return 0;
+  const text = fs.readFileSync(fd);
+  const keep = text.lastIndexOf(0x0a) + 1;
+  if (keep < size) fs.ftruncateSync(fd, keep);
+  return keep;
 }
 
 /** Hard-link the current checkpoint.json into checkpoints/ (free, and atomic), then prune. */

@@ -1,13 +1,14 @@
 /** What changed in a definition since a checkpoint was written, in words a person can act on. */
 import type { StepDefinition, TaskDefinition } from '../protocol/schemas';
 
-const STEP_FIELDS: (keyof StepDefinition)[] = ['run', 'cwd', 'env', 'timeout', 'retries', 'retryDelay'];
+const STEP_FIELDS: (keyof StepDefinition)[] = ['run', 'cwd', 'env', 'timeout', 'retries', 'retryDelay', 'forEach', 'concurrency', 'continueOnError'];
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 export function describeChanges(before: TaskDefinition, after: TaskDefinition): string[] {
   const changes: string[] = [];
   if (!same(before.cwd, after.cwd)) changes.push(`cwd changed from ${JSON.stringify(before.cwd ?? '.')} to ${JSON.stringify(after.cwd ?? '.')}`);
   if (!same(before.env, after.env)) changes.push('env changed');
+  if (!same(before.pauseOn, after.pauseOn)) changes.push('pauseOn changed');
   const oldSteps = new Map(before.steps.map((s, i) => [s.id, { s, i }]));
   const newIds = new Set(after.steps.map((s) => s.id));
   for (const [i, step] of after.steps.entries()) {

@@ -1,12 +1,15 @@
 /**
- * The runner: runs a task's steps in order, applies the desired state from the control files
- * between steps (pause) and while a step runs (interrupt), and commits every finished step so a
- * later runner can go on from there. One runner per task, guaranteed by runner.lock.
+ * The runner: runs a task's steps in order (a forEach step: its items, up to `concurrency` at
+ * once), applies the desired state from the control files between steps and items (pause) and
+ * while they run (interrupt), and commits every finished step and item so a later runner can go on
+ * from there. A failure that matches `pauseOn` pauses the task; with `autoResume` the runner stays
+ * alive, paused, and resumes it after a growing delay. One runner per task, guaranteed by runner.lock.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, type LoadedCheckpoint } from '../protocol/checkpoint';
+import { ItemProgress } from '../protocol/itemProgress';
 import { parseDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
@@ -17,9 +20,12 @@ import {
   definitionHash,
   definitionSchema,
   publicDefinition,
+  stableStringify,
   stateSchema,
   type Checkpoint,
   type CompletedStep,
+  type DesiredState,
+  type FailedItem,
   type RunnerState,
   type StepDefinition,
   type TaskDefinition,
@@ -29,7 +35,9 @@ import { ACTIVE_STATES, transition, TransitionError, type Request, type RunnerEv
 import { keepPrevious, CheckpointWriter } from './checkpointWriter';
 import { ControlCache, ControlWatcher, readControlFiles } from './controlFiles';
 import { describeChanges } from './definitionChanges';
-import { runStepAttempt, terminateGroup, type StepEnd } from './stepProcess';
+import { ItemsError, resolveItems } from './items';
+import { PauseOnPolicy } from './pauseOn';
+import { parseProgress, runStepAttempt, terminateGroup, type StepEnd } from './stepProcess';
 
 export interface Reporter {
   info(message: string): void;
@@ -59,6 +67,10 @@ const STATE_THROTTLE_MS = 50;
 const DEFAULT_RETRY_DELAY_MS = 1000;
 /** The exit code a step uses to say "I saved my state and paused" (EX_TEMPFAIL). */
 export const PAUSE_EXIT_CODE = 75;
+/** A forEach step of at least this many items reports each tenth done. */
+const REPORT_MIN_ITEMS = 100;
+/** setTimeout's longest delay; longer waits (an automatic resume days away) sleep again. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class RunnerError extends Error {
   constructor(message: string, readonly exitCode: number) {
@@ -155,31 +167,44 @@ class TaskRun {
   private readonly hash: string;
   private readonly pollMs: number;
   private readonly graceMs: number;
+  private readonly pauseOn: PauseOnPolicy | undefined;
   private readonly watcher: ControlWatcher;
   private readonly controlCache = new ControlCache();
   private heartbeat: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private lastStateWrite = 0;
-  /** Aborted to interrupt the step in flight. */
+  /** Aborted to interrupt the step (every item) in flight. */
   private readonly interruption = new AbortController();
-  private wakeDelay: (() => void) | undefined;
+  /** Sleepers (retry delays, the wait for an automatic resume) that applyControl wakes to look again. */
+  private readonly wakers = new Set<() => void>();
   private pausedBy: RunnerState['pausedBy'];
   private signalPause = false;
   private signalInterrupt = false;
   private reportedProblems = new Set<string>();
   /** Control requests up to this seq were applied by an earlier runner. */
   private startSeq = 0;
+  /** What the control files ask, as last read. */
+  private taskDesired: DesiredState = 'running';
+  private globalPaused = false;
+  /** A failure matched pauseOn: the task pauses, unless a newer request (seq) asks it to run. */
+  private matchedFailure: { reason: string; seq: number } | undefined;
+  /** Automatic resumes made since the last progress (a step or item committed). */
+  private autoResumes = 0;
+  /** Paused by a failure, alive, waiting to resume by itself (pauseOn.autoResume). */
+  private waiting = false;
   private unfinished: UnfinishedStep | null = null;
   private readonly outputEnv: Record<string, string> = {};
   /** process.env with the task's env: built once, copied for each step. */
   private baseEnv: NodeJS.ProcessEnv | undefined;
-  private stepGroup: { pid: number } | undefined;
+  /** Process groups in flight: stopped on a fatal error. */
+  private readonly groups = new Set<number>();
   private readonly onSignal = () => this.signalled();
 
   constructor(private readonly opts: RunnerOptions, private readonly paths: TaskPaths, private readonly def: TaskDefinition) {
     this.hash = definitionHash(def);
     this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn);
     this.watcher = new ControlWatcher(paths, this.pollMs, () => this.applyControl());
   }
 
@@ -200,6 +225,9 @@ class TaskRun {
     this.runId = checkpoint.checkpoint.runId;
     this.unfinished = checkpoint.checkpoint.unfinished;
     for (const step of checkpoint.checkpoint.completed) this.addOutputs(step);
+    // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.
+    const failurePause = checkpoint.checkpoint.failurePause;
+    if (failurePause) this.autoResumes = failurePause.autoResumes + 1;
 
     this.state = {
       v: 1,
@@ -218,8 +246,8 @@ class TaskRun {
       appliedSeq: previous.state?.appliedSeq ?? 0,
       appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
     };
-    this.writer = new CheckpointWriter(this.paths, checkpoint.checkpoint, checkpoint.lastSeq, checkpoint.journalEntries);
-    if (checkpoint.isNew) this.writer.snapshot('started', null);
+    this.writer = new CheckpointWriter(this.paths, checkpoint.checkpoint, checkpoint.lastSeq, checkpoint.batch);
+    if (checkpoint.isNew) this.writer.snapshot('started', { unfinished: null });
     const done = this.doneIds();
     this.state.stepsDone = this.def.steps.filter((s) => done.has(s.id)).length;
     this.startSeq = this.state.appliedSeq;
@@ -232,7 +260,16 @@ class TaskRun {
 
     const action = request === 'resume' ? (previous.status === 'idle' ? 'Running' : 'Resuming') : 'Running';
     this.opts.reporter.info(`${action} '${this.id}' (run ${this.runId.slice(0, 8)}): ${this.state.stepsDone}/${this.def.steps.length} steps done`);
-    const stop = await this.runSteps();
+    if (failurePause) this.opts.reporter.info(`It had paused on a failure (${failurePause.reason})${this.describeAutoResume()}`);
+    let stop = await this.runSteps();
+    while (stop.kind === 'paused' && this.pausedBy === 'failure' && this.pauseOn?.autoResume) {
+      const ended = await this.waitToResume(stop.unfinished);
+      if (ended) {
+        stop = ended;
+        break;
+      }
+      stop = await this.runSteps();
+    }
     return this.finish(stop);
   }
 
@@ -245,15 +282,21 @@ class TaskRun {
     return { status: read.error.code === 'missing' && !hasProgress ? 'idle' : 'lost' };
   }
 
-  /** A runner killed with -9 leaves its step's process group running: stop it before running the step again. */
+  /**
+   * A runner killed with -9 leaves its step's process group running (a forEach step: one group an
+   * item in flight): stop them before running the step again.
+   */
   private async stopLeftoverStep(state: RunnerState | undefined): Promise<void> {
     const step = state?.currentStep;
-    if (!step?.pid || !isSameProcessAlive(step.pid, step.pidStartTime)) return;
-    this.opts.reporter.info(`Stopping step '${step.id}' left running by the lost runner (pid ${step.pid})`);
-    await terminateGroup(step.pid, this.graceMs);
+    if (!step) return;
+    const groups = [...(step.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step.processes ?? [])];
+    const alive = groups.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime));
+    if (!alive.length) return;
+    this.opts.reporter.info(`Stopping step '${step.id}' left running by the lost runner (pid ${alive.map((g) => g.pid).join(', ')})`);
+    await Promise.all(alive.map((g) => terminateGroup(g.pid, this.graceMs)));
   }
 
-  private newCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; journalEntries: number; isNew: boolean } {
+  private newCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; batch: ItemProgress | null; isNew: boolean } {
     keepPrevious(this.paths);
     fs.rmSync(this.paths.journal, { force: true });
     // Step state and outputs of an earlier run must not leak into this one.
@@ -271,10 +314,10 @@ class TaskRun {
       completed: [],
       unfinished: null,
     };
-    return { checkpoint, lastSeq: 0, journalEntries: 0, isNew: true };
+    return { checkpoint, lastSeq: 0, batch: null, isNew: true };
   }
 
-  private resumeCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; journalEntries: number; isNew: boolean } {
+  private resumeCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; batch: ItemProgress | null; isNew: boolean } {
     const loaded = checkResumable(this.paths, this.def, this.opts.force ?? false, this.opts.reporter);
     if (!loaded) return this.newCheckpoint(); // stopped before its first checkpoint
     const { checkpoint } = loaded;
@@ -282,7 +325,9 @@ class TaskRun {
       checkpoint.definitionHash = this.hash;
       checkpoint.definition = publicDefinition(this.def);
     }
-    return { checkpoint, lastSeq: loaded.lastSeq, journalEntries: loaded.journalEntries, isNew: false };
+    // A forEach step that --force removed, or that is no longer a forEach step, has no items in progress.
+    const batch = loaded.batch && this.def.steps.some((step) => step.id === loaded.batch!.stepId && step.forEach) ? loaded.batch : null;
+    return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false };
   }
 
   private doneIds(): Set<string> {
@@ -298,7 +343,7 @@ class TaskRun {
 
   /** Read the control files and move between running, pausing and interrupting accordingly. */
   private applyControl(): void {
-    if (!ACTIVE_STATES.has(this.status)) return;
+    if (!ACTIVE_STATES.has(this.status) && !this.waiting) return;
     const control = readControlFiles(this.paths, this.controlCache);
     for (const problem of control.problems) {
       if (this.reportedProblems.has(problem.message)) continue;
@@ -316,32 +361,49 @@ class TaskRun {
       this.state.appliedGlobalSeq = global.seq;
       changed = true;
     }
-    const taskDesired = task && task.seq > this.startSeq ? task.desired : 'running';
-    let wanted: 'running' | 'paused' | 'interrupted' = 'running';
-    let by: RunnerState['pausedBy'];
-    if (taskDesired === 'interrupted' || this.signalInterrupt) wanted = 'interrupted';
-    else if (taskDesired === 'paused') [wanted, by] = ['paused', 'user'];
-    else if (global?.desired === 'paused') [wanted, by] = ['paused', 'global'];
-    else if (this.signalPause) [wanted, by] = ['paused', 'signal'];
+    this.taskDesired = task && task.seq > this.startSeq ? task.desired : 'running';
+    this.globalPaused = global?.desired === 'paused';
+    // A request to run newer than the failure (a resume) overrides the pause it asked for.
+    if (this.matchedFailure && task && task.seq > this.matchedFailure.seq && task.desired === 'running') this.matchedFailure = undefined;
 
-    if (wanted === 'interrupted' && this.status !== 'interrupting') {
+    const { wanted, by } = this.wanted();
+    if (this.waiting) {
+      // The wait decides (waitToResume); only the state is the runner's to write here.
+    } else if (wanted === 'interrupted' && this.status !== 'interrupting') {
       this.move('interrupt');
       this.interruption.abort();
+      changed = true;
     } else if (wanted === 'paused' && this.status === 'running') {
       this.move('pause');
       this.pausedBy = by;
       fs.writeFileSync(this.paths.pauseRequested, `${new Date().toISOString()} ${by}\n`);
+      changed = true;
+    } else if (wanted === 'paused' && this.status === 'pausing' && by !== this.pausedBy) {
+      // Paused for another reason now (a person paused a task that pause-all or a failure paused).
+      this.pausedBy = by;
+      changed = true;
     } else if (wanted === 'running' && this.status === 'pausing') {
       this.move('resume');
       this.pausedBy = undefined;
       fs.rmSync(this.paths.pauseRequested, { force: true });
-    } else if (!changed) return;
-    this.wakeDelay?.();
-    this.saveState(true);
+      changed = true;
+    }
+    for (const wake of [...this.wakers]) wake();
+    if (changed) this.saveState(true);
+  }
+
+  /** What the control files, signals and a failure ask for, strongest first. */
+  private wanted(): { wanted: DesiredState; by?: RunnerState['pausedBy'] } {
+    if (this.taskDesired === 'interrupted' || this.signalInterrupt) return { wanted: 'interrupted' };
+    if (this.taskDesired === 'paused') return { wanted: 'paused', by: 'user' };
+    if (this.globalPaused) return { wanted: 'paused', by: 'global' };
+    if (this.signalPause) return { wanted: 'paused', by: 'signal' };
+    if (this.matchedFailure) return { wanted: 'paused', by: 'failure' };
+    return { wanted: 'running' };
   }
 
   private move(action: Request | RunnerEvent): void {
-    this.status = transition(this.id, this.status, action);
+    this.status = transition(this.id, this.status, action, this.waiting);
     this.state.status = this.status as RunnerState['status'];
   }
 
@@ -350,10 +412,127 @@ class TaskRun {
       this.opts.reporter.info('Interrupting: the step in flight is being stopped');
       this.signalInterrupt = true;
     } else {
-      this.opts.reporter.info('Pausing after the step in flight (press Ctrl+C again to interrupt)');
+      this.opts.reporter.info(this.waiting ? 'Pausing: no automatic resume' : 'Pausing after the step in flight (press Ctrl+C again to interrupt)');
       this.signalPause = true;
     }
     this.applyControl();
+  }
+
+  /** Sleep for `ms` (or the longest timer there is), or until applyControl wakes the sleepers. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+      this.wakers.add(done);
+    });
+  }
+
+  /** A retry delay that a pause or an interrupt cuts short. */
+  private async retryDelay(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.status === 'running' && Date.now() < until) await this.sleep(until - Date.now());
+  }
+
+  // ---- failures that pause (pauseOn) -----------------------------------------------------------
+
+  /**
+   * A failure matched pauseOn: pause the task (it goes on when the step or items in flight end),
+   * or, when the automatic resumes are used up, fail it.
+   */
+  private pauseOnFailure(unfinished: UnfinishedStep, reason: string): Stop {
+    if (this.autoResumesUsedUp()) return { kind: 'failed', unfinished, reason: this.givenUp(reason) };
+    this.requestFailurePause(reason);
+    return this.status === 'interrupting' ? { kind: 'interrupted', unfinished } : { kind: 'paused', unfinished: { ...unfinished, outcome: 'paused' } };
+  }
+
+  private autoResumesUsedUp(): boolean {
+    const auto = this.pauseOn?.autoResume;
+    return auto !== undefined && this.autoResumes >= auto.maxAttempts;
+  }
+
+  private givenUp(reason: string): string {
+    return `${reason} (still failing after ${this.autoResumes} automatic resume${this.autoResumes === 1 ? '' : 's'})`;
+  }
+
+  private requestFailurePause(reason: string): void {
+    if (this.matchedFailure) return;
+    this.applyControl(); // requests already written count as made before the failure
+    this.matchedFailure = { reason, seq: this.state.appliedSeq };
+    this.opts.reporter.info(`⏸ pausing (pauseOn): ${reason}`);
+    this.applyControl();
+  }
+
+  /** "; resume 2 of 5", when autoResume counts. */
+  private describeAutoResume(): string {
+    const auto = this.pauseOn?.autoResume;
+    return auto ? `; resume ${this.autoResumes} of ${auto.maxAttempts}` : '';
+  }
+
+  /**
+   * Paused by a failure, with autoResume: stay alive, paused, until resumeAt; then resume. A
+   * resume request cuts the wait short, a pause makes it a plain pause, an interrupt ends it, and
+   * while pause-all is on the task does not resume (it stays paused, by pause-all). Returns the
+   * Stop when the wait ends the run, undefined when the run goes on.
+   */
+  private async waitToResume(unfinished: UnfinishedStep | null): Promise<Stop | undefined> {
+    const auto = this.pauseOn!.autoResume!;
+    const reason = this.matchedFailure!.reason;
+    const resumeAt = Date.now() + this.pauseOn!.delayMs(this.autoResumes);
+    const resumeAtIso = new Date(resumeAt).toISOString();
+    await this.writer!.flush();
+    this.writer!.snapshot('paused', { unfinished, failurePause: { reason, at: new Date().toISOString(), autoResumes: this.autoResumes, resumeAt: resumeAtIso } });
+    this.move('pauseReached');
+    this.waiting = true;
+    fs.rmSync(this.paths.pauseRequested, { force: true });
+    Object.assign(this.state, { currentStep: null, reason, resumeAt: resumeAtIso, autoResume: { attempt: this.autoResumes + 1, maxAttempts: auto.maxAttempts } });
+    this.saveState(true);
+    this.opts.reporter.info(
+      `Paused '${this.id}' on a failure; resuming by itself at ${new Date(resumeAt).toTimeString().slice(0, 8)} (automatic resume ${this.autoResumes + 1} of ${auto.maxAttempts}). ` +
+        `Resume, pause or interrupt it to decide now.`,
+    );
+    for (;;) {
+      const next = this.afterWait(resumeAt, unfinished);
+      if (next === 'wait') {
+        await this.sleep(resumeAt - Date.now());
+        continue;
+      }
+      this.waiting = false;
+      delete this.state.resumeAt;
+      delete this.state.autoResume;
+      if (next !== 'resume') return next;
+      this.autoResumes++;
+      this.matchedFailure = undefined;
+      this.pausedBy = undefined;
+      this.unfinished = unfinished;
+      this.state.reason = undefined;
+      this.move('resume');
+      this.saveState(true);
+      this.opts.reporter.info(`Resuming '${this.id}'${this.describeAutoResume()}`);
+      return undefined;
+    }
+  }
+
+  /** While waiting: wait on, resume, or the Stop that ends the run (the status already moved). */
+  private afterWait(resumeAt: number, unfinished: UnfinishedStep | null): 'wait' | 'resume' | Stop {
+    if (this.taskDesired === 'interrupted' || this.signalInterrupt) {
+      this.move('interrupt');
+      return { kind: 'interrupted', unfinished };
+    }
+    if (this.taskDesired === 'paused' || this.signalPause) {
+      this.pausedBy = this.taskDesired === 'paused' ? 'user' : 'signal';
+      return { kind: 'paused', unfinished };
+    }
+    // No failure left: a resume request cleared it.
+    if (this.matchedFailure && Date.now() < resumeAt) return 'wait';
+    if (this.globalPaused) {
+      this.pausedBy = 'global';
+      return { kind: 'paused', unfinished };
+    }
+    return 'resume';
   }
 
   // ---- steps ---------------------------------------------------------------------------------
@@ -365,7 +544,7 @@ class TaskRun {
       this.applyControl();
       const boundary = this.boundaryStop();
       if (boundary) return boundary;
-      const stop = await this.runStep(step, index);
+      const stop = step.forEach ? await this.runBatch(step, index) : await this.runStep(step, index);
       if (stop) return stop;
     }
     return { kind: 'completed' };
@@ -382,8 +561,15 @@ class TaskRun {
     return {
       output: path.join(this.paths.stepsDir, `${step.id}.output.json`),
       state: path.join(this.paths.stepsDir, `${step.id}.state`),
+      /** A forEach step: one TASK_STEP_STATE file an item, `<index>.state`. */
+      itemStates: path.join(this.paths.stepsDir, `${step.id}.items`),
       log: path.join(this.paths.logsDir, `${step.id}.log`),
     };
+  }
+
+  /** Where the step runs: the task's cwd (relative to the workspace folder), then the step's own. */
+  private stepFolder(step: StepDefinition): string {
+    return path.resolve(this.opts.root, this.def.cwd ?? '.', step.cwd ?? '.');
   }
 
   /** Runs a step through its attempts; a Stop when the run ends here, undefined when it completed. */
@@ -402,28 +588,34 @@ class TaskRun {
       if (fs.existsSync(files.output)) fs.rmSync(files.output);
       const attemptStart = new Date().toISOString();
       this.state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
-      const cwd = path.resolve(this.opts.root, this.def.cwd ?? '.', step.cwd ?? '.');
+      const watch = this.pauseOn?.watch();
+      let pid: number | undefined;
       const end = await runStepAttempt({
         command: step.run,
-        cwd,
-        env: this.stepEnv(step, index, attempt, files),
+        cwd: this.stepFolder(step),
+        env: this.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
         logFile: files.log,
         logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${this.runId} ===\n`,
         timeoutMs,
         graceMs: this.graceMs,
         interrupt: this.interruption.signal,
-        onStart: (pid) => {
-          this.stepGroup = { pid };
+        onStart: (startedPid) => {
+          pid = startedPid;
+          this.groups.add(startedPid);
           // With its pid, so that the next runner can stop it if this one is killed.
-          this.state.currentStep = { ...this.state.currentStep!, pid };
+          this.state.currentStep = { ...this.state.currentStep!, pid: startedPid };
           this.saveState(false);
         },
-        onProgress: (done, total) => {
-          this.state.currentStep = { ...this.state.currentStep!, progress: { done, total } };
+        onStdoutLine: (line) => {
+          watch?.onLine(line);
+          const progress = parseProgress(line);
+          if (!progress) return;
+          this.state.currentStep = { ...this.state.currentStep!, progress };
           this.saveState(false);
         },
+        onStderrLine: watch?.onLine,
       });
-      this.stepGroup = undefined;
+      if (pid !== undefined) this.groups.delete(pid);
       const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
         id: step.id,
         index,
@@ -449,12 +641,7 @@ class TaskRun {
             durationMs: Math.round(performance.now() - began),
             ...(outputs ? { outputs } : {}),
           };
-          await this.writer!.commitStep(completed);
-          this.addOutputs(completed);
-          this.unfinished = null;
-          if (fs.existsSync(files.state)) fs.rmSync(files.state);
-          this.state.stepsDone++;
-          this.state.currentStep = null;
+          await this.commitStep(completed, files);
           this.opts.reporter.info(`✓ ${step.id} (${index + 1}/${this.def.steps.length}) in ${completed.durationMs}ms`);
           return undefined;
         }
@@ -468,22 +655,40 @@ class TaskRun {
       const outcome = end.kind === 'timed-out' ? 'timed-out' : 'failed';
       const exitCode = end.kind === 'exited' ? end.exitCode : null;
       const signal = end.kind === 'exited' ? end.signal : null;
+      // A failure that says "wait" (a rate limit, no credit) pauses at once: retrying now would not help.
+      const pauseReason = this.pauseOn?.why(end, watch);
+      if (pauseReason) {
+        const why = `step '${step.id}' failed: ${reason}; ${pauseReason}`;
+        return this.pauseOnFailure(unfinished(outcome, { exitCode, signal, error: why }), why);
+      }
       if (attempt > retries) return this.failure(step, unfinished(outcome, { exitCode, signal, error: reason }), reason);
 
       const delay = baseDelay * 2 ** (attempt - 1);
       this.opts.reporter.info(`↻ ${step.id}: ${reason}; retrying in ${delay}ms (${attempt}/${retries} retries used)`);
       this.unfinished = unfinished(outcome, { exitCode, signal, error: reason });
-      await this.delay(delay);
+      await this.retryDelay(delay);
       const boundary = this.boundaryStop();
       if (boundary) return boundary;
     }
+  }
+
+  /** A step is done: committed, its outputs handed on, its files gone. Progress ends a run of automatic resumes. */
+  private async commitStep(completed: CompletedStep, files: ReturnType<TaskRun['stepFiles']>): Promise<void> {
+    await this.writer!.commitStep(completed);
+    this.addOutputs(completed);
+    this.unfinished = null;
+    this.autoResumes = 0;
+    if (fs.existsSync(files.state)) fs.rmSync(files.state);
+    this.state.stepsDone++;
+    this.state.currentStep = null;
   }
 
   private failure(step: StepDefinition, unfinished: UnfinishedStep, reason: string): Stop {
     return { kind: 'failed', unfinished, reason: `step '${step.id}' failed: ${reason}` };
   }
 
-  private stepEnv(step: StepDefinition, index: number, attempt: number, files: ReturnType<TaskRun['stepFiles']>): NodeJS.ProcessEnv {
+  /** The step's environment: the task's and the step's env, earlier steps' outputs, TASK_*, then `extra`. */
+  private stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv {
     if (!this.baseEnv) {
       this.baseEnv = { ...process.env, ...this.def.env };
       // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
@@ -497,32 +702,204 @@ class TaskRun {
       TASK_RUN_ID: this.runId,
       TASK_STEP_ID: step.id,
       TASK_STEP_INDEX: String(index),
-      TASK_STEP_ATTEMPT: String(attempt),
-      TASK_STEP_OUTPUT: files.output,
-      TASK_STEP_STATE: files.state,
       TASK_PAUSE_REQUESTED: this.paths.pauseRequested,
+      ...extra,
     };
   }
 
-  /** A retry delay that a pause or an interrupt cuts short. */
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wakeDelay = undefined;
-        resolve();
-      }
-      this.wakeDelay = () => {
-        if (this.status !== 'running') done();
-      };
+  // ---- forEach steps -------------------------------------------------------------------------
+
+  /**
+   * A forEach step: its items, up to `concurrency` at once, each committed when it finishes. A
+   * pause stops starting items and waits for those in flight; an interrupt stops them all. The item
+   * list is resolved when the step first starts and frozen in the checkpoint.
+   */
+  private async runBatch(step: StepDefinition, index: number): Promise<Stop | undefined> {
+    const files = this.stepFiles(step);
+    const previous = this.unfinished?.id === step.id ? this.unfinished : null;
+    const startedAt = new Date().toISOString();
+    const began = performance.now();
+    const unfinished = (outcome: UnfinishedStep['outcome'], error?: string): UnfinishedStep => ({
+      id: step.id,
+      index,
+      attempts: (previous?.attempts ?? 0) + 1,
+      startedAt,
+      endedAt: new Date().toISOString(),
+      outcome,
+      ...(error ? { error } : {}),
     });
+    let batch = this.writer!.batch;
+    if (!batch || batch.stepId !== step.id || stableStringify(batch.source) !== stableStringify(step.forEach)) {
+      let items: string[];
+      try {
+        items = resolveItems(step.forEach!, this.stepFolder(step));
+      } catch (err) {
+        if (!(err instanceof ItemsError)) throw err;
+        return this.failure(step, unfinished('failed', err.message), err.message);
+      }
+      fs.rmSync(files.itemStates, { recursive: true, force: true }); // states of another item list
+      const resolved = ItemProgress.create(step.id, step.forEach, items);
+      // The forEach changed (resume --force): an item done before, by its text, stays done.
+      if (batch?.stepId === step.id) carryOverDone(batch, resolved);
+      batch = resolved;
+      this.writer!.startBatch(batch, { unfinished: this.unfinished });
+    }
+    fs.mkdirSync(files.itemStates, { recursive: true });
+    for (const [key, saved] of Object.entries(batch.states ?? {})) {
+      const file = path.join(files.itemStates, `${key}.state`);
+      if (!batch.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
+    }
+    const items = new BatchRun(batch, step.concurrency ?? 1);
+    this.opts.reporter.info(
+      `▶ ${step.id} (${index + 1}/${this.def.steps.length}): ${batch.total} items` +
+        `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${(step.concurrency ?? 1) > 1 ? `, ${step.concurrency} at once` : ''}`,
+    );
+    this.state.currentStep = { id: step.id, index, attempt: 1, startedAt, ...items.counts(), processes: [] };
+    this.saveState(false);
+    const stopReason = await this.runItems(step, index, batch, items, files);
+
+    const doneAll = batch.doneCount === batch.total;
+    if (!doneAll) batch.states = readItemStates(files.itemStates);
+    if (doneAll) {
+      await this.commitStep({ id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total }, files);
+      fs.rmSync(files.itemStates, { recursive: true, force: true });
+      this.opts.reporter.info(`✓ ${step.id} (${index + 1}/${this.def.steps.length}): ${batch.total} items in ${Math.round(performance.now() - began)}ms`);
+      return undefined;
+    }
+    if (this.status === 'interrupting') return { kind: 'interrupted', unfinished: unfinished('interrupted') };
+    if (stopReason) return { kind: 'failed', unfinished: unfinished('failed', stopReason), reason: `step '${step.id}' failed: ${stopReason}` };
+    if (this.status === 'pausing') return { kind: 'paused', unfinished: unfinished('paused', this.pausedBy === 'failure' ? this.matchedFailure?.reason : undefined) };
+    const failed = batch.firstFailures(3).map((f) => `item ${f.index} (${f.item}): ${f.error}`);
+    const reason = `${batch.failedCount} of ${batch.total} items failed (${failed.join('; ')}${batch.failedCount > 3 ? '; …' : ''}); resume retries them`;
+    return { kind: 'failed', unfinished: unfinished('failed', reason), reason: `step '${step.id}' failed: ${reason}` };
+  }
+
+  /**
+   * Runs the items still to run until they are all done, a pause or interrupt stops the starting of
+   * more and the ones in flight have ended, or a failure stops the step. Resolves to why a failure
+   * stopped it, if one did.
+   */
+  private runItems(step: StepDefinition, index: number, batch: ItemProgress, items: BatchRun, files: ReturnType<TaskRun['stepFiles']>): Promise<string | undefined> {
+    const toRun = batch.toRun();
+    let next = 0;
+    let stopReason: string | undefined;
+    const env = this.stepEnv(step, index, {});
+    const retries = step.retries ?? 0;
+    const baseDelay = step.retryDelay !== undefined ? parseDuration(step.retryDelay) : DEFAULT_RETRY_DELAY_MS;
+    const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout) : undefined;
+    const cwd = this.stepFolder(step);
+    let lastReport = Math.floor((batch.doneCount * 10) / Math.max(1, batch.total));
+
+    const runItem = async (i: number): Promise<ItemEnd> => {
+      const item = batch.items[i];
+      const stateFile = path.join(files.itemStates, `${i}.state`);
+      for (let attempt = 1; ; attempt++) {
+        const watch = this.pauseOn?.watch();
+        let pid: number | undefined;
+        // spawn() copies the environment before it returns: one object serves every item, unspread.
+        Object.assign(env, { ITEM: item, ITEM_INDEX: String(i), TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_STATE: stateFile });
+        const end = await runStepAttempt({
+          command: step.run,
+          cwd,
+          env,
+          logFile: files.log,
+          logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
+          logPrefix: `[${i}] `,
+          timeoutMs,
+          graceMs: this.graceMs,
+          interrupt: this.interruption.signal,
+          onStart: (startedPid) => {
+            pid = startedPid;
+            this.groups.add(startedPid);
+            items.started(startedPid, i);
+            this.updateBatchState(items);
+          },
+          onStdoutLine: watch?.onLine,
+          onStderrLine: watch?.onLine,
+        });
+        if (pid !== undefined) {
+          this.groups.delete(pid);
+          items.ended(pid);
+        }
+        if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'done' };
+        // Interrupted, or paused inside the item (exit 75 while a pause is pending): neither done nor failed.
+        if (end.kind === 'interrupted' || (end.kind === 'exited' && end.exitCode === PAUSE_EXIT_CODE && this.status === 'pausing')) return { kind: 'stopped' };
+        const reason = describeEnd(end);
+        const pauseReason = this.pauseOn?.why(end, watch);
+        if (pauseReason) return { kind: 'pause', reason: `item ${i} (${item}) failed: ${reason}; ${pauseReason}` };
+        if (attempt > retries) return { kind: 'failed', failure: { index: i, item, attempts: attempt, error: reason, endedAt: new Date().toISOString() } };
+        const delay = baseDelay * 2 ** (attempt - 1);
+        this.opts.reporter.info(`↻ ${step.id} item ${i} (${item}): ${reason}; retrying in ${delay}ms (${attempt}/${retries} retries used)`);
+        await this.retryDelay(delay);
+        if (this.status !== 'running') return { kind: 'stopped' };
+      }
+    };
+
+    const settle = (i: number, end: ItemEnd) => {
+      switch (end.kind) {
+        case 'done': {
+          this.writer!.commitItemDone(i);
+          this.autoResumes = 0;
+          const stateFile = path.join(files.itemStates, `${i}.state`);
+          if (fs.existsSync(stateFile)) fs.rmSync(stateFile);
+          const tenth = Math.floor((batch.doneCount * 10) / batch.total);
+          if (tenth > lastReport && batch.total >= REPORT_MIN_ITEMS) {
+            lastReport = tenth;
+            this.opts.reporter.info(`  ${step.id}: ${batch.doneCount}/${batch.total} items done${batch.failedCount ? `, ${batch.failedCount} failed` : ''}`);
+          }
+          break;
+        }
+        case 'failed':
+          this.writer!.commitItemFailed(end.failure);
+          this.opts.reporter.error(`✗ ${step.id} item ${i} (${end.failure.item}): ${end.failure.error}`);
+          if (!step.continueOnError) stopReason ??= `item ${i} (${end.failure.item}) failed: ${end.failure.error}`;
+          break;
+        case 'pause':
+          if (this.autoResumesUsedUp()) stopReason ??= this.givenUp(end.reason);
+          else this.requestFailurePause(`step '${step.id}': ${end.reason}`);
+          break;
+        case 'stopped':
+          break;
+      }
+      this.updateBatchState(items);
+    };
+
+    return new Promise((resolve, reject) => {
+      let ended = false;
+      const pump = () => {
+        if (ended) return;
+        this.applyControl();
+        while (this.status === 'running' && stopReason === undefined && items.running < items.concurrency && next < toRun.length) {
+          const i = toRun[next++];
+          items.running++;
+          runItem(i)
+            .then((end) => {
+              items.running--;
+              settle(i, end);
+              pump();
+            })
+            .catch((err) => {
+              ended = true;
+              reject(err);
+            });
+        }
+        if (items.running === 0) {
+          ended = true;
+          resolve(stopReason);
+        }
+      };
+      pump();
+    });
+  }
+
+  private updateBatchState(items: BatchRun): void {
+    this.state.currentStep = { ...this.state.currentStep!, ...items.counts(), processes: items.processes() };
+    this.saveState(false);
   }
 
   // ---- state and ending ----------------------------------------------------------------------
 
-  /** Write state.json now, or (for step starts in quick succession) at most every STATE_THROTTLE_MS. */
+  /** Write state.json now, or (for step and item starts in quick succession) at most every STATE_THROTTLE_MS. */
   private saveState(now: boolean): void {
     const elapsed = performance.now() - this.lastStateWrite;
     if (!now && elapsed < STATE_THROTTLE_MS) {
@@ -535,6 +912,7 @@ class TaskRun {
     // Read only when written: steps that start and end between two writes never need it.
     // "gone": the step ended already, so a later process with the same pid is never taken for it.
     if (step?.pid && !step.pidStartTime) step.pidStartTime = processStartTime(step.pid) ?? 'gone';
+    for (const group of step?.processes ?? []) group.pidStartTime ??= processStartTime(group.pid) ?? 'gone';
     const time = new Date().toISOString();
     this.state.updatedAt = time;
     this.state.heartbeatAt = time;
@@ -550,18 +928,20 @@ class TaskRun {
     if (stop.kind === 'failed' && this.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     await this.writer!.flush();
     const unfinished = stop.kind === 'completed' ? null : stop.unfinished;
-    this.writer!.snapshot(stop.kind, unfinished);
+    const failurePause = stop.kind === 'paused' && this.pausedBy === 'failure' && this.matchedFailure ? { reason: this.matchedFailure.reason, at: new Date().toISOString(), autoResumes: this.autoResumes } : undefined;
+    this.writer!.snapshot(stop.kind, { unfinished, failurePause });
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
-    this.move(event[stop.kind]);
+    // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
+    if (ACTIVE_STATES.has(this.status)) this.move(event[stop.kind]);
     fs.rmSync(this.paths.pauseRequested, { force: true });
     this.state.currentStep = null;
     this.state.endedAt = new Date().toISOString();
     if (stop.kind === 'failed') this.state.reason = stop.reason;
     if (stop.kind === 'paused') {
       this.pausedBy ??= 'step';
-      if (unfinished) this.state.reason = `paused in step '${unfinished.id}'`;
+      this.state.reason = failurePause ? failurePause.reason : unfinished ? `paused in step '${unfinished.id}'` : undefined;
     }
-    if (stop.kind === 'interrupted' && unfinished) this.state.reason = `interrupted in step '${unfinished.id}'`;
+    if (stop.kind === 'interrupted') this.state.reason = unfinished ? `interrupted in step '${unfinished.id}'` : undefined;
     this.saveState(true);
     const r = this.opts.reporter;
     switch (stop.kind) {
@@ -572,7 +952,7 @@ class TaskRun {
         r.error(`Failed '${this.id}': ${stop.reason} (log: ${path.join(this.paths.logsDir, `${stop.unfinished.id}.log`)})`);
         return EXIT.failed;
       case 'paused':
-        r.info(`Paused '${this.id}': ${this.state.stepsDone}/${this.state.stepsTotal} steps done; resume with: ptask resume ${this.id}`);
+        r.info(`Paused '${this.id}'${failurePause ? ' on a failure' : ''}: ${this.state.stepsDone}/${this.state.stepsTotal} steps done; resume with: ptask resume ${this.id}`);
         return EXIT.paused;
       case 'interrupted':
         r.info(`Interrupted '${this.id}': ${this.state.stepsDone}/${this.state.stepsTotal} steps done${unfinished ? `; '${unfinished.id}' runs again on resume` : ''}`);
@@ -580,17 +960,23 @@ class TaskRun {
     }
   }
 
-  /** The one way out on an unexpected error: the step stopped, a readable state, the last checkpoint kept. */
+  /** The one way out on an unexpected error: the steps stopped, a readable state, the last checkpoint kept. */
   async fatal(err: Error): Promise<number> {
     this.opts.reporter.error(`runner error: ${err.stack ?? err.message}`);
     this.watcher.stop();
-    if (this.stepGroup) await terminateGroup(this.stepGroup.pid, this.graceMs);
+    // Nothing more starts: items waiting to retry wake to a failed run, attempts to an aborted signal.
+    this.status = 'failed';
+    this.interruption.abort();
+    for (const wake of [...this.wakers]) wake();
+    await Promise.all([...this.groups].map((pid) => terminateGroup(pid, this.graceMs)));
     if (this.state) {
       try {
         this.state.status = 'failed';
         this.state.reason = `runner error: ${err.message}`;
         this.state.currentStep = null;
         this.state.endedAt = new Date().toISOString();
+        delete this.state.resumeAt;
+        delete this.state.autoResume;
         this.saveState(true);
       } catch {
         // the disk may be what failed; the checkpoint on disk is still the last good one
@@ -606,6 +992,61 @@ class TaskRun {
     this.writer?.close();
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, this.onSignal);
   }
+}
+
+type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'failed'; failure: FailedItem } | { kind: 'pause'; reason: string };
+
+/** The items of a forEach step in flight: how many, and their process groups, for state.json. */
+class BatchRun {
+  running = 0;
+  private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string }>();
+
+  constructor(private readonly progress: ItemProgress, readonly concurrency: number) {}
+
+  started(pid: number, item: number): void {
+    this.groups.set(pid, { pid, item });
+  }
+
+  ended(pid: number): void {
+    this.groups.delete(pid);
+  }
+
+  processes() {
+    return [...this.groups.values()];
+  }
+
+  counts() {
+    const { doneCount: done, total, failedCount: failed } = this.progress;
+    return { progress: { done, total }, items: { done, total, failed, running: this.running } };
+  }
+}
+
+/** Mark done in `next` the items done in `previous`, matched by their text (each done item once). */
+function carryOverDone(previous: ItemProgress, next: ItemProgress): void {
+  const done = new Map<string, number>();
+  for (const [i, item] of previous.items.entries()) if (previous.isDone(i)) done.set(item, (done.get(item) ?? 0) + 1);
+  for (const [i, item] of next.items.entries()) {
+    const left = done.get(item);
+    if (!left) continue;
+    next.markDone(i);
+    done.set(item, left - 1);
+  }
+}
+
+/** The TASK_STEP_STATE files that items in flight left, by index, to keep in the checkpoint. */
+function readItemStates(dir: string): Record<string, Pick<UnfinishedStep, 'state' | 'stateText'>> {
+  const states: Record<string, Pick<UnfinishedStep, 'state' | 'stateText'>> = {};
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return states;
+  }
+  for (const name of names) {
+    const m = /^(\d+)\.state$/.exec(name);
+    if (m) states[m[1]] = readStepState(path.join(dir, name), null);
+  }
+  return states;
 }
 
 function describeEnd(end: StepEnd): string {
@@ -654,7 +1095,7 @@ function readStepState(file: string, previous: UnfinishedStep | null): Pick<Unfi
   }
 }
 
-function restoreStepState(file: string, previous: UnfinishedStep): void {
+function restoreStepState(file: string, previous: Pick<UnfinishedStep, 'state' | 'stateText'>): void {
   if (previous.stateText !== undefined) fs.writeFileSync(file, previous.stateText);
   else if (previous.state !== undefined) fs.writeFileSync(file, JSON.stringify(previous.state));
 }

@@ -1,12 +1,15 @@
 /**
- * One attempt of one step: a shell command in its own process group, its output appended to the
- * step's log, `::progress done/total` lines reported. It ends in exactly one way, the first cause
- * that happens: the command exits, the timeout fires, or the run is interrupted (abort signal).
+ * One attempt of one step (or of one item of a forEach step): a shell command in its own process
+ * group, its output appended to the step's log, its lines handed to whoever wants them. It ends in
+ * exactly one way, the first cause that happens: the command exits, the timeout fires, or the run
+ * is interrupted (abort signal).
  * On timeout and interrupt the whole group gets SIGTERM, then SIGKILL after the grace period, and
  * the attempt ends only when no process of the group is left.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 
 export type StepEnd =
   | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
@@ -21,22 +24,71 @@ export interface StepAttempt {
   logFile: string;
   /** Written before the attempt's first output: a step that prints nothing costs no file. */
   logHeader: string;
+  /** Log line by line, each with this prefix: the items of a forEach step share one log. */
+  logPrefix?: string;
   timeoutMs?: number;
   graceMs: number;
   interrupt: AbortSignal;
   onStart?: (pid: number) => void;
-  onProgress?: (done: number, total: number) => void;
+  /** Each line of stdout, and of stderr, a last line without "\n" included; only asked for when wanted. */
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
 }
 
 const PROGRESS = /^::progress (\d+)\/(\d+)\s*$/;
+/** Longer lines are handed on in pieces: memory stays bounded whatever a step prints. */
 const MAX_LINE = 4096;
+
+/** `::progress <done>/<total>`, or undefined. */
+export function parseProgress(line: string): { done: number; total: number } | undefined {
+  const m = PROGRESS.exec(line);
+  return m ? { done: Number(m[1]), total: Number(m[2]) } : undefined;
+}
+
+/** Splits a byte stream into lines, UTF-8 safe across chunks, without a trailing "\r". */
+class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: Buffer): void {
+    const text = this.partial + this.decoder.write(chunk);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      this.emit(text.slice(start, nl));
+      start = nl + 1;
+    }
+    this.partial = text.slice(start);
+    while (this.partial.length > MAX_LINE) {
+      this.onLine(this.partial.slice(0, MAX_LINE));
+      this.partial = this.partial.slice(MAX_LINE);
+    }
+  }
+
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    this.partial = '';
+    if (rest) this.emit(rest);
+  }
+
+  private emit(line: string): void {
+    this.onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  }
+}
 
 /** Does the process group still have a member that is not a zombie? */
 export function groupAlive(pgid: number): boolean {
+  // Asked after every step and item: the usual answer, ESRCH, comes as an exception, whose stack
+  // trace would cost more than the question.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     process.kill(-pgid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
   if (process.platform !== 'linux') return true;
   // A killed orphan stays a zombie until init reaps it, which some inits (containers, VMs) do late
@@ -77,15 +129,18 @@ export async function terminateGroup(pgid: number, graceMs: number): Promise<voi
 }
 
 export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
+  if (opts.interrupt.aborted) return Promise.resolve({ kind: 'interrupted' });
   return new Promise((resolve) => {
     let logFd: number | undefined;
-    const log = (chunk: Buffer) => {
+    const openLog = () => {
       if (logFd === undefined) {
         logFd = fs.openSync(opts.logFile, 'a');
         fs.writeSync(logFd, opts.logHeader);
       }
-      fs.writeSync(logFd, chunk);
+      return logFd;
     };
+    const log = (chunk: Buffer) => fs.writeSync(openLog(), chunk);
+    const logText = (text: string) => fs.writeSync(openLog(), text);
     let child;
     try {
       child = spawn('/bin/sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,7 +156,6 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
     let terminating: Promise<void> | undefined;
     let groupGone = false;
     let timer: NodeJS.Timeout | undefined;
-    let partial = '';
     let settled = false;
 
     const finish = () => {
@@ -133,26 +187,40 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
     });
     if (pgid === undefined) return; // 'error' follows
     opts.onStart?.(pgid);
-    if (opts.interrupt.aborted) onAbort();
-    else opts.interrupt.addEventListener('abort', onAbort);
+    opts.interrupt.addEventListener('abort', onAbort);
     if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop({ kind: 'timed-out', timeoutMs: opts.timeoutMs! }), opts.timeoutMs);
 
-    child.stdout!.on('data', (chunk: Buffer) => {
-      log(chunk);
-      if (!opts.onProgress) return;
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = (lines.pop() ?? '').slice(-MAX_LINE);
-      for (const line of lines) {
-        const m = PROGRESS.exec(line);
-        if (m) opts.onProgress(Number(m[1]), Number(m[2]));
-      }
-    });
-    child.stderr!.on('data', log);
-    for (const stream of [child.stdout!, child.stderr!])
+    const attach = (stream: Readable, onLine: ((line: string) => void) | undefined) => {
+      const prefix = opts.logPrefix;
+      let prefixed = '';
+      const wantsLines = prefix !== undefined || onLine !== undefined;
+      // Made at the first output: most items print nothing.
+      let lines: LineSplitter | undefined;
+      // One write a chunk, however many lines it holds.
+      const flushPrefixed = () => {
+        if (prefixed) logText(prefixed);
+        prefixed = '';
+      };
+      stream.on('data', (chunk: Buffer) => {
+        if (prefix === undefined) log(chunk);
+        if (wantsLines) {
+          lines ??= new LineSplitter((line) => {
+            if (prefix !== undefined) prefixed += `${prefix}${line}\n`;
+            onLine?.(line);
+          });
+          lines.push(chunk);
+          flushPrefixed();
+        }
+      });
       stream.on('close', () => {
+        lines?.end();
+        flushPrefixed();
         openStreams--;
         finish();
       });
+    };
+    attach(child.stdout!, opts.onStdoutLine);
+    attach(child.stderr!, opts.onStderrLine);
     child.on('exit', (exitCode, signal) => {
       exit = { kind: 'exited', exitCode, signal };
       // Whatever the command left running in its group goes with it: a step frees everything.

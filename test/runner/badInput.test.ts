@@ -24,6 +24,19 @@ describe('runner and CLI: bad input', () => {
     ['a missing field', '{"steps": [{"id": "a"}]}', /broken\.json: steps\[0\]\.run: /],
     ['duplicate step ids', '{"steps": [{"id": "a", "run": "true"}, {"id": "a", "run": "true"}]}', /broken\.json: steps\[1\]\.id: duplicate step id "a"/],
     ['a bad step id', '{"steps": [{"id": "../../x", "run": "true"}]}', /broken\.json: steps\[0\]\.id: /],
+    ['a forEach with no source', '{"steps": [{"id": "a", "run": "true", "forEach": {}}]}', /broken\.json: steps\[0\]\.forEach: give a source of items: items, file or glob/],
+    ['a forEach with two sources', '{"steps": [{"id": "a", "run": "true", "forEach": {"items": ["x"], "glob": "*.txt"}}]}', /broken\.json: steps\[0\]\.forEach: has items and glob: give one source of items/],
+    ['a forEach with an unknown field', '{"steps": [{"id": "a", "run": "true", "forEach": {"glob": "*", "recursive": true}}]}', /broken\.json: steps\[0\]\.forEach: .*"recursive"/],
+    ['a glob that leaves the folder', '{"steps": [{"id": "a", "run": "true", "forEach": {"glob": "../*.txt"}}]}', /broken\.json: steps\[0\]\.forEach\.glob: the pattern must not contain "\.\."/],
+    ['a glob with an unclosed class', '{"steps": [{"id": "a", "run": "true", "forEach": {"glob": "data/[ab.txt"}}]}', /broken\.json: steps\[0\]\.forEach\.glob: "\[ab\.txt": "\[" at position 1 is not closed/],
+    ['a concurrency of 0', '{"steps": [{"id": "a", "run": "true", "forEach": {"items": []}, "concurrency": 0}]}', /broken\.json: steps\[0\]\.concurrency: at least 1/],
+    ['a fractional concurrency', '{"steps": [{"id": "a", "run": "true", "forEach": {"items": []}, "concurrency": 1.5}]}', /broken\.json: steps\[0\]\.concurrency: a whole number/],
+    ['a concurrency without forEach', '{"steps": [{"id": "a", "run": "true", "concurrency": 4}]}', /broken\.json: steps\[0\]\.concurrency: concurrency applies only to a step with forEach/],
+    ['an unknown pauseOn field', '{"steps": [{"id": "a", "run": "true"}], "pauseOn": {"exitCode": [3]}}', /broken\.json: pauseOn: .*"exitCode"/],
+    ['an unknown autoResume field', '{"steps": [{"id": "a", "run": "true"}], "pauseOn": {"exitCodes": [3], "autoResume": {"after": "1m", "retries": 2}}}', /broken\.json: pauseOn\.autoResume: .*"retries"/],
+    ['a pauseOn that matches nothing', '{"steps": [{"id": "a", "run": "true"}], "pauseOn": {"autoResume": {"after": "1m"}}}', /broken\.json: pauseOn: say which failures pause the task/],
+    ['a pauseOn with a bad regular expression', '{"steps": [{"id": "a", "run": "true"}], "pauseOn": {"outputMatches": ["/(429/"]}}', /broken\.json: pauseOn\.outputMatches\[0\]: \/\(429\/: not a valid regular expression/],
+    ['a pauseOn exit code 0', '{"steps": [{"id": "a", "run": "true"}], "pauseOn": {"exitCodes": [0]}}', /broken\.json: pauseOn\.exitCodes\[0\]: an exit code of a failure/],
   ];
   for (const [what, text, message] of definitions) {
     it(`a definition with ${what}: exit 65, the file and the reason, nothing written`, () => {

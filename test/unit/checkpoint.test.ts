@@ -26,8 +26,8 @@ describe('checkpoint: journal and snapshots', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('folds the journal into what readers see, and compacts it as it grows', async () => {
-    const w = new CheckpointWriter(paths, base(), 0, 0);
-    w.snapshot('started', null);
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
     for (let i = 0; i < 10; i++) await w.commitStep(done(i));
     await w.flush();
     const mid = loadCheckpoint(paths);
@@ -35,7 +35,7 @@ describe('checkpoint: journal and snapshots', () => {
     assert.equal(mid.value.checkpoint.completed.length, 10);
     assert.equal(mid.value.journalEntries, 10);
     for (let i = 10; i < 300; i++) await w.commitStep(done(i));
-    w.snapshot('paused', null);
+    w.snapshot('paused', { unfinished: null });
     w.close();
     const end = loadCheckpoint(paths);
     assert.ok(end.ok);
@@ -47,8 +47,8 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('ignores a last journal line cut short by a crash', async () => {
-    const w = new CheckpointWriter(paths, base(), 0, 0);
-    w.snapshot('started', null);
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();
     w.close();
@@ -60,12 +60,12 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('skips journal entries already in the snapshot (crash between snapshot and truncation)', async () => {
-    const w = new CheckpointWriter(paths, base(), 0, 0);
-    w.snapshot('started', null);
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();
     const journal = fs.readFileSync(paths.journal, 'utf8');
-    w.snapshot('paused', null);
+    w.snapshot('paused', { unfinished: null });
     w.close();
     fs.writeFileSync(paths.journal, journal); // the truncation "did not happen"
     const r = loadCheckpoint(paths);
@@ -74,8 +74,8 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('refuses a truncated or hand-edited checkpoint, naming the file', () => {
-    const w = new CheckpointWriter(paths, base(), 0, 0);
-    w.snapshot('started', null);
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
     w.close();
     const text = fs.readFileSync(paths.checkpoint, 'utf8');
     fs.writeFileSync(paths.checkpoint, text.slice(0, text.length / 2));
@@ -87,8 +87,8 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('refuses a journal with a damaged line in the middle', async () => {
-    const w = new CheckpointWriter(paths, base(), 0, 0);
-    w.snapshot('started', null);
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();
     w.close();

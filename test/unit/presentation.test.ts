@@ -25,6 +25,18 @@ describe('tree presentation', () => {
     assert.match(taskDescription(all), /^paused \(all\) · 1\/3/);
   });
 
+  it('describes a forEach step by its items, failed ones included', () => {
+    const step = { id: 'embed', index: 1, attempt: 1, startedAt: '2026-01-01T00:00:00Z', items: { done: 120, total: 1000, failed: 2, running: 4 } };
+    assert.equal(taskDescription(view({ state: state({ currentStep: step }) })), 'running · 1/3 · embed 120/1000 (2 failed)');
+  });
+
+  it('says when a task paused by a failure resumes by itself', () => {
+    const resumeAt = new Date(Date.now() + 60_000).toISOString();
+    const paused = view({ status: 'paused', state: state({ status: 'paused', currentStep: null, pausedBy: 'failure', resumeAt, autoResume: { attempt: 2, maxAttempts: 5 } }) });
+    assert.match(taskDescription(paused), /^paused · 1\/3 · resumes at /);
+    assert.match(taskTooltip(paused, undefined), /Resumes by itself at .* \(automatic resume 2 of 5\)/);
+  });
+
   it('describes an idle task by its name, and an invalid one as invalid', () => {
     assert.equal(taskDescription(view({ status: 'idle', state: undefined })), 'idle · Nightly');
     assert.equal(taskDescription(view({ problem: 'x.json: bad' })), 'invalid');
@@ -50,7 +62,7 @@ describe('tree presentation', () => {
     const control = { v: 1 as const, seq: 3, desired: 'paused' as const, requestedAt: '2026-01-01T00:00:30Z', requestedBy: 'vscode' };
     const text = taskTooltip(view({ status: 'pausing', control, state: state({ status: 'pausing', pausedBy: 'user' }) }), '2026-01-01T00:00:50Z', now);
     assert.match(text, /State: \*\*pausing\*\* \(by user\)/);
-    assert.match(text, /Current step: `embed` 120\/1000, since 1m 0s ago/);
+    assert.match(text, /Current step: `embed 120\/1000`, since 1m 0s ago/);
     assert.match(text, /Last checkpoint: 10s ago/);
     assert.match(text, /Last request: paused by vscode 30s ago, not applied yet/);
   });

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { allowedRequests, canTransition, EVENTS, REQUESTS, TASK_STATES, transition, TransitionError, TRANSITIONS } from '../../src/protocol/transitions';
+import { allowedRequests, canTransition, EVENTS, REQUESTS, TASK_STATES, transition, TransitionError, TRANSITIONS, WAITING_TRANSITIONS } from '../../src/protocol/transitions';
 
 // The whole table, written out once more by hand: a change to the table must be a change here too.
 const EXPECTED: Record<string, Record<string, string>> = {
@@ -42,6 +42,16 @@ describe('transition table', () => {
     assert.throws(() => transition('n', 'paused', 'run'), /resume it, or run it with --fresh/);
     assert.throws(() => transition('n', 'completed', 'resume'), /run it again/);
     assert.throws(() => transition('n', 'running', 'reset'), /pause or interrupt it first/);
+  });
+
+  it('a paused task whose runner waits to resume it (pauseOn.autoResume) takes its requests to that runner', () => {
+    assert.deepEqual(WAITING_TRANSITIONS, { pause: 'paused', resume: 'running', interrupt: 'interrupted' });
+    assert.deepEqual(allowedRequests('paused', true), ['pause', 'resume', 'interrupt']);
+    assert.equal(transition('n', 'paused', 'interrupt', true), 'interrupted');
+    assert.throws(() => transition('n', 'paused', 'reset', true), /cannot reset 'n': it is paused: its runner is waiting to resume it/);
+    assert.throws(() => transition('n', 'paused', 'runFresh', true), TransitionError);
+    // Only "paused" has a waiting runner: other states keep their row.
+    assert.equal(transition('n', 'running', 'pause', true), 'pausing');
   });
 
   it('lists the requests each state allows, for menus', () => {

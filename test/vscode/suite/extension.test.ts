@@ -145,6 +145,21 @@ describe('Pausable Tasks in VS Code', function () {
     }
   });
 
+  it('resumes at its resumeAt a task whose runner died waiting to resume it', async () => {
+    const id = 'orphaned';
+    fs.writeFileSync(path.join(tasksDir(), `${id}.json`), JSON.stringify({ steps: [{ id: 'a', run: 'true' }, { id: 'b', run: 'true' }] }));
+    fs.mkdirSync(path.join(tasksDir(), id));
+    const t = new Date().toISOString();
+    const resumeAt = new Date(Date.now() + 2000).toISOString();
+    const state = { v: 1, taskId: id, runId: 'r0', status: 'paused', pid: 2 ** 22 + 7, host: 'gone', startedAt: t, updatedAt: t, heartbeatAt: t, stepsTotal: 2, stepsDone: 0, currentStep: null, appliedSeq: 0, appliedGlobalSeq: 0, pausedBy: 'failure', reason: 'rate limited', resumeAt };
+    fs.writeFileSync(path.join(tasksDir(), id, 'state.json'), JSON.stringify(state));
+    const paused = await waitForStatus(a, id, 'paused');
+    assert.match(description(paused.item), /resumes at/);
+    await waitForStatus(a, id, 'completed', 20_000);
+    const after = readJson(path.join(tasksDir(), id, 'state.json'));
+    assert.ok(Date.parse(after.startedAt) >= Date.parse(resumeAt), `resumed at ${after.startedAt}, not before ${resumeAt}`);
+  });
+
   it('a change to one state.json shows in the tree within a second', async () => {
     const file = path.join(tasksDir(), 'quick', 'state.json');
     const state = readJson(file);

@@ -1,0 +1,89 @@
+/**
+ * The progress of a forEach step in memory: its frozen item list, one mark an item (to do, done,
+ * failed) and the failures. Marking is O(1); the checkpoint form (done items as index ranges) is
+ * built only when a snapshot is written. Shared by the runner and the checkpoint reader, which
+ * folds the journal's item entries into it.
+ */
+import { formatRanges, parseRanges } from './ranges';
+import type { BatchCheckpoint, FailedItem } from './schemas';
+
+// Marks start at 0: to do.
+const DONE = 1;
+const FAILED = 2;
+
+type SavedStates = NonNullable<BatchCheckpoint['states']>;
+
+export class ItemProgress {
+  private readonly marks: Uint8Array;
+  private readonly failures = new Map<number, FailedItem>();
+  doneCount = 0;
+  /** TASK_STEP_STATE of items that stopped part way, as last saved in a checkpoint. */
+  states: SavedStates | undefined;
+
+  private constructor(readonly stepId: string, readonly source: unknown, readonly resolvedAt: string, readonly items: string[]) {
+    this.marks = new Uint8Array(items.length);
+  }
+
+  static create(stepId: string, source: unknown, items: string[]): ItemProgress {
+    return new ItemProgress(stepId, source, new Date().toISOString(), items);
+  }
+
+  /** From a validated checkpoint (batchSchema checked the ranges and indexes). */
+  static fromCheckpoint(batch: BatchCheckpoint): ItemProgress {
+    const progress = new ItemProgress(batch.stepId, batch.source, batch.resolvedAt, batch.items);
+    for (const [first, last] of parseRanges(batch.done, batch.items.length)) for (let i = first; i <= last; i++) progress.markDone(i);
+    for (const failure of batch.failed) progress.markFailed(failure);
+    progress.states = batch.states;
+    return progress;
+  }
+
+  get total(): number {
+    return this.items.length;
+  }
+
+  get failedCount(): number {
+    return this.failures.size;
+  }
+
+  isDone(index: number): boolean {
+    return this.marks[index] === DONE;
+  }
+
+  markDone(index: number): void {
+    if (this.marks[index] === DONE) return;
+    if (this.marks[index] === FAILED) this.failures.delete(index);
+    this.marks[index] = DONE;
+    this.doneCount++;
+  }
+
+  markFailed(failure: FailedItem): void {
+    if (this.marks[failure.index] === DONE) return;
+    this.marks[failure.index] = FAILED;
+    this.failures.set(failure.index, failure);
+  }
+
+  /** The first failures by index, for messages. */
+  firstFailures(count: number): FailedItem[] {
+    return [...this.failures.values()].sort((a, b) => a.index - b.index).slice(0, count);
+  }
+
+  /** The indexes still to run (failed ones included: resume retries them), ascending. */
+  toRun(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.marks.length; i++) if (this.marks[i] !== DONE) out.push(i);
+    return out;
+  }
+
+  toCheckpoint(): BatchCheckpoint {
+    return {
+      stepId: this.stepId,
+      source: this.source,
+      resolvedAt: this.resolvedAt,
+      total: this.items.length,
+      done: formatRanges(this.items.length, (i) => this.marks[i] === DONE),
+      failed: [...this.failures.values()].sort((a, b) => a.index - b.index),
+      ...(this.states && Object.keys(this.states).length ? { states: this.states } : {}),
+      items: this.items,
+    };
+  }
+}
