@@ -9,9 +9,9 @@
  * Durability: a journal line is written before the next step or item starts, so it survives a
  * crash of the runner (kill -9). Its fdatasync runs on a worker thread. A step commit waits for
  * the previous commits' sync first: after a power loss, at most the step committed just before the
- * one in flight may run again. Item commits do not wait: one sync covers every line written while
- * the previous one ran (group commit), so after a power loss the items committed during the last
- * sync (a few milliseconds) may run again.
+ * one in flight may run again. Item commits do not wait, and one sync covers every line written
+ * since the last one, at most every ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the
+ * items committed in the last moment (at most that interval and one sync) may run again.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,8 +21,10 @@ import type { TaskPaths } from '../protocol/paths';
 import type { Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
 
 export const KEEP_SNAPSHOTS = 20;
-/** A journal shorter than this is never folded: small snapshots are not worth rewriting often. */
+/** The journal is not folded before it is this long: small snapshots are not worth rewriting often. */
 const MIN_COMPACTION_BYTES = 16 * 1024;
+/** Items that finish faster than this share one fdatasync: a sync an item would cost more than a trivial item. */
+const ITEM_SYNC_INTERVAL_MS = 100;
 
 /** What a snapshot records about how the run stopped. */
 export interface StopRecord {
@@ -36,8 +38,11 @@ export class CheckpointWriter {
   private journalBytes: number;
   private snapshotBytes: number;
   private syncing: Promise<void> | undefined;
-  /** Lines written since the sync in flight started. */
+  /** Lines written since the sync in flight (or the last one) started. */
   private unsynced = false;
+  /** A sync of item commits, waiting for the interval since the last one. */
+  private syncTimer: NodeJS.Timeout | undefined;
+  private lastSyncAt = -Infinity;
   private syncError: Error | undefined;
   /** The forEach step in progress, written into every snapshot. */
   private itemProgress: ItemProgress | null;
@@ -62,7 +67,7 @@ export class CheckpointWriter {
     await this.flush(); // the previous commits are on disk before this one is promised
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
-    this.append({ type: 'step-completed', step });
+    this.append({ type: 'step-completed', step }, false);
   }
 
   /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */
@@ -73,16 +78,16 @@ export class CheckpointWriter {
 
   commitItemDone(index: number): void {
     this.itemProgress!.markDone(index);
-    this.append({ type: 'item-done', stepId: this.itemProgress!.stepId, index });
+    this.append({ type: 'item-done', stepId: this.itemProgress!.stepId, index }, true);
   }
 
   commitItemFailed(failure: FailedItem): void {
     this.itemProgress!.markFailed(failure);
     const { index, attempts, error, endedAt } = failure;
-    this.append({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! });
+    this.append({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! }, true);
   }
 
-  private append(record: JournalRecord): void {
+  private append(record: JournalRecord, isItem: boolean): void {
     if (this.syncError) throw this.syncError;
     this.seq += 1;
     const line = JSON.stringify({ seq: this.seq, ...record }) + '\n';
@@ -90,21 +95,28 @@ export class CheckpointWriter {
     this.journalBytes += line.length;
     // Progress: the compaction records no failure pause.
     if (this.journalBytes >= Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) this.snapshot('compaction', { unfinished: this.checkpoint.unfinished });
-    else this.requestSync();
+    else this.requestSync(isItem);
   }
 
-  /** Start an fdatasync, or have one follow the sync in flight. */
-  private requestSync(): void {
-    if (this.syncing) {
-      this.unsynced = true;
-      return;
-    }
+  /** Start an fdatasync, or have one follow the sync in flight (for items: no sooner than the interval). */
+  private requestSync(deferrable: boolean): void {
+    this.unsynced = true;
+    if (this.syncing || this.syncTimer) return;
+    const wait = deferrable ? this.lastSyncAt + ITEM_SYNC_INTERVAL_MS - performance.now() : 0;
+    if (wait > 0) this.syncTimer = setTimeout(() => this.startSync(), wait);
+    else this.startSync();
+  }
+
+  private startSync(): void {
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
     this.unsynced = false;
+    this.lastSyncAt = performance.now();
     this.syncing = new Promise<void>((resolve) => {
       fs.fdatasync(this.journalFd, (err) => {
         if (err) this.syncError ??= err;
         this.syncing = undefined;
-        if (this.unsynced && !this.syncError) this.requestSync();
+        if (this.unsynced && !this.syncError) this.requestSync(true);
         resolve();
       });
     });
@@ -112,7 +124,11 @@ export class CheckpointWriter {
 
   /** Every line written so far is on disk. */
   async flush(): Promise<void> {
-    while (this.syncing) await this.syncing;
+    if (this.syncTimer) this.startSync();
+    while (this.syncing) {
+      await this.syncing;
+      if (this.syncTimer) this.startSync();
+    }
     if (this.syncError) throw this.syncError;
   }
 
@@ -135,9 +151,12 @@ export class CheckpointWriter {
     this.checkpoint = next;
     this.journalBytes = 0;
     this.unsynced = false;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
   }
 
   close(): void {
+    clearTimeout(this.syncTimer);
     fs.closeSync(this.journalFd);
   }
 }
