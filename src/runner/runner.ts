@@ -37,7 +37,7 @@ import { ControlCache, ControlWatcher, readControlFiles } from './controlFiles';
 import { describeChanges } from './definitionChanges';
 import { ItemsError, resolveItems } from './items';
 import { PauseOnPolicy } from './pauseOn';
-import { parseProgress, runStepAttempt, terminateGroup, type StepEnd } from './stepProcess';
+import { groupsWithEnv, parseProgress, runStepAttempt, terminateGroup, type StepEnd } from './stepProcess';
 
 export interface Reporter {
   info(message: string): void;
@@ -64,6 +64,13 @@ export const DEFAULT_GRACE_MS = 3000;
 const HEARTBEAT_MS = 5000;
 /** Step starts closer together than this share one state.json write. */
 const STATE_THROTTLE_MS = 50;
+/**
+ * An item still running after this long is written down in state.json, with its process group for
+ * the next runner to stop should this one die; trivial items end before, and share a progress
+ * write at most every ITEM_PROGRESS_MS.
+ */
+const ITEM_RECORD_MS = STATE_THROTTLE_MS;
+const ITEM_PROGRESS_MS = 500;
 const DEFAULT_RETRY_DELAY_MS = 1000;
 /** The exit code a step uses to say "I saved my state and paused" (EX_TEMPFAIL). */
 export const PAUSE_EXIT_CODE = 75;
@@ -172,6 +179,7 @@ class TaskRun {
   private readonly controlCache = new ControlCache();
   private heartbeat: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
+  private stateDueAt = 0;
   private lastStateWrite = 0;
   /** Aborted to interrupt the step (every item) in flight. */
   private readonly interruption = new AbortController();
@@ -196,6 +204,8 @@ class TaskRun {
   private readonly outputEnv: Record<string, string> = {};
   /** process.env with the task's env: built once, copied for each step. */
   private baseEnv: NodeJS.ProcessEnv | undefined;
+  /** The items of the forEach step in flight. */
+  private batchRun: BatchRun | undefined;
   /** Process groups in flight: stopped on a fatal error. */
   private readonly groups = new Set<number>();
   private readonly onSignal = () => this.signalled();
@@ -253,9 +263,9 @@ class TaskRun {
     this.startSeq = this.state.appliedSeq;
 
     this.applyControl();
-    this.saveState(true);
+    this.saveState();
     this.watcher.start();
-    this.heartbeat = setInterval(() => this.saveState(true), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => this.saveState(), HEARTBEAT_MS);
     if (this.opts.handleSignals) for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, this.onSignal);
 
     const action = request === 'resume' ? (previous.status === 'idle' ? 'Running' : 'Resuming') : 'Running';
@@ -288,12 +298,14 @@ class TaskRun {
    */
   private async stopLeftoverStep(state: RunnerState | undefined): Promise<void> {
     const step = state?.currentStep;
-    if (!step) return;
-    const groups = [...(step.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step.processes ?? [])];
-    const alive = groups.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime));
-    if (!alive.length) return;
-    this.opts.reporter.info(`Stopping step '${step.id}' left running by the lost runner (pid ${alive.map((g) => g.pid).join(', ')})`);
-    await Promise.all(alive.map((g) => terminateGroup(g.pid, this.graceMs)));
+    const recorded = [...(step?.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step?.processes ?? [])];
+    const alive = new Set(recorded.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime)).map((g) => g.pid));
+    // Items started in the last moments before the kill are not in state.json yet; their
+    // processes carry this task's step environment.
+    for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${this.paths.pauseRequested}`)) alive.add(pgid);
+    if (!alive.size) return;
+    this.opts.reporter.info(`Stopping ${step ? `step '${step.id}'` : 'the step'} left running by the lost runner (process group ${[...alive].join(', ')})`);
+    await Promise.all([...alive].map((pgid) => terminateGroup(pgid, this.graceMs)));
   }
 
   private newCheckpoint(): { checkpoint: Checkpoint; lastSeq: number; batch: ItemProgress | null; isNew: boolean } {
@@ -389,7 +401,7 @@ class TaskRun {
       changed = true;
     }
     for (const wake of [...this.wakers]) wake();
-    if (changed) this.saveState(true);
+    if (changed) this.saveState();
   }
 
   /** What the control files, signals and a failure ask for, strongest first. */
@@ -489,7 +501,7 @@ class TaskRun {
     this.waiting = true;
     fs.rmSync(this.paths.pauseRequested, { force: true });
     Object.assign(this.state, { currentStep: null, reason, resumeAt: resumeAtIso, autoResume: { attempt: this.autoResumes + 1, maxAttempts: auto.maxAttempts } });
-    this.saveState(true);
+    this.saveState();
     this.opts.reporter.info(
       `Paused '${this.id}' on a failure; resuming by itself at ${new Date(resumeAt).toTimeString().slice(0, 8)} (automatic resume ${this.autoResumes + 1} of ${auto.maxAttempts}). ` +
         `Resume, pause or interrupt it to decide now.`,
@@ -510,7 +522,7 @@ class TaskRun {
       this.unfinished = unfinished;
       this.state.reason = undefined;
       this.move('resume');
-      this.saveState(true);
+      this.saveState();
       this.opts.reporter.info(`Resuming '${this.id}'${this.describeAutoResume()}`);
       return undefined;
     }
@@ -604,14 +616,14 @@ class TaskRun {
           this.groups.add(startedPid);
           // With its pid, so that the next runner can stop it if this one is killed.
           this.state.currentStep = { ...this.state.currentStep!, pid: startedPid };
-          this.saveState(false);
+          this.saveState(STATE_THROTTLE_MS);
         },
         onStdoutLine: (line) => {
           watch?.onLine(line);
           const progress = parseProgress(line);
           if (!progress) return;
           this.state.currentStep = { ...this.state.currentStep!, progress };
-          this.saveState(false);
+          this.saveState(STATE_THROTTLE_MS);
         },
         onStderrLine: watch?.onLine,
       });
@@ -750,13 +762,15 @@ class TaskRun {
       if (!batch.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
     }
     const items = new BatchRun(batch, step.concurrency ?? 1);
+    this.batchRun = items;
     this.opts.reporter.info(
       `▶ ${step.id} (${index + 1}/${this.def.steps.length}): ${batch.total} items` +
         `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${(step.concurrency ?? 1) > 1 ? `, ${step.concurrency} at once` : ''}`,
     );
-    this.state.currentStep = { id: step.id, index, attempt: 1, startedAt, ...items.counts(), processes: [] };
-    this.saveState(false);
+    this.state.currentStep = { id: step.id, index, attempt: 1, startedAt };
+    this.saveState(STATE_THROTTLE_MS);
     const stopReason = await this.runItems(step, index, batch, items, files);
+    this.batchRun = undefined;
 
     const doneAll = batch.doneCount === batch.total;
     if (!doneAll) batch.states = readItemStates(files.itemStates);
@@ -811,8 +825,7 @@ class TaskRun {
           onStart: (startedPid) => {
             pid = startedPid;
             this.groups.add(startedPid);
-            items.started(startedPid, i);
-            this.updateBatchState(items);
+            items.started(startedPid, i, setTimeout(() => this.saveState(STATE_THROTTLE_MS), ITEM_RECORD_MS));
           },
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
@@ -861,7 +874,7 @@ class TaskRun {
         case 'stopped':
           break;
       }
-      this.updateBatchState(items);
+      this.saveState(ITEM_PROGRESS_MS);
     };
 
     return new Promise((resolve, reject) => {
@@ -892,22 +905,26 @@ class TaskRun {
     });
   }
 
-  private updateBatchState(items: BatchRun): void {
-    this.state.currentStep = { ...this.state.currentStep!, ...items.counts(), processes: items.processes() };
-    this.saveState(false);
-  }
-
   // ---- state and ending ----------------------------------------------------------------------
 
-  /** Write state.json now, or (for step and item starts in quick succession) at most every STATE_THROTTLE_MS. */
-  private saveState(now: boolean): void {
-    const elapsed = performance.now() - this.lastStateWrite;
-    if (!now && elapsed < STATE_THROTTLE_MS) {
-      this.stateTimer ??= setTimeout(() => this.saveState(true), STATE_THROTTLE_MS - elapsed);
+  /**
+   * Write state.json now, or no sooner than `minIntervalMs` after the last write: changes in quick
+   * succession (step starts, items) share one write.
+   */
+  private saveState(minIntervalMs = 0): void {
+    const wait = this.lastStateWrite + minIntervalMs - performance.now();
+    if (wait > 0) {
+      // A write already planned as soon as this one is enough.
+      if (this.stateTimer && this.stateDueAt <= performance.now() + wait) return;
+      clearTimeout(this.stateTimer);
+      this.stateDueAt = performance.now() + wait;
+      this.stateTimer = setTimeout(() => this.saveState(), wait);
       return;
     }
     clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
+    // A forEach step's counts and process groups, as they are now.
+    if (this.batchRun && this.state.currentStep) this.state.currentStep = { ...this.state.currentStep, ...this.batchRun.counts(), processes: this.batchRun.processes() };
     const step = this.state.currentStep;
     // Read only when written: steps that start and end between two writes never need it.
     // "gone": the step ended already, so a later process with the same pid is never taken for it.
@@ -942,7 +959,7 @@ class TaskRun {
       this.state.reason = failurePause ? failurePause.reason : unfinished ? `paused in step '${unfinished.id}'` : undefined;
     }
     if (stop.kind === 'interrupted') this.state.reason = unfinished ? `interrupted in step '${unfinished.id}'` : undefined;
-    this.saveState(true);
+    this.saveState();
     const r = this.opts.reporter;
     switch (stop.kind) {
       case 'completed':
@@ -977,7 +994,7 @@ class TaskRun {
         this.state.endedAt = new Date().toISOString();
         delete this.state.resumeAt;
         delete this.state.autoResume;
-        this.saveState(true);
+        this.saveState();
       } catch {
         // the disk may be what failed; the checkpoint on disk is still the last good one
       }
@@ -1000,15 +1017,20 @@ type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'failed'; failur
 class BatchRun {
   running = 0;
   private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string }>();
+  private readonly recordTimers = new Map<number, NodeJS.Timeout>();
 
   constructor(private readonly progress: ItemProgress, readonly concurrency: number) {}
 
-  started(pid: number, item: number): void {
+  /** An item's process group started; `recordTimer` writes it down if it is still running then. */
+  started(pid: number, item: number, recordTimer: NodeJS.Timeout): void {
     this.groups.set(pid, { pid, item });
+    this.recordTimers.set(pid, recordTimer);
   }
 
   ended(pid: number): void {
     this.groups.delete(pid);
+    clearTimeout(this.recordTimers.get(pid));
+    this.recordTimers.delete(pid);
   }
 
   processes() {

@@ -106,6 +106,32 @@ export function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/**
+ * The process groups of every process whose environment holds `variable` (e.g.
+ * "TASK_PAUSE_REQUESTED=/ws/.tasks/t/pause-requested"). A runner killed with -9 cannot say which
+ * items it had just started; their processes still carry the task's step environment. Linux only
+ * (elsewhere: none found); processes of other users are unreadable and skipped.
+ */
+export function groupsWithEnv(variable: string): number[] {
+  if (process.platform !== 'linux') return [];
+  const needle = Buffer.from(`\0${variable}\0`);
+  const groups = new Set<number>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 57 || Number(name) === process.pid) continue;
+    try {
+      const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`)]);
+      if (!environ.includes(needle)) continue;
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
+      const pgid = Number(fields[2]);
+      if (fields[0] !== 'Z' && pgid > 1) groups.add(pgid);
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return [...groups];
+}
+
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);

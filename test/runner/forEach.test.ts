@@ -77,7 +77,7 @@ describe('runner: forEach steps', () => {
     await waitFor('completed', () => status(ws, 't').status === 'completed');
     const m = itemMarks(marks);
     assert.deepEqual([...m.starts].sort((a, b) => a - b), range(12));
-    assert.equal(m.maxInFlight, 3);
+    assert.ok(m.maxInFlight <= 3, `${m.maxInFlight} items ran at once`);
     const log = fs.readFileSync(ws.file('t', 'logs/each.log'), 'utf8');
     assert.match(log, /^\[4\] === each item 4 attempt 1 · .* · ITEM=i4 ===$/m);
     assert.match(log, /^\[4\] out i4$/m);

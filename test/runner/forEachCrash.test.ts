@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint } from '../../src/protocol/checkpoint';
 import { taskPaths } from '../../src/protocol/paths';
-import { ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
+import { pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 const ITEMS = 2000;
 const CONCURRENCY = 4;
@@ -73,5 +73,34 @@ describe('runner: a forEach step killed with -9 at random moments, then resumed'
     const loaded = loadCheckpoint(paths);
     assert.ok(loaded.ok);
     assert.deepEqual(loaded.value.checkpoint.completed.map((s) => [s.id, s.items]), [['mark', ITEMS], ['after', undefined]]);
+  });
+});
+
+describe('runner: items started just before a kill -9', () => {
+  let ws: Workspace;
+  afterEach(() => ws.cleanup());
+
+  it('the next runner stops them, although state.json had no time to list them', async function () {
+    if (process.platform !== 'linux') this.skip(); // found by their environment in /proc
+    ws = workspace();
+    const pids = path.join(ws.root, 'pids.txt');
+    // Each item records its pid, then works for a long time (unless stopped).
+    ws.define('slow', { env: { PIDS: pids }, steps: [{ id: 'each', run: 'echo $$ >> "$PIDS"; exec sleep 60', forEach: { items: ['a', 'b'] }, concurrency: 2 }] });
+    const runner = ptaskChild(ws, 'run', 'slow');
+    const started = await waitFor('both items to start', () => readLines(pids).length === 2 && readLines(pids).map(Number));
+    runner.child.kill('SIGKILL');
+    await runner.exited;
+    assert.ok(started.every(pidAlive), 'the items outlive their runner');
+    // As if the kill came before state.json listed them (items are listed once they have run 50 ms).
+    const stateFile = taskPaths(ws.tasksDir, 'slow').state;
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    if (state.currentStep) state.currentStep.processes = [];
+    fs.writeFileSync(stateFile, JSON.stringify(state));
+
+    const resumed = ptaskChild(ws, 'resume', 'slow');
+    await waitFor('the orphaned items to be stopped', () => started.every((pid) => !pidAlive(pid)) && true);
+    await waitFor('the items to run again', () => readLines(pids).length === 4 && true);
+    assert.equal(ptask(ws, 'interrupt', 'slow').code, 0);
+    await resumed.exited;
   });
 });
