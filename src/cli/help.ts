@@ -40,7 +40,9 @@ are listed with the reason. --json prints an array of the objects of 'ptask stat
 Shows one task: status, steps done, the step in flight and its progress, why it stopped, and the
 last control request and whether the runner has applied it. "lost" means the task was running
 but its runner is gone (crash, reboot): resume it. --json prints one object with id, status,
-stepsDone, stepsTotal, currentStep, progress, desired, requestedSeq, appliedSeq and more.`,
+stepsDone, stepsTotal, currentStep, progress, desired, requestedSeq, appliedSeq and more:
+items (a forEach step's done/total/failed/running), resumeAt and autoResume (a task paused by a
+failure that resumes by itself), waiting (its runner is alive, waiting for resumeAt) and pid.`,
   run: `Usage: ptask run <id> [--detach] [--fresh]
 
 Runs the task from its first step, in the foreground (progress printed; Ctrl+C pauses after the
@@ -54,6 +56,8 @@ ${RUN_OPTIONS}
 
 Goes on from the checkpoint: completed steps are skipped, the interrupted or failed step runs
 again (its saved TASK_STEP_STATE handed back). Resuming a task that is pausing cancels the pause.
+A task paused by a failure whose runner waits to resume it by itself is resumed now by that
+runner (pause or interrupt it to cancel the wait instead).
 If the definition changed since the checkpoint, resume refuses and says what changed.
 
 ${RUN_OPTIONS}

@@ -150,10 +150,14 @@ function list(ctx: Context): number {
   return print([line(['ID', 'STATUS', 'STEPS', 'NOW']), ...rows.map(line)].join('\n'));
 }
 
+/** "14:05:09" in local time: enough for a time within the next hours. */
+const clock = (iso: string) => new Date(iso).toTimeString().slice(0, 8);
+
 function describeNow(s: TaskSummary): string {
   const step = s.currentStep;
   if (step) return `${step.id}${s.progress ? ` ${s.progress.done}/${s.progress.total}` : ''}${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}`;
-  if (s.status === 'paused') return s.pausedBy === 'global' ? 'paused by pause-all' : (s.reason ?? '');
+  if (s.status === 'paused' && s.pausedBy === 'global') return 'paused by pause-all';
+  if (s.status === 'paused' && s.resumeAt) return `${s.reason ?? 'paused on a failure'}; resumes by itself at ${clock(s.resumeAt)}`;
   return s.reason ?? '';
 }
 
@@ -164,7 +168,13 @@ function status(ctx: Context): number {
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
   if (s.currentStep) lines.push(`  now       ${describeNow(s)} since ${s.currentStep.startedAt}`);
   if (s.reason) lines.push(`  reason    ${s.reason}`);
+  if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}`);
   if (s.pausedBy && (s.status === 'paused' || s.status === 'pausing')) lines.push(`  paused by ${s.pausedBy}`);
+  if (s.resumeAt) {
+    const attempt = s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : '';
+    const who = s.waiting ? `its runner (pid ${s.pid}) is waiting` : `no runner is waiting: the next 'ptask resume' or VS Code resumes it`;
+    lines.push(`  resumes   at ${s.resumeAt}${attempt}; ${who}`);
+  }
   if (s.runId) lines.push(`  run       ${s.runId} started ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);
   if (s.desired) lines.push(`  control   ${s.desired} (request ${s.requestedSeq}, ${s.requestedSeq! <= (s.appliedSeq ?? 0) ? 'applied' : 'not applied yet'})`);
   if (view.state && s.updatedAt) lines.push(`  updated   ${formatDuration(Date.now() - Date.parse(s.updatedAt))} ago`);
@@ -199,6 +209,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
     console.log(view.status === 'pausing' ? `Resumed '${view.id}': the pause is cancelled` : `'${view.id}' is already ${view.status}`);
     return EXIT.completed;
   }
+  if (view.waiting) return resumeWaiting(view, request);
   if (!canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
   if (mode === 'resume') {
     try {
@@ -242,6 +253,18 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   });
 }
 
+/**
+ * A task paused by a failure whose runner is alive, waiting to resume it at resumeAt: that runner
+ * resumes it now when asked; starting another would only find the lock taken.
+ */
+function resumeWaiting(view: TaskView & { paths: TaskPaths }, request: Request): number {
+  if (!canTransition(view.status, request, true)) throw new TransitionError(view.id, request, view.status, true);
+  const global = readGlobalControl(view.paths.globalControl);
+  if (global?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
+  requestState(view.paths, 'running', 'cli', view);
+  return print(`Resuming '${view.id}' now: its runner (pid ${view.state?.pid}) was waiting to resume it at ${view.state?.resumeAt}; follow it with: ptask status ${view.id}`);
+}
+
 /** The runner process started by launchRunner: its output goes to runner.log. */
 async function detachedRunner(ctx: Context): Promise<number> {
   const [mode, id] = ctx.args;
@@ -272,17 +295,19 @@ function waitTimeout(ctx: Context): number {
 
 async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<number> {
   const view = viewOf(ctx, ctx.args[0]);
-  if (!canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
-  if (view.status === 'paused' || view.status === 'interrupting') return print(`'${view.id}' is already ${view.status}`);
+  const waiting = Boolean(view.waiting);
+  if (!canTransition(view.status, request, waiting)) throw new TransitionError(view.id, request, view.status, waiting);
+  if ((view.status === 'paused' && !waiting) || view.status === 'interrupting') return print(`'${view.id}' is already ${view.status}`);
   const control = requestState(view.paths, request === 'pause' ? 'paused' : 'interrupted', 'cli', view);
   if (!ctx.values.wait) {
+    if (waiting) return print(`${request === 'pause' ? 'Pausing' : 'Interrupting'} '${view.id}': its runner stops waiting to resume it (request ${control.seq})`);
     return print(request === 'pause' ? `Pausing '${view.id}' after the step in flight (request ${control.seq})` : `Interrupting '${view.id}' (request ${control.seq})`);
   }
   const target = request === 'pause' ? 'paused' : 'interrupted';
   // Any end counts: paused or interrupted as asked, or completed, failed or lost meanwhile.
   const final = await waitFor(() => {
     const now = readTaskView(ctx.tasksDir, view.id);
-    return !ACTIVE_STATES.has(now.status) && now;
+    return !ACTIVE_STATES.has(now.status) && !now.waiting && now;
   }, waitTimeout(ctx));
   if (!final) throw new CliExit(`'${view.id}' did not become ${target} within ${ctx.values.timeout}s`, EXIT.failed);
   console.log(`'${view.id}' is ${final.status}${final.state?.reason ? `: ${final.state.reason}` : ''}`);

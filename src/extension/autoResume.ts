@@ -23,7 +23,10 @@ export class AutoResumer implements vscode.Disposable {
   constructor(private readonly tree: TaskTreeProvider, private readonly log: vscode.LogOutputChannel) {}
 
   watch(store: TaskStore): void {
-    this.disposables.push(store.onDidChange(() => this.plan(store)));
+    this.disposables.push(
+      store.onDidChange(() => this.plan(store)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.plan(store)),
+    );
   }
 
   private plan(store: TaskStore): void {
@@ -40,6 +43,8 @@ export class AutoResumer implements vscode.Disposable {
           this.timers.delete(key);
           const now = store.tasks.get(view.id);
           if (!now || dueForAutoResume(now) !== due) return;
+          // A restricted workspace runs nothing by itself; granting trust plans this again.
+          if (!vscode.workspace.isTrusted) return this.log.info(`'${view.id}' is due to resume (${due}); waiting for Workspace Trust`);
           this.log.info(`resuming '${view.id}': its runner died while waiting to resume it at ${due}`);
           void vscode.commands.executeCommand('pausableTasks.resume', this.tree.taskNode(store, view.id));
         }, Math.min(delay, 2 ** 31 - 1)),

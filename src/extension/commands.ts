@@ -72,7 +72,8 @@ export class Commands implements vscode.Disposable {
     if (!chosen) return undefined;
     const view = await readTaskViewAsync(chosen.store.tasksDir, chosen.id);
     if (view.problem || !view.paths) throw new FileError(view.paths?.definition ?? `${chosen.id}.json`, view.problem ?? 'invalid', 'invalid');
-    if (request && !canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
+    const waiting = Boolean(view.waiting);
+    if (request && !canTransition(view.status, request, waiting)) throw new TransitionError(view.id, request, view.status, waiting);
     return { store: chosen.store, view: view as Target['view'] };
   }
 
@@ -115,14 +116,17 @@ export class Commands implements vscode.Disposable {
     };
   }
 
+  /** Pause all stops tasks from starting: says so, and offers to turn it off. */
+  private async pausedForAll(view: TaskView & { paths: TaskPaths }): Promise<boolean> {
+    if (readGlobalControl(view.paths.globalControl)?.desired !== 'paused') return false;
+    const choice = await vscode.window.showWarningMessage(`Pause all is on: no task starts until it is off.`, 'Resume All');
+    if (choice) await this.setAll('running');
+    return true;
+  }
+
   private async startRunner(target: Target, mode: 'run' | 'resume', force = false): Promise<void> {
     const { store, view } = target;
-    const global = readGlobalControl(view.paths.globalControl);
-    if (global?.desired === 'paused') {
-      const choice = await vscode.window.showWarningMessage(`Pause all is on: no task starts until it is off.`, 'Resume All');
-      if (choice) await this.setAll('running');
-      return;
-    }
+    if (await this.pausedForAll(view)) return;
     requestState(view.paths, 'running', 'vscode', view);
     this.log.info(`${mode} '${view.id}' in ${store.folder.name}`);
     const launched = await launchRunner({ ...this.launchOptions(store), paths: view.paths, mode, force });
@@ -145,8 +149,9 @@ export class Commands implements vscode.Disposable {
     const target = await this.target(node, 'resume', 'Resume which task?');
     if (!target) return;
     const { view } = target;
-    if (ACTIVE_STATES.has(view.status)) {
-      // A live runner: resuming cancels a pending pause; nothing to start.
+    if (ACTIVE_STATES.has(view.status) || view.waiting) {
+      // A live runner: resuming cancels a pending pause, or the wait to resume after a failure.
+      if (view.waiting && (await this.pausedForAll(view))) return;
       requestState(view.paths, 'running', 'vscode', view);
       target.store.schedule([view.id]);
       return;
@@ -165,7 +170,7 @@ export class Commands implements vscode.Disposable {
 
   async pause(node?: Node): Promise<void> {
     const target = await this.target(node, 'pause', 'Pause which task?');
-    if (!target || target.view.status === 'paused') return;
+    if (!target || (target.view.status === 'paused' && !target.view.waiting)) return;
     requestState(target.view.paths, 'paused', 'vscode', target.view);
     target.store.schedule([target.view.id]);
   }

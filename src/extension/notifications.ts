@@ -25,10 +25,13 @@ export class Notifier implements vscode.Disposable {
       choice = await vscode.window.showWarningMessage(`Task '${id}' lost its runner${view.lostReason ? ` (${view.lostReason})` : ''}. Resume goes on from its checkpoint.`, 'Resume');
     } else if (mode === 'all' && view.status === 'completed') {
       choice = await vscode.window.showInformationMessage(`Task '${id}' completed.`, 'Open Checkpoint');
+    } else if (mode === 'all' && view.status === 'paused' && view.state?.pausedBy === 'failure') {
+      const when = view.state.resumeAt ? ` It resumes by itself at ${new Date(view.state.resumeAt).toLocaleTimeString()}.` : '';
+      choice = await vscode.window.showWarningMessage(`Task '${id}' paused on a failure${reason}.${when}`, view.state.resumeAt ? 'Resume Now' : 'Resume', 'Open Log');
     } else if (mode === 'all' && view.status === 'paused' && (view.state?.pausedBy === 'step' || view.state?.pausedBy === 'signal')) {
       choice = await vscode.window.showInformationMessage(`Task '${id}' paused by itself${reason}.`, 'Resume', 'Open Log');
     }
-    if (choice === 'Resume') await vscode.commands.executeCommand('pausableTasks.resume', node);
+    if (choice === 'Resume' || choice === 'Resume Now') await vscode.commands.executeCommand('pausableTasks.resume', node);
     if (choice === 'Open Log') await vscode.commands.executeCommand('pausableTasks.openLog', node);
     if (choice === 'Open Checkpoint') await vscode.commands.executeCommand('pausableTasks.openCheckpoint', node);
   }

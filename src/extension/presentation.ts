@@ -69,14 +69,18 @@ function activeStep(view: TaskView) {
   return running ? view.state?.currentStep : null;
 }
 
-/** Drives menus: `task.<status>`, or `task.invalid`; ".checkpoint" when there is one to open. */
+/**
+ * Drives menus: `task.<status>`, or `task.invalid`; "task.paused.waiting" when its runner waits to
+ * resume it (it can be paused and interrupted, not reset); ".checkpoint" when there is one to open.
+ */
 export function taskContextValue(view: TaskView, hasCheckpoint: boolean): string {
-  return `task.${view.problem ? 'invalid' : view.status}${hasCheckpoint ? '.checkpoint' : ''}`;
+  const status = view.problem ? 'invalid' : view.waiting ? `${view.status}.waiting` : view.status;
+  return `task.${status}${hasCheckpoint ? '.checkpoint' : ''}`;
 }
 
 /** What a person may ask of the task now (an invalid task: nothing but opening it). */
 export function taskActions(view: TaskView): Request[] {
-  return view.problem ? [] : allowedRequests(view.status);
+  return view.problem ? [] : allowedRequests(view.status, view.waiting);
 }
 
 const ago = (iso: string | undefined, now: number) => (iso ? `${formatDuration(Math.max(0, now - Date.parse(iso)))} ago` : undefined);

@@ -1,8 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requestState } from '../../src/cli/controller';
-import { readTaskView } from '../../src/protocol/taskView';
 import { fixture, pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: pauseOn, a failure that pauses the task', () => {
@@ -85,10 +83,14 @@ describe('runner: pauseOn, a failure that pauses the task', () => {
     assert.ok(Math.abs(Date.parse(waiting.resumeAt) - Date.now() - 3_600_000) < 10_000, `resumeAt ${waiting.resumeAt}`);
     assert.ok(pidAlive(waiting.pid), 'its runner is alive');
     assert.equal(ws.readJson('t', 'checkpoint.json').failurePause.resumeAt, waiting.resumeAt);
-    // What a resume of a waiting task writes (WAITING_TRANSITIONS): desired "running", to the runner that is there.
-    const view = readTaskView(ws.tasksDir, 't');
-    requestState(view.paths!, 'running', 'test', view);
+    const shown = ptask(ws, 'status', 't');
+    assert.match(shown.stdout, /resumes +at .* \(automatic resume 1 of 5\); its runner \(pid \d+\) is waiting/);
+    // `ptask resume` asks the runner that is there (WAITING_TRANSITIONS), in the foreground too.
+    const resumed = ptask(ws, 'resume', 't');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /Resuming 't' now: its runner \(pid \d+\) was waiting/);
     await waitFor('completed', () => status(ws, 't').status === 'completed');
+    assert.ok(!pidAlive(waiting.pid) || status(ws, 't').status === 'completed');
     assert.equal(readLines(marks).length, 2);
   });
 
@@ -97,9 +99,10 @@ describe('runner: pauseOn, a failure that pauses the task', () => {
     for (const [desired, expected] of [['paused', 'paused'], ['interrupted', 'interrupted']] as const) {
       assert.equal(ptask(ws, desired === 'paused' ? 'run' : 'resume', 't', '--detach').code, 0);
       const pid = (await waitFor('waiting', () => status(ws, 't').waiting && status(ws, 't'))).pid;
-      // What the CLI and the extension write for a waiting task (WAITING_TRANSITIONS allows both).
-      const view = readTaskView(ws.tasksDir, 't');
-      requestState(view.paths!, desired, 'test', view);
+      // The CLI asks the waiting runner (WAITING_TRANSITIONS allows both) and waits for it to stop.
+      const asked = ptask(ws, desired === 'paused' ? 'pause' : 'interrupt', 't', '--wait', '--timeout', '20');
+      assert.equal(asked.code, 0, asked.stderr);
+      assert.match(asked.stdout, new RegExp(`'t' is ${expected}`));
       await waitFor(`${expected}`, () => status(ws, 't').status === expected && !pidAlive(pid));
       const s = status(ws, 't');
       assert.equal(s.resumeAt, undefined);

@@ -1,7 +1,9 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { RunnerState } from '../../src/protocol/schemas';
 import type { TaskView } from '../../src/protocol/taskView';
-import { TASK_STATES } from '../../src/protocol/transitions';
+import { TASK_STATES, transition, type Request } from '../../src/protocol/transitions';
 import { stepRows, taskActions, taskContextValue, taskDescription, taskIcon, taskTooltip } from '../../src/extension/presentation';
 
 const definition = { name: 'Nightly', steps: ['fetch', 'embed', 'publish'].map((id) => ({ id, run: 'true' })) };
@@ -55,6 +57,33 @@ describe('tree presentation', () => {
     assert.deepEqual(taskActions(view({ status: 'paused' })), ['runFresh', 'pause', 'resume', 'reset']);
     assert.deepEqual(taskActions(view({ status: 'running' })), ['pause', 'resume', 'interrupt']);
     assert.deepEqual(taskActions(view({ problem: 'bad' })), []);
+    // Paused by a failure, its runner waiting to resume it: pause and interrupt reach that runner; no reset under it.
+    assert.equal(taskContextValue(view({ status: 'paused', waiting: true }), true), 'task.paused.waiting.checkpoint');
+    assert.deepEqual(taskActions(view({ status: 'paused', waiting: true })), ['pause', 'resume', 'interrupt']);
+  });
+
+  it('shows each inline and context action exactly where the transition table allows it', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8'));
+    const menus: { command: string; when: string }[] = manifest.contributes.menus['view/item/context'];
+    const requestOf: Record<string, Request> = { 'pausableTasks.run': 'run', 'pausableTasks.pause': 'pause', 'pausableTasks.resume': 'resume', 'pausableTasks.interrupt': 'interrupt', 'pausableTasks.reset': 'reset' };
+    const cases = [...TASK_STATES.map((status) => view({ status })), view({ status: 'paused', waiting: true })];
+    let checked = 0;
+    for (const v of cases) {
+      for (const hasCheckpoint of [false, true]) {
+        const contextValue = taskContextValue(v, hasCheckpoint);
+        for (const menu of menus.filter((m) => requestOf[m.command])) {
+          const regex = /viewItem =~ \/(.*)\/$/.exec(menu.when)?.[1];
+          assert.ok(regex, `${menu.command}: ${menu.when}`);
+          const request = requestOf[menu.command];
+          // A request that leaves the state as it is (pause a paused task, resume a running one) is allowed, not offered.
+          const noOp = !v.waiting && taskActions(v).includes(request) && transition(v.id, v.status, request) === v.status;
+          const expected = taskActions(v).includes(request) && !noOp;
+          assert.equal(new RegExp(regex).test(contextValue), expected, `${menu.command} on ${contextValue}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 100);
   });
 
   it('tooltip: state, step, last request and whether it was applied', () => {

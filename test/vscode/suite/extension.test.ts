@@ -160,6 +160,23 @@ describe('Pausable Tasks in VS Code', function () {
     assert.ok(Date.parse(after.startedAt) >= Date.parse(resumeAt), `resumed at ${after.startedAt}, not before ${resumeAt}`);
   });
 
+  it('a task paused on a failure, its runner waiting: Resume asks that runner, which carries on at once', async () => {
+    const id = 'ratelimited';
+    const once = path.join(workspaceRoot(), 'ratelimited.once');
+    // Fails with "429" the first time, succeeds after.
+    const run = `if [ -e ${JSON.stringify(once)} ]; then echo done; else touch ${JSON.stringify(once)}; echo "HTTP 429"; exit 1; fi`;
+    fs.writeFileSync(path.join(tasksDir(), `${id}.json`), JSON.stringify({ steps: [{ id: 'call', run }], pauseOn: { outputMatches: ['429'], autoResume: { after: '1h' } } }));
+    const { node } = await waitFor('the task in the tree', () => taskItem(a, id));
+    await vscode.commands.executeCommand('pausableTasks.run', node);
+    const waiting = await waitForStatus(a, id, 'paused.waiting');
+    assert.match(description(waiting.item), /resumes at/);
+    const runnerPid = readJson(path.join(tasksDir(), id, 'state.json')).pid;
+    await vscode.commands.executeCommand('pausableTasks.resume', waiting.node);
+    await waitForStatus(a, id, 'completed');
+    // The waiting runner did it: no second runner was started.
+    assert.equal(readJson(path.join(tasksDir(), id, 'state.json')).pid, runnerPid);
+  });
+
   it('a change to one state.json shows in the tree within a second', async () => {
     const file = path.join(tasksDir(), 'quick', 'state.json');
     const state = readJson(file);
