@@ -21,9 +21,9 @@ const WHOLE_TARGET = 1.25;
 const THROUGHPUT_TARGET = 1.6;
 const SAMPLE_MS = 20;
 
-function writeBatchTask(ws: Workspace, id: string, items: number, concurrency: number): void {
+function writeBatchTask(ws: Workspace, id: string, items: number, concurrency: number, run = 'true'): void {
   fs.writeFileSync(path.join(ws.root, 'items.txt'), Array.from({ length: items }, (_, i) => `item-${String(i).padStart(6, '0')}\n`).join(''));
-  const def = { name: `bench ${id}`, steps: [{ id: 'each', run: 'true', forEach: { file: 'items.txt' }, concurrency }] };
+  const def = { name: `bench ${id}`, steps: [{ id: 'each', run, forEach: { file: 'items.txt' }, concurrency }] };
   fs.writeFileSync(path.join(ws.tasksDir, `${id}.json`), JSON.stringify(def, null, 2));
 }
 
@@ -109,6 +109,18 @@ async function throughput(m: number, rounds: number) {
   return { runner, plain };
 }
 
+/** Items that wait (50 ms each, as on a network call): what concurrency is for. One round. */
+async function waitingThroughput(items: number): Promise<Record<1 | 4, number>> {
+  const ms: Record<1 | 4, number> = { 1: 0, 4: 0 };
+  for (const concurrency of [1, 4] as const) {
+    const ws = makeWorkspace('foreach-w');
+    writeBatchTask(ws, 'batch', items, concurrency, 'sleep 0.05');
+    ms[concurrency] = await timeProcess(process.execPath, [RUNNER, 'run', 'batch', '--root', ws.root]);
+    ws.cleanup();
+  }
+  return ms;
+}
+
 export async function forEach(): Promise<BenchResult> {
   const n = QUICK ? 4000 : 20_000;
   const window = QUICK ? 500 : 1000;
@@ -119,6 +131,8 @@ export async function forEach(): Promise<BenchResult> {
   const scalingRounds = [];
   for (let r = 0; r < rounds; r++) scalingRounds.push(await scalingRound(n, window, r % 2 === 1));
   const t = await throughput(m, rounds);
+  const waitingItems = QUICK ? 40 : 200;
+  const waiting = await waitingThroughput(waitingItems);
   const scalingRatio = median(scalingRounds.map((x) => x.late / x.early));
   // Each round's ratio of two runs a minute apart; the median drops a round the machine disturbed.
   const wholeRatio = median(scalingRounds.map((x) => x.wallMs / x.baselineMs));
@@ -156,6 +170,7 @@ export async function forEach(): Promise<BenchResult> {
         plainLoopMs: { concurrency1: t.plain[1].map((x) => round(x, 0)), concurrency4: t.plain[4].map((x) => round(x, 0)) },
         runnerSpeedup: round(runnerSpeedup, 3),
         plainLoopSpeedup: round(plainSpeedup, 3),
+        waitingItems: { items: waitingItems, concurrency1Ms: round(waiting[1], 0), concurrency4Ms: round(waiting[4], 0), speedup: round(waiting[1] / waiting[4], 3) },
       },
       seconds: round((now() - began) / 1000, 0),
     },
@@ -165,6 +180,7 @@ export async function forEach(): Promise<BenchResult> {
         `the whole run ${round(s.wallMs / 1000, 2)} s (median) against ${round(s.baselineMs / 1000, 2)} s for the plain loop spawning the same ${n.toLocaleString('en')} commands`,
       `throughput, ${m.toLocaleString('en')} items (median of ${rounds}): runner ${round(median(t.runner[1]) / m, 3)} ms/item at concurrency 1, ${round(median(t.runner[4]) / m, 3)} at 4 (${round(runnerSpeedup)}x); ` +
         `the plain spawn loop ${round(median(t.plain[1]) / m, 3)} and ${round(median(t.plain[4]) / m, 3)} (${round(plainSpeedup)}x): Node's spawn() blocks its thread for the fork and exec, so that is about the most one process gets from more items at once`,
+      `${waitingItems} items that wait 50 ms each (sleep 0.05): ${round(waiting[1] / 1000, 2)} s at concurrency 1, ${round(waiting[4] / 1000, 2)} s at 4 (${round(waiting[1] / waiting[4])}x)`,
     ],
   };
 }
