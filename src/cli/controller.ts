@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
 import { acquireLock } from '../protocol/lock';
-import { globalControlPath, listDefinitionIds } from '../protocol/paths';
+import { assertRunFilesSafe, globalControlPath, listDefinitionIds, PathError } from '../protocol/paths';
 import { canTransition, TransitionError } from '../protocol/transitions';
 import { keepPrevious } from '../runner/checkpointWriter';
 import type { TaskPaths } from '../protocol/paths';
@@ -76,6 +76,7 @@ export type LaunchResult = { started: true; pid: number } | { started: false; ex
 export async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Promise<LaunchResult> {
   const { paths } = opts;
   fs.mkdirSync(paths.runDir, { recursive: true });
+  assertRunFilesSafe(paths); // runner.log is appended to: not through a link
   try {
     if (fs.statSync(paths.runnerLog).size > MAX_RUNNER_LOG) fs.renameSync(paths.runnerLog, `${paths.runnerLog}.1`);
   } catch {
@@ -96,7 +97,11 @@ export async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Pro
   });
   fs.closeSync(logFd);
   let exitCode: number | undefined;
-  child.on('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : 1)));
+  let killedBy: NodeJS.Signals | null = null;
+  child.on('exit', (code, signal) => {
+    killedBy = signal;
+    exitCode = code ?? (signal ? 128 : 1);
+  });
   child.unref();
   const pid = child.pid!;
   const started = await waitFor(() => {
@@ -106,7 +111,10 @@ export async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Pro
   }, timeoutMs);
   if (started === 'started') return { started: true, pid };
   if (started === undefined) return { started: false, exitCode: 1, output: `the runner (pid ${pid}) did not start within ${timeoutMs}ms; see ${paths.runnerLog}` };
-  return { started: false, exitCode: exitCode!, output: readFrom(paths.runnerLog, offset) };
+  const output = readFrom(paths.runnerLog, offset);
+  // Killed before it could say anything (kill -9, the OOM killer): say it for it.
+  const killed = killedBy ? `the runner (pid ${pid}) was killed by ${killedBy} as it started; see ${paths.runnerLog}` : '';
+  return { started: false, exitCode: exitCode!, output: [output, killed].filter(Boolean).join('\n') };
 }
 
 function readFrom(file: string, offset: number): string {
@@ -134,7 +142,14 @@ export async function resumeAllTasks(
     const view = readTaskView(tasksDir, id);
     if (view.problem || view.status !== 'paused' || view.state?.pausedBy !== 'global') continue;
     requestState(view.paths!, 'running', requestedBy, view);
-    const launched = await launchRunner({ ...launch, paths: view.paths!, mode: 'resume' });
+    let launched: LaunchResult;
+    try {
+      launched = await launchRunner({ ...launch, paths: view.paths!, mode: 'resume' });
+    } catch (err) {
+      if (!(err instanceof PathError)) throw err;
+      failed.push({ id, output: err.message }); // one bad run folder does not keep the others paused
+      continue;
+    }
     if (launched.started || launched.exitCode === 3 || launched.exitCode === 0) resumed.push(id);
     else failed.push({ id, output: launched.output });
   }
@@ -150,6 +165,7 @@ export function resetTask(view: TaskView & { paths: TaskPaths }): 'done' | 'noth
   if (!canTransition(view.status, 'reset')) throw new TransitionError(view.id, 'reset', view.status);
   const { paths } = view;
   if (!fs.existsSync(paths.runDir)) return 'nothing';
+  assertRunFilesSafe(paths); // reset removes and prunes: never through a link
   const lock = acquireLock(paths.lock, 'reset');
   if (!lock.acquired) return 'locked';
   try {

@@ -9,7 +9,8 @@ import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { FileError } from '../protocol/jsonFile';
 import { taskJsonSchema } from '../protocol/jsonSchema';
-import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, type TaskPaths } from '../protocol/paths';
+import { assertRunFilesSafe, DEFAULT_TASKS_FOLDER, listDefinitionIds, PathError, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
+import { asWriteError } from '../protocol/writeError';
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
 import { checkResumable, runTask, RunnerError, type Reporter } from '../runner/runner';
@@ -104,6 +105,16 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`ptask: ${err.message}`);
       return EXIT.badInput;
     }
+    if (err instanceof PathError) {
+      console.error(`ptask: ${err.message}`);
+      return EXIT.badInput;
+    }
+    // A full or read-only disk is not a bug: say which file, without a stack trace.
+    const failed = asWriteError(err);
+    if (failed) {
+      console.error(`ptask: cannot ${name}: ${failed.message}`);
+      return EXIT.failed;
+    }
     throw err;
   }
 }
@@ -122,6 +133,8 @@ function usage(message: string, command?: string): number {
 
 function requireTasksDir(ctx: Context): void {
   if (!fs.existsSync(ctx.tasksDir)) throw new CliExit(`${ctx.tasksDir}: no tasks folder here (use --root <folder containing ${ctx.tasksFolder}>)`, EXIT.badInput);
+  const problem = tasksDirProblem(ctx.tasksDir);
+  if (problem) throw new CliExit(problem, EXIT.badInput);
 }
 
 /**
@@ -211,6 +224,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   }
   if (view.waiting) return resumeWaiting(view, request);
   if (!canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
+  assertRunFilesSafe(view.paths); // before control.json is written: a refused run changes nothing
   if (mode === 'resume') {
     try {
       checkResumable(view.paths, view.definition!, Boolean(ctx.values.force));

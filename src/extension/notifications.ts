@@ -28,7 +28,7 @@ export class Notifier implements vscode.Disposable {
     } else if (mode === 'all' && view.status === 'paused' && view.state?.pausedBy === 'failure') {
       const when = view.state.resumeAt ? ` It resumes by itself at ${new Date(view.state.resumeAt).toLocaleTimeString()}.` : '';
       choice = await vscode.window.showWarningMessage(`Task '${id}' paused on a failure${reason}.${when}`, view.state.resumeAt ? 'Resume Now' : 'Resume', 'Open Log');
-    } else if (mode === 'all' && view.status === 'paused' && (view.state?.pausedBy === 'step' || view.state?.pausedBy === 'signal')) {
+    } else if (mode === 'all' && view.status === 'paused' && (view.state?.pausedBy === 'step' || view.state?.pausedBy === 'signal' || view.state?.pausedBy === 'disk')) {
       choice = await vscode.window.showInformationMessage(`Task '${id}' paused by itself${reason}.`, 'Resume', 'Open Log');
     }
     if (choice === 'Resume' || choice === 'Resume Now') await vscode.commands.executeCommand('pausableTasks.resume', node);

@@ -4,6 +4,7 @@
  */
 import { formatDuration } from '../protocol/duration';
 import type { CompletedStep, UnfinishedStep } from '../protocol/schemas';
+import { redactor, secretValues, type Redact } from '../protocol/secrets';
 import type { TaskView } from '../protocol/taskView';
 import { allowedRequests, type Request, type TaskStatus } from '../protocol/transitions';
 
@@ -45,8 +46,14 @@ export function taskDescription(view: TaskView): string {
   if (step) parts.push(stepNow(step));
   else if (view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
   else if (view.definition?.name) parts.push(view.definition.name);
-  return parts.join(' · ');
+  return masker(view)(parts.join(' · '));
 }
+
+/**
+ * Masks the values of the definition's secret env variables: the runner never writes them, but a
+ * hand-edited or older state file, or a definition error, must not show them in the tree either.
+ */
+const masker = (view: TaskView): Redact => redactor(secretValues(view.definition));
 
 type ActiveStep = NonNullable<NonNullable<TaskView['state']>['currentStep']>;
 
@@ -87,6 +94,8 @@ const ago = (iso: string | undefined, now: number) => (iso ? `${formatDuration(M
 
 /** The tooltip, as Markdown. */
 export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefined, now = Date.now()): string {
+  const redact = masker(view);
+  const escape = (text: string) => escapeMarkdown(redact(text));
   const lines = [`**${escape(view.definition?.name ?? view.id)}** \`${view.id}\``, ''];
   if (view.problem) return [...lines, `$(error) ${escape(view.problem)}`].join('\n');
   const s = view.state;
@@ -105,7 +114,7 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   return lines.join('  \n');
 }
 
-function escape(text: string): string {
+function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
 
@@ -131,6 +140,7 @@ export const stepIcon = (row: StepRow) => STEP_ICONS[row.status];
 
 /** The steps of a task with their state and duration, from its definition, state and checkpoint. */
 export function stepRows(view: TaskView, completed: CompletedStep[], unfinished: UnfinishedStep | null, now = Date.now()): StepRow[] {
+  const redact = masker(view);
   const done = new Map(completed.map((c) => [c.id, c]));
   const current = activeStep(view);
   return (view.definition?.steps ?? []).map((step, index) => {
@@ -142,7 +152,7 @@ export function stepRows(view: TaskView, completed: CompletedStep[], unfinished:
     }
     if (unfinished?.id === step.id) {
       const status: StepStatus = unfinished.outcome === 'paused' ? 'paused' : unfinished.outcome === 'interrupted' ? 'interrupted' : 'failed';
-      return { id: step.id, index, status, description: `${unfinished.outcome}${unfinished.error ? ` · ${unfinished.error}` : ''}` };
+      return { id: step.id, index, status, description: `${unfinished.outcome}${unfinished.error ? ` · ${redact(unfinished.error)}` : ''}` };
     }
     return { id: step.id, index, status: 'pending', description: 'pending' };
   });

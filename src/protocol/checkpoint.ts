@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ItemProgress } from './itemProgress';
-import { FileError, parseJsonText, readJson, readJsonSync, type ReadResult } from './jsonFile';
+import { FileError, parseJsonText, quotable, readJson, readJsonSync, readText, readTextSync, type ReadResult } from './jsonFile';
 import type { TaskPaths } from './paths';
 import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntry } from './schemas';
 
@@ -21,14 +21,13 @@ export interface LoadedCheckpoint {
 }
 
 export function readJournal(file: string, afterSeq: number): ReadResult<{ entries: JournalEntry[]; tornTail: boolean }> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, value: { entries: [], tornTail: false } };
-    return { ok: false, error: new FileError(file, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
-  }
-  return parseJournal(file, text, afterSeq);
+  return journalOf(file, readTextSync(file), afterSeq);
+}
+
+/** No journal is an empty one: nothing was committed since the snapshot. */
+function journalOf(file: string, text: ReadResult<string>, afterSeq: number): ReadResult<{ entries: JournalEntry[]; tornTail: boolean }> {
+  if (!text.ok) return text.error.code === 'missing' ? { ok: true, value: { entries: [], tornTail: false } } : text;
+  return parseJournal(file, text.value, afterSeq);
 }
 
 export function parseJournal(file: string, text: string, afterSeq: number): ReadResult<{ entries: JournalEntry[]; tornTail: boolean }> {
@@ -61,13 +60,7 @@ export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>)
 export async function loadCheckpointAsync(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): Promise<ReadResult<LoadedCheckpoint>> {
   const snapshot = await readJson(paths.checkpoint, checkpointSchema);
   if (!snapshot.ok) return snapshot;
-  let text = '';
-  try {
-    text = await fs.promises.readFile(paths.journal, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, error: new FileError(paths.journal, `cannot be read (${(err as NodeJS.ErrnoException).code})`, 'unreadable') };
-  }
-  return fold(paths.journal, snapshot.value, parseJournal(paths.journal, text, snapshot.value.journalSeq));
+  return fold(paths.journal, snapshot.value, journalOf(paths.journal, await readText(paths.journal), snapshot.value.journalSeq));
 }
 
 function fold(file: string, checkpoint: Checkpoint, journal: ReadResult<{ entries: JournalEntry[]; tornTail: boolean }>): ReadResult<LoadedCheckpoint> {
@@ -84,7 +77,7 @@ function fold(file: string, checkpoint: Checkpoint, journal: ReadResult<{ entrie
       continue;
     }
     if (!batch || batch.stepId !== entry.stepId || entry.index >= batch.total)
-      return { ok: false, error: new FileError(file, `entry ${entry.seq}: item ${entry.index} of step "${entry.stepId}" is not in the checkpoint's item list`, 'invalid') };
+      return { ok: false, error: new FileError(file, `entry ${entry.seq}: item ${entry.index} of step "${quotable(entry.stepId, 100)}" is not in the checkpoint's item list`, 'invalid') };
     if (entry.type === 'item-done') batch.markDone(entry.index);
     else batch.markFailed({ index: entry.index, item: batch.items[entry.index], attempts: entry.attempts, error: entry.error, endedAt: entry.endedAt });
   }

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as z from 'zod/mini';
+import { controlSchema, globalControlSchema, lockSchema, stateSchema } from './schemas';
 
 /** A file that is missing, unreadable, not JSON or not of the expected shape. */
 export class FileError extends Error {
@@ -14,25 +15,76 @@ export type ReadResult<T> = { ok: true; value: T } | { ok: false; error: FileErr
 
 /** Larger files are refused unread: no file of ours is near this, and a huge one must not hang a reader. */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+/**
+ * state.json, the control files and runner.lock hold a few hundred bytes, and are read often (the
+ * runner polls, the extension refreshes): a larger one is damage, refused unread rather than parsed.
+ */
+export const MAX_SMALL_JSON_BYTES = 1024 * 1024;
+const SMALL_FILES: ReadonlySet<unknown> = new Set([stateSchema, controlSchema, globalControlSchema, lockSchema]);
+const sizeLimit = (schema: unknown) => (SMALL_FILES.has(schema) ? MAX_SMALL_JSON_BYTES : MAX_JSON_BYTES);
+/**
+ * Deeper nesting is refused before parsing: our files nest a few levels (a step's own state a few
+ * more), JSON.parse takes seconds on 10 MB of "[", and a value this deep could not be written back
+ * (JSON.stringify overflows the stack near 10,000 levels).
+ */
+export const MAX_JSON_DEPTH = 1000;
+/** What a step writes (outputs, saved state) sits up to 5 levels down in the checkpoint, which must stay readable. */
+export const MAX_STEP_JSON_DEPTH = MAX_JSON_DEPTH - 10;
+
+/** Text from a file, fit to quote in a message: control characters escaped, cut at `max` characters. */
+export function quotable(text: string, max = 200): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length <= max ? escaped : `${escaped.slice(0, max)}… (${escaped.length} characters)`;
+}
 
 export function describeZodError(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => {
       const where = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
-      return `${where}: ${issue.message}`;
+      // Both may quote the file (an unknown key): escaped and cut short.
+      return `${quotable(where, 100)}: ${quotable(issue.message)}`;
     })
     .join('; ')
     .concat(error.issues.length > 5 ? `; and ${error.issues.length - 5} more` : '');
 }
 
+/** Does the text nest arrays and objects deeper than `limit`? One pass, strings skipped. */
+function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: skip to its closing quote
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+const tooDeep = (limit: number) => `nests arrays or objects more than ${limit} levels deep`;
+
+/** JSON.parse for files that steps write (outputs, saved state): throws a SyntaxError, also for nesting too deep to keep. */
+export function parseJson(text: string): unknown {
+  if (nestsDeeperThan(text, MAX_STEP_JSON_DEPTH)) throw new SyntaxError(tooDeep(MAX_STEP_JSON_DEPTH));
+  return JSON.parse(text);
+}
+
 /** Parse text (already read) against a schema; never throws. */
 export function parseJsonText<T>(file: string, text: string, schema: z.ZodMiniType<T>): ReadResult<T> {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 byte order mark, as some Windows editors write
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return { ok: false, error: new FileError(file, tooDeep(MAX_JSON_DEPTH), 'invalid') };
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    const detail = text.trim() === '' ? 'the file is empty' : `not valid JSON (${(err as Error).message})`;
+    const detail = text.trim() === '' ? 'the file is empty' : `not valid JSON (${quotable((err as Error).message)})`;
     return { ok: false, error: new FileError(file, detail, 'invalid') };
   }
   const parsed = schema.safeParse(data);
@@ -46,28 +98,48 @@ function readError(file: string, err: NodeJS.ErrnoException): ReadResult<never> 
   return { ok: false, error: new FileError(file, `cannot be read (${err.code ?? err.message})`, 'unreadable') };
 }
 
-export function readJsonSync<T>(file: string, schema: z.ZodMiniType<T>): ReadResult<T> {
-  let text: string;
+const tooLarge = (file: string, size: number, max: number): ReadResult<never> => ({ ok: false, error: new FileError(file, `is too large (${size} bytes; at most ${max})`, 'invalid') });
+
+/** UTF-8 text of the bytes; a UTF-16 file (Windows PowerShell's `>` writes one) is named as such. */
+function decode(file: string, bytes: Buffer): ReadResult<string> {
+  if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)))
+    return { ok: false, error: new FileError(file, 'is UTF-16 text: save it as UTF-8', 'invalid') };
+  return { ok: true, value: bytes.toString('utf8') };
+}
+
+/** A text file of ours, size-checked and decoded: JSON documents and the journal. */
+export function readTextSync(file: string, maxBytes = MAX_JSON_BYTES): ReadResult<string> {
+  let bytes: Buffer;
   try {
     const size = fs.statSync(file).size;
-    if (size > MAX_JSON_BYTES) return { ok: false, error: new FileError(file, `is too large (${size} bytes)`, 'invalid') };
-    text = fs.readFileSync(file, 'utf8');
+    if (size > maxBytes) return tooLarge(file, size, maxBytes);
+    bytes = fs.readFileSync(file);
   } catch (err) {
     return readError(file, err as NodeJS.ErrnoException);
   }
-  return parseJsonText(file, text, schema);
+  return decode(file, bytes);
+}
+
+export async function readText(file: string, maxBytes = MAX_JSON_BYTES): Promise<ReadResult<string>> {
+  let bytes: Buffer;
+  try {
+    const size = (await fs.promises.stat(file)).size;
+    if (size > maxBytes) return tooLarge(file, size, maxBytes);
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    return readError(file, err as NodeJS.ErrnoException);
+  }
+  return decode(file, bytes);
+}
+
+export function readJsonSync<T>(file: string, schema: z.ZodMiniType<T>): ReadResult<T> {
+  const text = readTextSync(file, sizeLimit(schema));
+  return text.ok ? parseJsonText(file, text.value, schema) : text;
 }
 
 export async function readJson<T>(file: string, schema: z.ZodMiniType<T>): Promise<ReadResult<T>> {
-  let text: string;
-  try {
-    const size = (await fs.promises.stat(file)).size;
-    if (size > MAX_JSON_BYTES) return { ok: false, error: new FileError(file, `is too large (${size} bytes)`, 'invalid') };
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (err) {
-    return readError(file, err as NodeJS.ErrnoException);
-  }
-  return parseJsonText(file, text, schema);
+  const text = await readText(file, sizeLimit(schema));
+  return text.ok ? parseJsonText(file, text.value, schema) : text;
 }
 
 let tempCounter = 0;

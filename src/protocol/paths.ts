@@ -66,22 +66,47 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
   };
 }
 
-function isInside(parent: string, child: string): boolean {
+export function isInside(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /**
- * Refuse a definition or run folder that is a symbolic link leading out of `.tasks/`, and a run
- * folder that is anything but a plain folder: the tools write there.
+ * Why the tasks folder cannot be used, or undefined. It may be a symbolic link, to a folder inside
+ * the workspace folder (its parent) and not to the workspace folder itself: the tools write there,
+ * and run folders are named after task ids.
+ */
+export function tasksDirProblem(tasksDir: string): string | undefined {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(tasksDir);
+  } catch {
+    return `${tasksDir}: the tasks folder does not exist`;
+  }
+  if (!stat.isSymbolicLink()) return stat.isDirectory() ? undefined : `${tasksDir}: should be the tasks folder but is not a folder`;
+  let target: string;
+  let root: string;
+  try {
+    target = fs.realpathSync(tasksDir);
+    root = fs.realpathSync(path.dirname(tasksDir));
+  } catch {
+    return `${tasksDir}: is a symbolic link to nothing`;
+  }
+  if (!isInside(root, target) || target === root)
+    return `${tasksDir}: is a symbolic link that leads out of the workspace folder (to ${target}); the tools write only inside ${path.dirname(tasksDir)}`;
+  if (!fs.statSync(target).isDirectory()) return `${tasksDir}: is a symbolic link to ${target}, which is not a folder`;
+  return undefined;
+}
+
+/**
+ * Refuse a tasks folder that leads out of the workspace, a definition or run folder that is a
+ * symbolic link leading out of `.tasks/`, and a run folder that is anything but a plain folder:
+ * the tools write there.
  */
 export function assertTaskPathsSafe(paths: TaskPaths): void {
-  let realTasks: string;
-  try {
-    realTasks = fs.realpathSync(paths.tasksDir);
-  } catch {
-    throw new PathError(`${paths.tasksDir}: the tasks folder does not exist`);
-  }
+  const problem = tasksDirProblem(paths.tasksDir);
+  if (problem) throw new PathError(problem);
+  const realTasks = fs.realpathSync(paths.tasksDir);
   for (const file of [paths.definition, paths.runDir]) {
     let stat: fs.Stats;
     try {
@@ -101,6 +126,18 @@ export function assertTaskPathsSafe(paths: TaskPaths): void {
     } else if (file === paths.runDir && !stat.isDirectory()) {
       throw new PathError(`${file}: should be the task's run folder but is not a folder`);
     }
+  }
+}
+
+/**
+ * Refuse symbolic links among the run folder's own entries: the runner and reset append to, link
+ * into and prune them, and must not do so in a folder elsewhere (a hostile `checkpoints` link would
+ * have its oldest files deleted). For writers only; readers do not need it.
+ */
+export function assertRunFilesSafe(paths: TaskPaths): void {
+  for (const file of [paths.journal, paths.checkpointsDir, paths.logsDir, paths.stepsDir, paths.pauseRequested, paths.runnerLog, paths.checkpoint, paths.state, paths.control, paths.lock]) {
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink())
+      throw new PathError(`${file}: is a symbolic link; the tools write only to plain files and folders in ${paths.runDir} (remove it)`);
   }
 }
 

@@ -27,6 +27,9 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 export function isPidAlive(pid: number): boolean {
+  // Pids come from files: 0, 1 or a negative number would name a process group, init or every
+  // process (kill -1), and whoever then stops that "process" would stop them.
+  if (!Number.isSafeInteger(pid) || pid <= 1) return false;
   try {
     process.kill(pid, 0);
     return true;

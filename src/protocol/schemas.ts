@@ -4,12 +4,14 @@
  * Files written by the tools tolerate extra fields so that an older reader survives a newer writer.
  */
 import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { DURATION_PATTERN } from './duration';
 import { compileGlob, GlobError } from './glob';
 import { outputPatternProblem } from './outputPattern';
 import { parseRanges } from './ranges';
+import { isSecretName, MASK, redactDeep, redactor, secretValues } from './secrets';
 
 // zod/mini, imported so that esbuild keeps only what is used (34 KB instead of 700 KB with every
 // locale): a smaller runner forks its steps faster and the extension activates sooner.
@@ -31,7 +33,28 @@ const duration = z.union([
 const envMap = z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')), z.string());
 
 const MAX_CONCURRENCY = 128;
+/**
+ * A chain longer than this is refused when read: every reader (the extension on each refresh too)
+ * validates and hashes the whole definition, and 100,000 steps cost about a second each time.
+ */
+export const MAX_STEPS = 10_000;
 const FOR_EACH_SOURCES = ['items', 'file', 'glob'] as const;
+
+/** Why a relative path from a definition would lead out of its folder: absolute, or ".." above it. */
+function leavingProblem(p: string, folder: string, dotDot: 'above' | 'any' | 'checked later' = 'above'): string | undefined {
+  if (path.posix.isAbsolute(p)) return `"${p}" is absolute: it must be relative to ${folder}`;
+  const normal = path.posix.normalize(p);
+  const leaves = dotDot === 'any' ? p.split('/').includes('..') : dotDot === 'above' && (normal === '..' || normal.startsWith('../'));
+  return leaves ? `"${p}" leads out of ${folder} ("..")` : undefined;
+}
+
+const relativePath = (folder: string, dotDot?: 'above' | 'any' | 'checked later') =>
+  z.string().check(
+    z.superRefine((p, ctx) => {
+      const problem = leavingProblem(p, folder, dotDot);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: p });
+    }),
+  );
 
 const globPattern = z.string().check(
   z.superRefine((pattern, ctx) => {
@@ -47,7 +70,7 @@ const globPattern = z.string().check(
 export const forEachSchema = z
   .strictObject({
     items: optional(z.array(z.union([z.string(), z.number()])), 'The items, in order.'),
-    file: optional(z.string().check(z.minLength(1, 'a file name')), "A file with one item a line, relative to the step's folder."),
+    file: optional(relativePath("the step's folder", 'any').check(z.minLength(1, 'a file name')), "A file with one item a line, relative to the step's folder."),
     glob: optional(globPattern, "The files matching a pattern (*, ?, **, [a-z]), relative to the step's folder; the paths are the items."),
   })
   .check(
@@ -64,7 +87,8 @@ export const stepSchema = z.strictObject({
   id: z.string().check(z.regex(STEP_ID_PATTERN, 'a step id: letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit')),
   name: optional(z.string(), 'A label for people; the id is used when absent.'),
   run: described(z.string().check(z.minLength(1, 'a shell command')), "Shell command, run with /bin/sh -c in the step's cwd."),
-  cwd: optional(z.string(), "Folder to run in, relative to the task's cwd."),
+  // ".." is checked with the task's cwd, in the definition.
+  cwd: optional(relativePath("the task's cwd", 'checked later'), "Folder to run in, relative to the task's cwd."),
   env: optional(envMap, 'Environment variables added for this step.'),
   timeout: optional(duration, 'Longest time one attempt may take, e.g. "10m".'),
   retries: optional(z.int().check(z.minimum(0), z.maximum(100)), 'Extra attempts after a failure (default 0).'),
@@ -120,9 +144,14 @@ export const definitionSchema = z
     $schema: optional(z.string()),
     name: optional(z.string(), 'A label for people; the file name is the task id.'),
     description: optional(z.string()),
-    cwd: optional(z.string(), 'Folder the steps run in, relative to the workspace folder (default ".").'),
+    cwd: optional(relativePath('the workspace folder'), 'Folder the steps run in, relative to the workspace folder (default ".").'),
     env: optional(envMap, 'Environment variables added for every step.'),
-    steps: z.array(stepSchema).check(z.minLength(1, 'a task needs at least one step')),
+    steps: z.array(stepSchema).check(
+      z.minLength(1, 'a task needs at least one step'),
+      z.maxLength(MAX_STEPS, {
+        error: (issue) => `too many steps (${(issue.input as unknown[]).length}; at most ${MAX_STEPS}): a step with forEach runs one command for many items`,
+      }),
+    ),
     pauseOn: optional(pauseOnSchema, 'Failures that pause the task instead of failing it (a rate limit, an API out of credit).'),
   })
   .check(
@@ -135,6 +164,11 @@ export const definitionSchema = z
         if (first !== undefined) {
           ctx.addIssue({ code: 'custom', path: ['steps', index, 'id'], message: `duplicate step id "${step.id}" (also steps[${first}])`, input: step.id });
         } else seen.set(key, index);
+        // Each cwd alone stays inside; together they must too ("sub" then "../..").
+        if (step.cwd !== undefined && !path.posix.isAbsolute(step.cwd)) {
+          const problem = leavingProblem(path.posix.join(def.cwd ?? '.', step.cwd), 'the workspace folder');
+          if (problem) ctx.addIssue({ code: 'custom', path: ['steps', index, 'cwd'], message: `${problem}, with the task's cwd ${JSON.stringify(def.cwd ?? '.')}`, input: step.cwd });
+        }
       });
     }),
   );
@@ -179,8 +213,8 @@ export const stateSchema = z.looseObject({
   ),
   appliedSeq: count(),
   appliedGlobalSeq: count(),
-  /** "failure": a failure matched pauseOn. */
-  pausedBy: optional(z.enum(['user', 'global', 'signal', 'step', 'failure'])),
+  /** "failure": a failure matched pauseOn; "disk": a file of the run could not be written (a full disk). */
+  pausedBy: optional(z.enum(['user', 'global', 'signal', 'step', 'failure', 'disk'])),
   reason: optional(z.string()),
   /** Paused by a failure under pauseOn.autoResume: when it resumes (by its live runner, or whoever honours it if that runner died). */
   resumeAt: optional(isoTime),
@@ -332,17 +366,20 @@ type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
 /** An entry as the writer is given it, before it is numbered. */
 export type JournalRecord = WithoutSeq<JournalEntry>;
 
-const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
-export const isSecretName = (name: string) => SECRET_NAME.test(name);
+export { isSecretName };
 
 function maskEnv(env: Record<string, string> | undefined) {
   if (!env) return env;
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretName(k) ? '***' : v]));
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretName(k) ? MASK : v]));
 }
 
-/** The definition as it may be written to disk by the tools: secret-looking env values masked. */
+/**
+ * The definition as it may be written to disk by the tools: secret-looking env values masked, and
+ * masked too wherever else they appear (a `run` line that spells one out).
+ */
 export function publicDefinition(def: TaskDefinition): TaskDefinition {
-  return { ...def, env: maskEnv(def.env), steps: def.steps.map((s) => ({ ...s, env: maskEnv(s.env) })) };
+  const masked = { ...def, env: maskEnv(def.env), steps: def.steps.map((s) => ({ ...s, env: maskEnv(s.env) })) };
+  return redactDeep(masked, redactor(secretValues(def)));
 }
 
 /** A stable hash of what the definition does: labels, `$schema` and key order do not count. */

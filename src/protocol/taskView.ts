@@ -3,7 +3,7 @@
  * runner's state, the desired state, and the derived status, "lost" included.
  */
 import * as fs from 'node:fs';
-import { readJson, readJsonSync, type ReadResult } from './jsonFile';
+import { quotable, readJson, readJsonSync, type ReadResult } from './jsonFile';
 import { lockHolderState, readRunnerLock } from './lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
 import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerState, type TaskDefinition } from './schemas';
@@ -100,7 +100,7 @@ function whyLost(paths: TaskPaths, state: RunnerState, now: number): string | un
   const holder = lockHolderState(lock);
   if (holder === 'stale') return `its runner (pid ${lock.pid}) is no longer running`;
   if (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) > HEARTBEAT_STALE_MS)
-    return `its runner on ${lock.host} has not written a heartbeat since ${state.heartbeatAt}`;
+    return `its runner on ${quotable(lock.host, 100)} has not written a heartbeat since ${quotable(state.heartbeatAt, 100)}`;
   return undefined;
 }
 

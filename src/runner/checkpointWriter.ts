@@ -19,6 +19,8 @@ import type { ItemProgress } from '../protocol/itemProgress';
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
 import type { Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
+import { noRedaction, type Redact } from '../protocol/secrets';
+import { asWriteError, WriteError } from '../protocol/writeError';
 
 export const KEEP_SNAPSHOTS = 20;
 /** The journal is not folded before it is this long: small snapshots are not worth rewriting often. */
@@ -31,6 +33,19 @@ export interface StopRecord {
   unfinished: UnfinishedStep | null;
   failurePause?: FailurePause;
 }
+
+export interface WriterOptions {
+  /** Masks secret values in the reasons and errors written (see protocol/secrets). */
+  redact?: Redact;
+  /**
+   * A compaction could not be written (a full disk). Nothing is lost: the journal and the last
+   * snapshot still hold everything; the journal just goes on growing until a snapshot succeeds.
+   */
+  onCompactionError?: (err: WriteError) => void;
+}
+
+/** Read, append, create, and never through a symbolic link. */
+const JOURNAL_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
 export class CheckpointWriter {
   private readonly journalFd: number;
@@ -46,11 +61,15 @@ export class CheckpointWriter {
   private syncError: Error | undefined;
   /** The forEach step in progress, written into every snapshot. */
   private itemProgress: ItemProgress | null;
+  /** A compaction failed: no more are tried until a snapshot succeeds (each would write the whole snapshot again). */
+  private compactionFailed = false;
+  private readonly redact: Redact;
 
-  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, batch: ItemProgress | null = null) {
+  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, batch: ItemProgress | null = null, private readonly options: WriterOptions = {}) {
     this.seq = lastSeq;
     this.itemProgress = batch;
-    this.journalFd = fs.openSync(paths.journal, 'a+');
+    this.redact = options.redact ?? noRedaction;
+    this.journalFd = fs.openSync(paths.journal, JOURNAL_FLAGS, 0o644);
     this.journalBytes = dropTornTail(this.journalFd);
     this.snapshotBytes = fs.statSync(paths.checkpoint, { throwIfNoEntry: false })?.size ?? 0;
   }
@@ -63,11 +82,13 @@ export class CheckpointWriter {
     return this.itemProgress;
   }
 
+  /** Throws (a WriteError when the disk failed) when the step could not be committed: nothing of it is recorded. */
   async commitStep(step: CompletedStep): Promise<void> {
     await this.flush(); // the previous commits are on disk before this one is promised
+    this.writeLine({ type: 'step-completed', step });
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
-    this.append({ type: 'step-completed', step }, false);
+    this.afterLine(false);
   }
 
   /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */
@@ -76,26 +97,55 @@ export class CheckpointWriter {
     this.snapshot('items-resolved', stop);
   }
 
+  /** Throws, as commitStep, when the item could not be committed: it stays to run. */
   commitItemDone(index: number): void {
+    this.writeLine({ type: 'item-done', stepId: this.itemProgress!.stepId, index });
     this.itemProgress!.markDone(index);
-    this.append({ type: 'item-done', stepId: this.itemProgress!.stepId, index }, true);
+    this.afterLine(true);
   }
 
   commitItemFailed(failure: FailedItem): void {
-    this.itemProgress!.markFailed(failure);
-    const { index, attempts, error, endedAt } = failure;
-    this.append({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! }, true);
+    const masked = { ...failure, error: this.redact(failure.error) };
+    const { index, attempts, error, endedAt } = masked;
+    this.writeLine({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! });
+    this.itemProgress!.markFailed(masked);
+    this.afterLine(true);
   }
 
-  private append(record: JournalRecord, isItem: boolean): void {
+  /**
+   * Append one entry, or throw with nothing recorded: a line only partly written (the disk filled
+   * up during the write) is cut off again, or the next one would be glued to it.
+   */
+  private writeLine(record: JournalRecord): void {
     if (this.syncError) throw this.syncError;
+    const line = Buffer.from(JSON.stringify({ seq: this.seq + 1, ...record }) + '\n');
+    let written: number;
+    try {
+      written = fs.writeSync(this.journalFd, line);
+    } catch (err) {
+      throw asWriteError(err, this.paths.journal, true) ?? err;
+    }
+    if (written < line.length) {
+      fs.ftruncateSync(this.journalFd, this.journalBytes);
+      throw new WriteError(this.paths.journal, 'ENOSPC');
+    }
     this.seq += 1;
-    const line = JSON.stringify({ seq: this.seq, ...record }) + '\n';
-    fs.writeSync(this.journalFd, line);
     this.journalBytes += line.length;
-    // Progress: the compaction records no failure pause.
-    if (this.journalBytes >= Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) this.snapshot('compaction', { unfinished: this.checkpoint.unfinished });
-    else this.requestSync(isItem);
+  }
+
+  /** After a line: fold the journal into a snapshot when it is large enough, else have the line synced. */
+  private afterLine(isItem: boolean): void {
+    if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) return this.requestSync(isItem);
+    try {
+      // Progress: the compaction records no failure pause.
+      this.snapshot('compaction', { unfinished: this.checkpoint.unfinished });
+    } catch (err) {
+      const failed = asWriteError(err);
+      if (!failed) throw err;
+      this.compactionFailed = true;
+      this.requestSync(isItem); // the line is committed all the same
+      this.options.onCompactionError?.(failed);
+    }
   }
 
   /** Start an fdatasync, or have one follow the sync in flight (for items: no sooner than the interval). */
@@ -114,7 +164,7 @@ export class CheckpointWriter {
     this.lastSyncAt = performance.now();
     this.syncing = new Promise<void>((resolve) => {
       fs.fdatasync(this.journalFd, (err) => {
-        if (err) this.syncError ??= err;
+        if (err) this.syncError ??= asWriteError(err, this.paths.journal, true) ?? err;
         this.syncing = undefined;
         if (this.unsynced && !this.syncError) this.requestSync(true);
         resolve();
@@ -132,20 +182,34 @@ export class CheckpointWriter {
     if (this.syncError) throw this.syncError;
   }
 
-  /** Fold the journal into a new durable checkpoint.json; keep the one it replaces. */
+  /**
+   * Fold the journal into a new durable checkpoint.json; keep the one it replaces. When it cannot
+   * be written (a WriteError), checkpoint.json and the journal are as they were: still the truth.
+   */
   snapshot(reason: Checkpoint['reason'], stop: StopRecord): void {
     const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
+    const unfinished = stop.unfinished?.error ? { ...stop.unfinished, error: this.redact(stop.unfinished.error) } : stop.unfinished;
+    const failurePause = stop.failurePause && { ...stop.failurePause, reason: this.redact(stop.failurePause.reason) };
     const next: Checkpoint = {
       ...rest,
       reason,
       writtenAt: new Date().toISOString(),
       journalSeq: this.seq,
-      unfinished: stop.unfinished,
-      ...(stop.failurePause ? { failurePause: stop.failurePause } : {}),
+      unfinished,
+      ...(failurePause ? { failurePause } : {}),
       ...(this.itemProgress ? { batch: this.itemProgress.toCheckpoint() } : {}),
     };
-    keepPrevious(this.paths);
-    this.snapshotBytes = writeJsonAtomicSync(this.paths.checkpoint, next, { durable: true });
+    try {
+      keepPrevious(this.paths);
+    } catch (err) {
+      throw asWriteError(err, undefined, true) ?? err;
+    }
+    try {
+      this.snapshotBytes = writeJsonAtomicSync(this.paths.checkpoint, next, { durable: true });
+    } catch (err) {
+      throw asWriteError(err, this.paths.checkpoint, true) ?? err;
+    }
+    this.compactionFailed = false;
     // Entries up to journalSeq are in the snapshot now; a crash before this truncation is harmless.
     fs.ftruncateSync(this.journalFd, 0);
     this.checkpoint = next;

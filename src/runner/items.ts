@@ -7,14 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { globFiles, GlobError } from '../protocol/glob';
 import { MAX_JSON_BYTES } from '../protocol/jsonFile';
+import { isInside } from '../protocol/paths';
 import type { ForEachSource } from '../protocol/schemas';
 
 export class ItemsError extends Error {}
 
-export function resolveItems(source: ForEachSource, folder: string): string[] {
+/** `root`: the workspace folder; an items file may be a symbolic link within it, or within `folder`. */
+export function resolveItems(source: ForEachSource, folder: string, root = folder): string[] {
   let items: string[];
   if (source.items !== undefined) items = source.items.map(String);
-  else if (source.file !== undefined) items = readItemsFile(path.resolve(folder, source.file));
+  else if (source.file !== undefined) items = readItemsFile(path.resolve(folder, source.file), [folder, root]);
   else {
     try {
       items = globFiles(folder, source.glob!);
@@ -29,9 +31,12 @@ export function resolveItems(source: ForEachSource, folder: string): string[] {
 }
 
 /** One item a line; blank lines are skipped, a "\r" before the "\n" is dropped, the rest is kept as written. */
-function readItemsFile(file: string): string[] {
+function readItemsFile(file: string, within: string[]): string[] {
   let text: string;
   try {
+    // The definition cannot name a file elsewhere ("..", absolute: refused when read); a link must not either.
+    const real = fs.realpathSync(file);
+    if (!within.some((dir) => isInside(fs.realpathSync(dir), real))) throw new ItemsError(`forEach.file: ${file} is a symbolic link that leads out of the workspace folder (to ${real})`);
     const size = fs.statSync(file).size;
     if (size > MAX_JSON_BYTES) throw new ItemsError(`forEach.file: ${file} is too large (${size} bytes)`);
     text = fs.readFileSync(file, 'utf8');

@@ -6,6 +6,7 @@
 import { parseDuration } from '../protocol/duration';
 import { compileOutputPattern, type LineTest } from '../protocol/outputPattern';
 import type { PauseOn } from '../protocol/schemas';
+import { noRedaction, type Redact } from '../protocol/secrets';
 import type { StepEnd } from './stepProcess';
 
 export const DEFAULT_BACKOFF = 2;
@@ -23,12 +24,13 @@ export interface AutoResume {
 export class OutputWatch {
   match: { pattern: string; line: string } | undefined;
 
-  constructor(private readonly patterns: { pattern: string; test: LineTest }[]) {}
+  constructor(private readonly patterns: { pattern: string; test: LineTest }[], private readonly redact: Redact = noRedaction) {}
 
   readonly onLine = (line: string): void => {
     if (this.match) return;
     const hit = this.patterns.find((p) => p.test(line));
-    if (hit) this.match = { pattern: hit.pattern, line: line.trim().slice(0, QUOTE_CHARS) };
+    // Masked before it is cut: a secret cut in two would not be recognised.
+    if (hit) this.match = { pattern: hit.pattern, line: this.redact(line.trim()).slice(0, QUOTE_CHARS) };
   };
 }
 
@@ -37,7 +39,8 @@ export class PauseOnPolicy {
   private readonly exitCodes: ReadonlySet<number>;
   private readonly patterns: { pattern: string; test: LineTest }[];
 
-  constructor(def: PauseOn) {
+  /** `redact`: masks secret values in the line a reason quotes. */
+  constructor(def: PauseOn, private readonly redact: Redact = noRedaction) {
     this.exitCodes = new Set(def.exitCodes ?? []);
     this.patterns = (def.outputMatches ?? []).map((pattern) => ({ pattern, test: compileOutputPattern(pattern) }));
     const auto = def.autoResume;
@@ -50,7 +53,7 @@ export class PauseOnPolicy {
 
   /** A watch for one attempt's output, when there are patterns to look for. */
   watch(): OutputWatch | undefined {
-    return this.patterns.length ? new OutputWatch(this.patterns) : undefined;
+    return this.patterns.length ? new OutputWatch(this.patterns, this.redact) : undefined;
   }
 
   /** Why this failed attempt pauses the task, or undefined when it is an ordinary failure. */

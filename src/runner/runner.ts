@@ -12,9 +12,9 @@ import { loadCheckpoint, type LoadedCheckpoint } from '../protocol/checkpoint';
 import { ItemProgress } from '../protocol/itemProgress';
 import { parseDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
-import { readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
+import { parseJson, quotable, readJsonSync, writeJsonAtomicSync } from '../protocol/jsonFile';
 import { acquireLock } from '../protocol/lock';
-import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from '../protocol/paths';
+import { assertRunFilesSafe, assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from '../protocol/paths';
 import { HOST, isSameProcessAlive, processStartTime } from '../protocol/processInfo';
 import {
   definitionHash,
@@ -26,12 +26,15 @@ import {
   type CompletedStep,
   type DesiredState,
   type FailedItem,
+  type RunnerLock,
   type RunnerState,
   type StepDefinition,
   type TaskDefinition,
   type UnfinishedStep,
 } from '../protocol/schemas';
+import { noRedaction, redactor, secretValues, type Redact } from '../protocol/secrets';
 import { ACTIVE_STATES, transition, TransitionError, type Request, type RunnerEvent, type TaskStatus } from '../protocol/transitions';
+import { asWriteError, WriteError } from '../protocol/writeError';
 import { keepPrevious, CheckpointWriter } from './checkpointWriter';
 import { ControlCache, ControlWatcher, readControlFiles } from './controlFiles';
 import { describeChanges } from './definitionChanges';
@@ -95,15 +98,28 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
     const read = readJsonSync(paths.definition, definitionSchema);
     if (!read.ok) throw new RunnerError(read.error.message, EXIT.badInput);
     def = read.value;
+    assertRunFilesSafe(paths);
     prepareRunDir(paths);
   } catch (err) {
     if (err instanceof RunnerError) return fail(opts.reporter, err.message, err.exitCode);
     if (err instanceof PathError) return fail(opts.reporter, err.message, taskIdProblem(opts.id) ? EXIT.usage : EXIT.badInput);
+    const failed = asWriteError(err, undefined, true);
+    if (failed) return fail(opts.reporter, `cannot run '${opts.id}': ${failed.message}; nothing was run`, EXIT.failed);
     throw err;
   }
-  const lock = acquireLock(paths.lock, 'run');
-  if (!lock.acquired) return fail(opts.reporter, `'${opts.id}' is held by another runner (pid ${lock.holder.pid} on ${lock.holder.host})`, EXIT.locked);
-  const run = new TaskRun(opts, paths, def);
+  // From here on every message and every reason written masks the values of secret env variables.
+  const redact = redactor(secretValues(def, process.env));
+  opts = { ...opts, reporter: redacting(opts.reporter, redact) };
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(paths.lock, 'run');
+  } catch (err) {
+    const failed = asWriteError(err);
+    if (!failed) throw err;
+    return fail(opts.reporter, `cannot run '${opts.id}': ${failed.message}; nothing was run`, EXIT.failed);
+  }
+  if (!lock.acquired) return fail(opts.reporter, heldBy(opts.id, lock.holder, paths.lock), EXIT.locked);
+  const run = new TaskRun(opts, paths, def, redact);
   try {
     return await run.execute();
   } catch (err) {
@@ -112,8 +128,24 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
     return run.fatal(err as Error);
   } finally {
     run.dispose();
-    lock.release();
+    try {
+      lock.release();
+    } catch (err) {
+      // A read-only disk keeps the lock file; its pid is gone, so the next runner takes it over.
+      if (!asWriteError(err)) throw err;
+    }
   }
+}
+
+/** Who holds the task. A lock from another host cannot be checked from here: say what to do if that runner is gone. */
+function heldBy(id: string, holder: RunnerLock, lockFile: string): string {
+  if (holder.host === HOST) return `'${id}' is held by another runner (pid ${holder.pid})`;
+  return `'${id}' is held by a runner on another host (pid ${holder.pid} on ${holder.host}; this is ${HOST}), which cannot be checked from here: if no runner runs there any more, delete ${lockFile} and resume`;
+}
+
+function redacting(reporter: Reporter, redact: Redact): Reporter {
+  if (redact === noRedaction) return reporter;
+  return { info: (m) => reporter.info(redact(m)), error: (m) => reporter.error(redact(m)) };
 }
 
 function fail(reporter: Reporter, message: string, code: number): number {
@@ -209,12 +241,16 @@ class TaskRun {
   /** Process groups in flight: stopped on a fatal error. */
   private readonly groups = new Set<number>();
   private readonly onSignal = () => this.signalled();
+  /** A file of the run could not be written (a full disk): the task pauses, this is why. */
+  private writeError: WriteError | undefined;
+  /** The steps have begun: from then on a stop writes state.json. */
+  private started = false;
 
-  constructor(private readonly opts: RunnerOptions, private readonly paths: TaskPaths, private readonly def: TaskDefinition) {
+  constructor(private readonly opts: RunnerOptions, private readonly paths: TaskPaths, private readonly def: TaskDefinition, private readonly redact: Redact = noRedaction) {
     this.hash = definitionHash(def);
     this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
-    this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn);
+    this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn, redact);
     this.watcher = new ControlWatcher(paths, this.pollMs, () => this.applyControl());
   }
 
@@ -229,7 +265,10 @@ class TaskRun {
 
     const control = readControlFiles(this.paths);
     if (control.problems.length) throw new RunnerError(control.problems.map((p) => p.message).join('\n'), EXIT.badInput);
-    if (previous.status === 'lost') await this.stopLeftoverStep(previous.state);
+    // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
+    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(this.paths.checkpointsDir))) await this.stopLeftoverStep(previous.state);
+    // Left by a runner killed while pausing: steps would take it for a pause of this run.
+    fs.rmSync(this.paths.pauseRequested, { force: true });
 
     const checkpoint = request === 'resume' ? this.resumeCheckpoint() : this.newCheckpoint();
     this.runId = checkpoint.checkpoint.runId;
@@ -256,12 +295,13 @@ class TaskRun {
       appliedSeq: previous.state?.appliedSeq ?? 0,
       appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
     };
-    this.writer = new CheckpointWriter(this.paths, checkpoint.checkpoint, checkpoint.lastSeq, checkpoint.batch);
+    this.writer = new CheckpointWriter(this.paths, checkpoint.checkpoint, checkpoint.lastSeq, checkpoint.batch, { redact: this.redact, onCompactionError: (err) => this.cannotWrite(err) });
     if (checkpoint.isNew) this.writer.snapshot('started', { unfinished: null });
     const done = this.doneIds();
     this.state.stepsDone = this.def.steps.filter((s) => done.has(s.id)).length;
     this.startSeq = this.state.appliedSeq;
 
+    this.started = true;
     this.applyControl();
     this.saveState();
     this.watcher.start();
@@ -388,7 +428,7 @@ class TaskRun {
     } else if (wanted === 'paused' && this.status === 'running') {
       this.move('pause');
       this.pausedBy = by;
-      fs.writeFileSync(this.paths.pauseRequested, `${new Date().toISOString()} ${by}\n`);
+      this.markPauseRequested(by);
       changed = true;
     } else if (wanted === 'paused' && this.status === 'pausing' && by !== this.pausedBy) {
       // Paused for another reason now (a person paused a task that pause-all or a failure paused).
@@ -407,11 +447,59 @@ class TaskRun {
   /** What the control files, signals and a failure ask for, strongest first. */
   private wanted(): { wanted: DesiredState; by?: RunnerState['pausedBy'] } {
     if (this.taskDesired === 'interrupted' || this.signalInterrupt) return { wanted: 'interrupted' };
+    // Resuming would only meet the same disk again.
+    if (this.writeError) return { wanted: 'paused', by: 'disk' };
     if (this.taskDesired === 'paused') return { wanted: 'paused', by: 'user' };
     if (this.globalPaused) return { wanted: 'paused', by: 'global' };
     if (this.signalPause) return { wanted: 'paused', by: 'signal' };
     if (this.matchedFailure) return { wanted: 'paused', by: 'failure' };
     return { wanted: 'running' };
+  }
+
+  /** TASK_PAUSE_REQUESTED: steps that look at it pause inside; the pause happens without it too. */
+  private markPauseRequested(by: RunnerState['pausedBy']): void {
+    try {
+      fs.writeFileSync(this.paths.pauseRequested, `${new Date().toISOString()} ${by}\n`);
+    } catch (err) {
+      const failed = asWriteError(err, this.paths.pauseRequested, true);
+      if (!failed) throw err;
+      if (by !== 'disk') this.cannotWrite(failed);
+    }
+  }
+
+  /**
+   * A file of the run could not be written (a full disk, a read-only mount): the task pauses after
+   * the step or items in flight, and stays paused whatever is asked but an interrupt; what was
+   * committed stays committed. It is resumed once the disk is fixed. The first error is the reason.
+   */
+  private cannotWrite(err: WriteError): void {
+    if (this.writeError) return;
+    this.writeError = err;
+    this.opts.reporter.error(`${err.message}: pausing '${this.id}'`);
+    if (this.status === 'running') this.move('pause');
+    if (this.status === 'pausing') {
+      this.pausedBy = 'disk';
+      this.markPauseRequested('disk');
+    }
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  /** Resolves with the error when the write failed: the caller goes on to pause. */
+  private tryWrite(write: () => void, file?: string): WriteError | undefined {
+    try {
+      write();
+      return undefined;
+    } catch (err) {
+      const failed = asWriteError(err, file, true);
+      if (!failed) throw err;
+      this.cannotWrite(failed);
+      return failed;
+    }
+  }
+
+  /** For a step's log: its output goes on without it, the task pauses after it. */
+  private logFailed(file: string): (err: Error) => void {
+    return (err) => this.cannotWrite(asWriteError(err, file, true) ?? new WriteError(file, err.message));
   }
 
   private move(action: Request | RunnerEvent): void {
@@ -495,8 +583,15 @@ class TaskRun {
     const reason = this.matchedFailure!.reason;
     const resumeAt = Date.now() + this.pauseOn!.delayMs(this.autoResumes);
     const resumeAtIso = new Date(resumeAt).toISOString();
-    await this.writer!.flush();
-    this.writer!.snapshot('paused', { unfinished, failurePause: { reason, at: new Date().toISOString(), autoResumes: this.autoResumes, resumeAt: resumeAtIso } });
+    try {
+      await this.writer!.flush();
+      this.writer!.snapshot('paused', { unfinished, failurePause: { reason, at: new Date().toISOString(), autoResumes: this.autoResumes, resumeAt: resumeAtIso } });
+    } catch (err) {
+      const failed = asWriteError(err);
+      if (!failed) throw err;
+      this.cannotWrite(failed); // no waiting on a disk that cannot record the wait
+      return { kind: 'paused', unfinished };
+    }
     this.move('pauseReached');
     this.waiting = true;
     fs.rmSync(this.paths.pauseRequested, { force: true });
@@ -533,6 +628,10 @@ class TaskRun {
     if (this.taskDesired === 'interrupted' || this.signalInterrupt) {
       this.move('interrupt');
       return { kind: 'interrupted', unfinished };
+    }
+    if (this.writeError) {
+      this.pausedBy = 'disk';
+      return { kind: 'paused', unfinished };
     }
     if (this.taskDesired === 'paused' || this.signalPause) {
       this.pausedBy = this.taskDesired === 'paused' ? 'user' : 'signal';
@@ -588,7 +687,7 @@ class TaskRun {
   private async runStep(step: StepDefinition, index: number): Promise<Stop | undefined> {
     const files = this.stepFiles(step);
     const previous = this.unfinished?.id === step.id ? this.unfinished : null;
-    if (previous && !fs.existsSync(files.state)) restoreStepState(files.state, previous);
+    if (previous && !fs.existsSync(files.state) && this.tryWrite(() => restoreStepState(files.state, previous), files.state)) return { kind: 'paused', unfinished: this.unfinished };
     const retries = step.retries ?? 0;
     const baseDelay = step.retryDelay !== undefined ? parseDuration(step.retryDelay) : DEFAULT_RETRY_DELAY_MS;
     const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout) : undefined;
@@ -608,6 +707,7 @@ class TaskRun {
         env: this.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
         logFile: files.log,
         logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${this.runId} ===\n`,
+        onLogError: this.logFailed(files.log),
         timeoutMs,
         graceMs: this.graceMs,
         interrupt: this.interruption.signal,
@@ -653,7 +753,8 @@ class TaskRun {
             durationMs: Math.round(performance.now() - began),
             ...(outputs ? { outputs } : {}),
           };
-          await this.commitStep(completed, files);
+          const notCommitted = await this.commitStep(completed, files);
+          if (notCommitted) return { kind: 'paused', unfinished: unfinished('paused', { exitCode: 0, error: `it completed, but ${notCommitted.message}: it runs again on resume` }) };
           this.opts.reporter.info(`✓ ${step.id} (${index + 1}/${this.def.steps.length}) in ${completed.durationMs}ms`);
           return undefined;
         }
@@ -684,15 +785,27 @@ class TaskRun {
     }
   }
 
-  /** A step is done: committed, its outputs handed on, its files gone. Progress ends a run of automatic resumes. */
-  private async commitStep(completed: CompletedStep, files: ReturnType<TaskRun['stepFiles']>): Promise<void> {
-    await this.writer!.commitStep(completed);
+  /**
+   * A step is done: committed, its outputs handed on, its files gone. Progress ends a run of
+   * automatic resumes. Returns the error when the commit could not be written: the task pauses
+   * and the step runs again on resume.
+   */
+  private async commitStep(completed: CompletedStep, files: ReturnType<TaskRun['stepFiles']>): Promise<WriteError | undefined> {
+    try {
+      await this.writer!.commitStep(completed);
+    } catch (err) {
+      const failed = asWriteError(err);
+      if (!failed) throw err;
+      this.cannotWrite(failed);
+      return failed;
+    }
     this.addOutputs(completed);
     this.unfinished = null;
     this.autoResumes = 0;
     if (fs.existsSync(files.state)) fs.rmSync(files.state);
     this.state.stepsDone++;
     this.state.currentStep = null;
+    return undefined;
   }
 
   private failure(step: StepDefinition, unfinished: UnfinishedStep, reason: string): Stop {
@@ -744,23 +857,31 @@ class TaskRun {
     if (!batch || batch.stepId !== step.id || stableStringify(batch.source) !== stableStringify(step.forEach)) {
       let items: string[];
       try {
-        items = resolveItems(step.forEach!, this.stepFolder(step));
+        items = resolveItems(step.forEach!, this.stepFolder(step), this.opts.root);
       } catch (err) {
         if (!(err instanceof ItemsError)) throw err;
         return this.failure(step, unfinished('failed', err.message), err.message);
       }
-      fs.rmSync(files.itemStates, { recursive: true, force: true }); // states of another item list
       const resolved = ItemProgress.create(step.id, step.forEach, items);
       // The forEach changed (resume --force): an item done before, by its text, stays done.
       if (batch?.stepId === step.id) carryOverDone(batch, resolved);
       batch = resolved;
-      this.writer!.startBatch(batch, { unfinished: this.unfinished });
+      const frozen = batch;
+      const notFrozen = this.tryWrite(() => {
+        fs.rmSync(files.itemStates, { recursive: true, force: true }); // states of another item list
+        this.writer!.startBatch(frozen, { unfinished: this.unfinished });
+      });
+      if (notFrozen) return { kind: 'paused', unfinished: this.unfinished };
     }
-    fs.mkdirSync(files.itemStates, { recursive: true });
-    for (const [key, saved] of Object.entries(batch.states ?? {})) {
-      const file = path.join(files.itemStates, `${key}.state`);
-      if (!batch.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
-    }
+    const restored = batch;
+    const notRestored = this.tryWrite(() => {
+      fs.mkdirSync(files.itemStates, { recursive: true });
+      for (const [key, saved] of Object.entries(restored.states ?? {})) {
+        const file = path.join(files.itemStates, `${key}.state`);
+        if (!restored.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
+      }
+    });
+    if (notRestored) return { kind: 'paused', unfinished: this.unfinished };
     const items = new BatchRun(batch, step.concurrency ?? 1);
     this.batchRun = items;
     this.opts.reporter.info(
@@ -775,7 +896,11 @@ class TaskRun {
     const doneAll = batch.doneCount === batch.total;
     if (!doneAll) batch.states = readItemStates(files.itemStates);
     if (doneAll) {
-      await this.commitStep({ id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total }, files);
+      const notCommitted = await this.commitStep(
+        { id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total },
+        files,
+      );
+      if (notCommitted) return { kind: 'paused', unfinished: unfinished('paused', `its items are done, but ${notCommitted.message}: resume commits it`) };
       fs.rmSync(files.itemStates, { recursive: true, force: true });
       this.opts.reporter.info(`✓ ${step.id} (${index + 1}/${this.def.steps.length}): ${batch.total} items in ${Math.round(performance.now() - began)}ms`);
       return undefined;
@@ -819,6 +944,7 @@ class TaskRun {
           logFile: files.log,
           logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
+          onLogError: this.logFailed(files.log),
           timeoutMs,
           graceMs: this.graceMs,
           interrupt: this.interruption.signal,
@@ -851,7 +977,8 @@ class TaskRun {
     const settle = (i: number, end: ItemEnd) => {
       switch (end.kind) {
         case 'done': {
-          this.writer!.commitItemDone(i);
+          // Not committed (a full disk): the item stays to run, and the task pauses.
+          if (this.tryWrite(() => this.writer!.commitItemDone(i))) break;
           this.autoResumes = 0;
           const stateFile = path.join(files.itemStates, `${i}.state`);
           if (fs.existsSync(stateFile)) fs.rmSync(stateFile);
@@ -863,15 +990,18 @@ class TaskRun {
           break;
         }
         case 'failed':
-          this.writer!.commitItemFailed(end.failure);
+          if (this.tryWrite(() => this.writer!.commitItemFailed(end.failure))) break;
           this.opts.reporter.error(`✗ ${step.id} item ${i} (${end.failure.item}): ${end.failure.error}`);
           if (!step.continueOnError) stopReason ??= `item ${i} (${end.failure.item}) failed: ${end.failure.error}`;
           break;
         case 'pause':
           if (this.autoResumesUsedUp()) stopReason ??= this.givenUp(end.reason);
           else this.requestFailurePause(`step '${step.id}': ${end.reason}`);
+          toRun.push(i); // see 'stopped'
           break;
         case 'stopped':
+          // Neither done nor failed: it runs again if a resume cancels the pause while other items are in flight.
+          toRun.push(i);
           break;
       }
       this.saveState(ITEM_PROGRESS_MS);
@@ -909,17 +1039,18 @@ class TaskRun {
 
   /**
    * Write state.json now, or no sooner than `minIntervalMs` after the last write: changes in quick
-   * succession (step starts, items) share one write.
+   * succession (step starts, items) share one write. False when it could not be written: the task
+   * pauses (it is called from timers too, so it never throws for that).
    */
-  private saveState(minIntervalMs = 0): void {
+  private saveState(minIntervalMs = 0): boolean {
     const wait = this.lastStateWrite + minIntervalMs - performance.now();
     if (wait > 0) {
       // A write already planned as soon as this one is enough.
-      if (this.stateTimer && this.stateDueAt <= performance.now() + wait) return;
+      if (this.stateTimer && this.stateDueAt <= performance.now() + wait) return true;
       clearTimeout(this.stateTimer);
       this.stateDueAt = performance.now() + wait;
       this.stateTimer = setTimeout(() => this.saveState(), wait);
-      return;
+      return true;
     }
     clearTimeout(this.stateTimer);
     this.stateTimer = undefined;
@@ -934,33 +1065,55 @@ class TaskRun {
     this.state.updatedAt = time;
     this.state.heartbeatAt = time;
     this.state.pausedBy = this.status === 'pausing' || this.status === 'paused' ? this.pausedBy : undefined;
+    const state = this.state.reason ? { ...this.state, reason: this.redact(this.state.reason) } : this.state;
     // Not fsynced: state.json is a live view, rebuilt by the next runner; the checkpoint is the durable record.
-    writeJsonAtomicSync(this.paths.state, this.state);
+    if (this.tryWrite(() => writeJsonAtomicSync(this.paths.state, state), this.paths.state)) return false;
     this.lastStateWrite = performance.now();
+    return true;
   }
 
   private async finish(stop: Stop): Promise<number> {
     this.watcher.stop();
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && this.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
-    await this.writer!.flush();
+    stop = this.pausedByDisk(stop);
     const unfinished = stop.kind === 'completed' ? null : stop.unfinished;
     const failurePause = stop.kind === 'paused' && this.pausedBy === 'failure' && this.matchedFailure ? { reason: this.matchedFailure.reason, at: new Date().toISOString(), autoResumes: this.autoResumes } : undefined;
-    this.writer!.snapshot(stop.kind, { unfinished, failurePause });
+    let snapshotError: WriteError | undefined;
+    try {
+      await this.writer!.flush();
+      this.writer!.snapshot(stop.kind, { unfinished, failurePause });
+    } catch (err) {
+      snapshotError = asWriteError(err);
+      if (!snapshotError) throw err;
+      // checkpoint.json and the journal are as they were: every commit is there.
+      this.cannotWrite(snapshotError);
+      stop = this.pausedByDisk(stop);
+    }
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(this.status)) this.move(event[stop.kind]);
-    fs.rmSync(this.paths.pauseRequested, { force: true });
+    this.tryWrite(() => fs.rmSync(this.paths.pauseRequested, { force: true }), this.paths.pauseRequested);
     this.state.currentStep = null;
     this.state.endedAt = new Date().toISOString();
     if (stop.kind === 'failed') this.state.reason = stop.reason;
     if (stop.kind === 'paused') {
       this.pausedBy ??= 'step';
-      this.state.reason = failurePause ? failurePause.reason : unfinished ? `paused in step '${unfinished.id}'` : undefined;
+      this.state.reason = this.writeError ? this.writeError.message : failurePause ? failurePause.reason : unfinished ? `paused in step '${unfinished.id}'` : undefined;
     }
     if (stop.kind === 'interrupted') this.state.reason = unfinished ? `interrupted in step '${unfinished.id}'` : undefined;
-    this.saveState();
+    const stateSaved = this.saveState();
     const r = this.opts.reporter;
+    if (this.writeError) {
+      const kept = snapshotError ? `${this.paths.checkpoint} (as it was) and ${path.basename(this.paths.journal)}` : this.paths.checkpoint;
+      const lost = stateSaved ? '' : `; ${path.basename(this.paths.state)} could not be written either, so the task shows as lost until then`;
+      const done = `${this.state.stepsDone}/${this.state.stepsTotal} steps done, kept in ${kept}`;
+      if (stop.kind === 'paused') {
+        r.error(`Paused '${this.id}': ${this.writeError.message}. ${done}. ${this.writeError.fix}, then resume with: ptask resume ${this.id}${lost}`);
+        return EXIT.paused;
+      }
+      r.error(`${this.writeError.message}; ${done}${lost}`);
+    }
     switch (stop.kind) {
       case 'completed':
         r.info(`Completed '${this.id}': ${this.state.stepsDone}/${this.state.stepsTotal} steps`);
@@ -977,19 +1130,38 @@ class TaskRun {
     }
   }
 
-  /** The one way out on an unexpected error: the steps stopped, a readable state, the last checkpoint kept. */
+  /**
+   * A failure while a file of the run could not be written may well be the disk's doing (the step
+   * could not write either): the task pauses rather than fails, and resume runs the step again.
+   */
+  private pausedByDisk(stop: Stop): Stop {
+    if (!this.writeError || stop.kind !== 'failed') return stop;
+    this.opts.reporter.error(`${stop.reason} (taken as a pause: ${this.writeError.message})`);
+    return { kind: 'paused', unfinished: stop.unfinished };
+  }
+
+  /**
+   * The one way out on an unexpected error: the steps stopped, a readable state, the last checkpoint
+   * kept. A disk error met where none was expected pauses the task instead (exit 2), or, before any
+   * step began, leaves it as it was (exit 1).
+   */
   async fatal(err: Error): Promise<number> {
-    this.opts.reporter.error(`runner error: ${err.stack ?? err.message}`);
+    const disk = asWriteError(err);
+    if (!disk) this.opts.reporter.error(`runner error: ${err.stack ?? err.message}`);
+    else if (!this.started) this.opts.reporter.error(`cannot run '${this.id}': ${disk.message}; nothing was run`);
+    else this.opts.reporter.error(`Paused '${this.id}': ${disk.message}. ${disk.fix}, then resume with: ptask resume ${this.id}`);
     this.watcher.stop();
     // Nothing more starts: items waiting to retry wake to a failed run, attempts to an aborted signal.
-    this.status = 'failed';
+    this.status = disk ? 'paused' : 'failed';
+    this.pausedBy = disk ? 'disk' : undefined;
     this.interruption.abort();
     for (const wake of [...this.wakers]) wake();
     await Promise.all([...this.groups].map((pid) => terminateGroup(pid, this.graceMs)));
-    if (this.state) {
+    // A run that could not start for want of disk leaves the state as it was.
+    if (this.state && (this.started || !disk)) {
       try {
-        this.state.status = 'failed';
-        this.state.reason = `runner error: ${err.message}`;
+        this.state.status = this.status as RunnerState['status'];
+        this.state.reason = disk ? disk.message : `runner error: ${err.message}`;
         this.state.currentStep = null;
         this.state.endedAt = new Date().toISOString();
         delete this.state.resumeAt;
@@ -999,7 +1171,7 @@ class TaskRun {
         // the disk may be what failed; the checkpoint on disk is still the last good one
       }
     }
-    return EXIT.failed;
+    return disk ? (this.started ? EXIT.paused : EXIT.failed) : EXIT.failed;
   }
 
   dispose(): void {
@@ -1093,13 +1265,14 @@ function readOutputs(file: string): Record<string, unknown> | undefined | string
   } catch {
     return `it wrote ${file} (TASK_STEP_OUTPUT), which cannot be read`;
   }
+  let why = 'not a JSON object';
   try {
-    const value: unknown = JSON.parse(text);
+    const value: unknown = parseJson(text);
     if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // fall through
+  } catch (err) {
+    why = `not a JSON object (${quotable((err as Error).message)})`;
   }
-  return `it wrote ${file} (TASK_STEP_OUTPUT), which is not a JSON object`;
+  return `it wrote ${file} (TASK_STEP_OUTPUT), which is ${why}`;
 }
 
 /** The step's own saved state, to keep in the checkpoint: JSON when it parses, else the text. */
@@ -1111,7 +1284,8 @@ function readStepState(file: string, previous: UnfinishedStep | null): Pick<Unfi
     return previous ? { state: previous.state, stateText: previous.stateText } : {};
   }
   try {
-    return { state: JSON.parse(text) };
+    // Too deep to write back into the checkpoint: kept as text, handed back as written.
+    return { state: parseJson(text) };
   } catch {
     return { stateText: text };
   }

@@ -33,7 +33,15 @@ export interface StepAttempt {
   /** Each line of stdout, and of stderr, a last line without "\n" included; only asked for when wanted. */
   onStdoutLine?: (line: string) => void;
   onStderrLine?: (line: string) => void;
+  /**
+   * The log could not be written (a full disk): the attempt goes on, its output no longer logged.
+   * Called once.
+   */
+  onLogError?: (err: Error) => void;
 }
+
+/** Append, create, and never through a symbolic link: a log must not land outside the run folder. */
+const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
 const PROGRESS = /^::progress (\d+)\/(\d+)\s*$/;
 /** Longer lines are handed on in pieces: memory stays bounded whatever a step prints. */
@@ -158,15 +166,23 @@ export function runStepAttempt(opts: StepAttempt): Promise<StepEnd> {
   if (opts.interrupt.aborted) return Promise.resolve({ kind: 'interrupted' });
   return new Promise((resolve) => {
     let logFd: number | undefined;
-    const openLog = () => {
-      if (logFd === undefined) {
-        logFd = fs.openSync(opts.logFile, 'a');
-        fs.writeSync(logFd, opts.logHeader);
+    let logFailed = false;
+    // A write that fails stops the logging, not the step: the runner hears of it and decides.
+    const log = (data: Buffer | string) => {
+      if (logFailed) return;
+      try {
+        if (logFd === undefined) {
+          logFd = fs.openSync(opts.logFile, LOG_FLAGS, 0o644);
+          fs.writeSync(logFd, opts.logHeader);
+        }
+        if (typeof data === 'string') fs.writeSync(logFd, data);
+        else fs.writeSync(logFd, data);
+      } catch (err) {
+        logFailed = true;
+        opts.onLogError?.(err as Error);
       }
-      return logFd;
     };
-    const log = (chunk: Buffer) => fs.writeSync(openLog(), chunk);
-    const logText = (text: string) => fs.writeSync(openLog(), text);
+    const logText = log;
     let child;
     try {
       child = spawn('/bin/sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

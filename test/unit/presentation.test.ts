@@ -107,4 +107,35 @@ describe('tree presentation', () => {
     const failed = stepRows(view({ status: 'failed', state: state({ status: 'failed', currentStep: null }) }), completed, { id: 'embed', index: 1, attempts: 3, outcome: 'failed', error: 'exit code 3' });
     assert.deepEqual(failed[1], { id: 'embed', index: 1, status: 'failed', description: 'failed · exit code 3' });
   });
+
+  it('never shows the value of a secret env variable, wherever a state, checkpoint or error file holds one', () => {
+    // What an older runner, or a hand edit, could have left: every text the tree shows holds a secret.
+    const secrets = { API_TOKEN: 'tok-visible-1', steps: 'pw-visible-22', short: 'abc' };
+    const def = {
+      name: `Nightly ${secrets.API_TOKEN}`,
+      env: { API_TOKEN: secrets.API_TOKEN, DB_KEY: 'abc', PLAIN: 'plain-value' },
+      steps: [
+        { id: 'fetch', run: 'true', env: { DB_PASSWORD: secrets.steps } },
+        { id: 'embed', run: 'true' },
+      ],
+    };
+    const reason = `rate limit for ${secrets.API_TOKEN} (${secrets.steps}); plain-value stays`;
+    const paused = view({ definition: def, status: 'paused', state: state({ status: 'paused', currentStep: null, reason }), fileProblems: [`control.json: bad "${secrets.steps}"`] });
+    const texts = [
+      taskDescription(paused),
+      taskTooltip(paused, undefined),
+      taskTooltip(view({ definition: def, problem: `t.json: env.API_TOKEN: "${secrets.API_TOKEN}" is wrong` }), undefined),
+      taskTooltip(view({ definition: def, status: 'lost', lostReason: `gone ${secrets.steps}` }), undefined),
+      ...stepRows(paused, [], { id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: `exit 3: ${secrets.API_TOKEN}` }).map((r) => r.description),
+    ];
+    for (const text of texts) {
+      assert.ok(!text.includes(secrets.API_TOKEN) && !text.includes(secrets.steps), text);
+      // Markdown-escaped, as the tooltip shows it.
+      assert.ok(!text.includes('tok\\-visible') && !text.includes('pw\\-visible'), text);
+    }
+    assert.ok(taskTooltip(paused, undefined).includes('Reason: rate limit for \\*\\*\\* \\(\\*\\*\\*\\); plain\\-value stays'));
+    assert.equal(stepRows(paused, [], { id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: 'exit 3: tok-visible-1' })[1].description, 'failed · exit 3: ***');
+    // Values under 4 characters are not masked: "abc" would garble ordinary words.
+    assert.match(taskDescription(view({ definition: { ...def, name: 'abc' }, status: 'idle', state: undefined })), /abc$/);
+  });
 });
