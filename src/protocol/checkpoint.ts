@@ -50,17 +50,42 @@ export function parseJournal(file: string, text: string, afterSeq: number): Read
 }
 
 /** The current checkpoint, or a FileError naming the damaged file (code "missing" when there is none). */
+/**
+ * A reader racing a live runner may read checkpoint.json, then a journal that a new snapshot has
+ * restarted since: a mismatch that is no damage. When the snapshot file changed while reading, the
+ * pair is read again (a few times: a runner snapshots far less often than that).
+ */
+const READ_TRIES = 3;
+
+/** Identifies one version of checkpoint.json: replaced by rename, so a new inode each time. */
+function version(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return 'none';
+  }
+}
+
 export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): ReadResult<LoadedCheckpoint> {
-  const snapshot = readJsonSync(paths.checkpoint, checkpointSchema);
-  if (!snapshot.ok) return snapshot;
-  return fold(paths.journal, snapshot.value, readJournal(paths.journal, snapshot.value.journalSeq));
+  for (let attempt = 1; ; attempt++) {
+    const before = version(paths.checkpoint);
+    const snapshot = readJsonSync(paths.checkpoint, checkpointSchema);
+    if (!snapshot.ok) return snapshot;
+    const loaded = fold(paths.journal, snapshot.value, readJournal(paths.journal, snapshot.value.journalSeq));
+    if (loaded.ok || attempt === READ_TRIES || version(paths.checkpoint) === before) return loaded;
+  }
 }
 
 /** The same without blocking: for the extension host. */
 export async function loadCheckpointAsync(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): Promise<ReadResult<LoadedCheckpoint>> {
-  const snapshot = await readJson(paths.checkpoint, checkpointSchema);
-  if (!snapshot.ok) return snapshot;
-  return fold(paths.journal, snapshot.value, journalOf(paths.journal, await readText(paths.journal), snapshot.value.journalSeq));
+  for (let attempt = 1; ; attempt++) {
+    const before = version(paths.checkpoint);
+    const snapshot = await readJson(paths.checkpoint, checkpointSchema);
+    if (!snapshot.ok) return snapshot;
+    const loaded = fold(paths.journal, snapshot.value, journalOf(paths.journal, await readText(paths.journal), snapshot.value.journalSeq));
+    if (loaded.ok || attempt === READ_TRIES || version(paths.checkpoint) === before) return loaded;
+  }
 }
 
 function fold(file: string, checkpoint: Checkpoint, journal: ReadResult<{ entries: JournalEntry[]; tornTail: boolean }>): ReadResult<LoadedCheckpoint> {

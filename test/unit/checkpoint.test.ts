@@ -46,6 +46,42 @@ describe('checkpoint: journal and snapshots', () => {
     assert.ok(listSnapshots(paths.checkpointsDir).length >= 3, 'earlier snapshots are kept');
   });
 
+  it('a reader that meets a snapshot landing between its two reads reads the pair again', async () => {
+    const w = new CheckpointWriter(paths, base(), 0);
+    w.snapshot('started', { unfinished: null });
+    for (let i = 0; i < 5; i++) await w.commitStep(done(i));
+    await w.flush();
+    const older = fs.readFileSync(paths.checkpoint);
+    // A compaction, then one more commit: journal.jsonl restarts after entry 5.
+    w.snapshot('paused', { unfinished: null });
+    await w.commitStep(done(5));
+    await w.flush();
+    w.close();
+    const newer = fs.readFileSync(paths.checkpoint);
+    fs.writeFileSync(paths.checkpoint, older);
+    // The runner's rename of the newer snapshot lands just as the reader reads the journal.
+    // The module object itself: the readers' `fs` bindings read through to it.
+    const nodeFs: typeof fs = require('node:fs');
+    const readFileSync = nodeFs.readFileSync;
+    let landed = false;
+    nodeFs.readFileSync = ((...args: Parameters<typeof fs.readFileSync>) => {
+      if (!landed && args[0] === paths.journal) {
+        landed = true;
+        fs.writeFileSync(`${paths.checkpoint}.new`, newer);
+        fs.renameSync(`${paths.checkpoint}.new`, paths.checkpoint);
+      }
+      return readFileSync(...args);
+    }) as typeof fs.readFileSync;
+    try {
+      const r = loadCheckpoint(paths);
+      assert.ok(landed);
+      assert.ok(r.ok, !r.ok ? r.error.message : '');
+      assert.deepEqual(r.value.checkpoint.completed.map((s) => s.index), [0, 1, 2, 3, 4, 5]);
+    } finally {
+      nodeFs.readFileSync = readFileSync;
+    }
+  });
+
   it('ignores a last journal line cut short by a crash', async () => {
     const w = new CheckpointWriter(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
