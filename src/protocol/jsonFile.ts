@@ -84,12 +84,31 @@ export function parseJsonText<T>(file: string, text: string, schema: z.ZodMiniTy
   try {
     data = JSON.parse(text);
   } catch (err) {
-    const detail = text.trim() === '' ? 'the file is empty' : `not valid JSON (${quotable((err as Error).message)})`;
+    const detail = text.trim() === '' ? 'the file is empty' : `not valid JSON (${jsonErrorDetail((err as Error).message, text)})`;
     return { ok: false, error: new FileError(file, detail, 'invalid') };
   }
   const parsed = schema.safeParse(data);
   if (!parsed.success) return { ok: false, error: new FileError(file, describeZodError(parsed.error), 'invalid') };
   return { ok: true, value: parsed.data };
+}
+
+/**
+ * V8 quotes the text around a syntax error ('Unexpected token 'x', "{"API_TOKEN": x}" is not valid
+ * JSON'), which may hold a secret and ends up in the CLI, the tree and the Problems panel: the
+ * quote becomes the line it is on. A position becomes a line and column, which editors show.
+ */
+function jsonErrorDetail(message: string, text: string): string {
+  const lineAt = (offset: number) => text.slice(0, offset).split('\n').length;
+  const quoted = /^(.*?), (?:\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.exec(message);
+  if (quoted) {
+    const at = quoted[2] ? text.indexOf(quoted[2]) : -1;
+    return `${quotable(quoted[1])}${at < 0 ? '' : ` on line ${lineAt(at + Math.floor(quoted[2].length / 2))}`}`;
+  }
+  const position = /at position (\d+)/.exec(message);
+  if (!position) return quotable(message);
+  const offset = Number(position[1]);
+  const column = offset - text.lastIndexOf('\n', offset - 1);
+  return `${quotable(message)}: line ${lineAt(offset)}, column ${column}`;
 }
 
 function readError(file: string, err: NodeJS.ErrnoException): ReadResult<never> {

@@ -436,10 +436,11 @@ describe('fuzz: the bugs it found, pinned', () => {
     assert.equal(read(Buffer.from('\ufeff' + valid, 'utf16le')).reason, 'is UTF-16 text: save it as UTF-8');
   });
 
-  it('messages: control characters from the file are escaped, and what is quoted is cut short', () => {
+  it('messages: control characters from the file are escaped or left out, and what is quoted is cut short', () => {
+    // A JSON error names the line, not the text around it (which may hold a secret, or an escape sequence).
     const escaped = read('\u001b[2J{"v": 1}').reason;
     assert.equal(escaped.includes('\u001b'), false);
-    assert.match(escaped, /\\u001b\[2J/);
+    assert.match(escaped, /not valid JSON \(Unexpected token .* on line 1\)/);
     const long = read(`{"${'k'.repeat(100_000)}": 1}`).reason;
     assert.ok(long.length < 2000, `${long.length} characters`);
     assertReadable(long, 'the reason');

@@ -44,6 +44,16 @@ describe('task definition schema', () => {
     assert.ok(!empty.ok && /the file is empty/.test(empty.error.message));
   });
 
+  it('says where a JSON error is without quoting the text around it (it may hold a secret)', () => {
+    const secret = 's3cr3t-value-123';
+    const token = parseJsonText('a.json', `{\n  "env": {\n    "API_TOKEN": "${secret}", x\n  }\n}`, definitionSchema);
+    assert.ok(!token.ok);
+    assert.match(token.error.message, /a\.json: not valid JSON \(.* line 3/);
+    assert.ok(!token.error.message.includes(secret), token.error.message);
+    const unexpected = parseJsonText('a.json', `{"env": {"API_TOKEN": "${secret}" oops }}`, definitionSchema);
+    assert.ok(!unexpected.ok && !unexpected.error.message.includes(secret) && !unexpected.error.message.includes('oops'), !unexpected.ok ? unexpected.error.message : '');
+  });
+
   it('hashes what the task does, not its labels or key order', () => {
     const a = definitionSchema.parse({ name: 'A', steps: [{ id: 's', run: 'x', retries: 1 }] });
     const b = definitionSchema.parse({ steps: [{ retries: 1, run: 'x', id: 's', name: 'label' }], name: 'B' });
