@@ -9,6 +9,7 @@ import { acquireLock } from '../protocol/lock';
 import { assertRunFilesSafe, globalControlPath, listDefinitionIds, PathError } from '../protocol/paths';
 import { canTransition, TransitionError } from '../protocol/transitions';
 import { keepPrevious } from '../runner/checkpointWriter';
+import { groupsWithEnv, signalGroup } from '../runner/stepProcess';
 import type { TaskPaths } from '../protocol/paths';
 import { controlSchema, globalControlSchema, type Control, type DesiredState, type GlobalControl } from '../protocol/schemas';
 import { readTaskView, type TaskView } from '../protocol/taskView';
@@ -169,6 +170,9 @@ export function resetTask(view: TaskView & { paths: TaskPaths }): 'done' | 'noth
   const lock = acquireLock(paths.lock, 'reset');
   if (!lock.acquired) return 'locked';
   try {
+    // The step a killed runner left running belongs to the run being forgotten: stop it (SIGTERM;
+    // the next run also stops what is left, after the grace period, before it runs anything).
+    if (view.status === 'lost') for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) signalGroup(pgid, 'SIGTERM');
     keepPrevious(paths);
     for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
     for (const dir of [paths.stepsDir, paths.logsDir]) fs.rmSync(dir, { recursive: true, force: true });
