@@ -233,8 +233,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
       throw err;
     }
   }
-  const global = readGlobalControl(view.paths.globalControl);
-  if (global?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
+  refuseWhilePausedForAll(view.paths);
   requestState(view.paths, 'running', 'cli', view);
   if (ctx.values.detach) {
     const launched = await launchRunner({
@@ -267,14 +266,18 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   });
 }
 
+/** No task starts or resumes while pause-all is on. */
+function refuseWhilePausedForAll(paths: TaskPaths): void {
+  if (readGlobalControl(paths.globalControl)?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
+}
+
 /**
  * A task paused by a failure whose runner is alive, waiting to resume it at resumeAt: that runner
  * resumes it now when asked; starting another would only find the lock taken.
  */
 function resumeWaiting(view: TaskView & { paths: TaskPaths }, request: Request): number {
   if (!canTransition(view.status, request, true)) throw new TransitionError(view.id, request, view.status, true);
-  const global = readGlobalControl(view.paths.globalControl);
-  if (global?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
+  refuseWhilePausedForAll(view.paths);
   requestState(view.paths, 'running', 'cli', view);
   return print(`Resuming '${view.id}' now: its runner (pid ${view.state?.pid}) was waiting to resume it at ${view.state?.resumeAt}; follow it with: ptask status ${view.id}`);
 }

@@ -53,7 +53,14 @@ export function taskDescription(view: TaskView): string {
  * Masks the values of the definition's secret env variables: the runner never writes them, but a
  * hand-edited or older state file, or a definition error, must not show them in the tree either.
  */
-const masker = (view: TaskView): Redact => redactor(secretValues(view.definition));
+function masker(view: TaskView): Redact {
+  if (!view.definition) return redactor([]);
+  let redact = maskers.get(view.definition);
+  if (!redact) maskers.set(view.definition, (redact = redactor(secretValues(view.definition))));
+  return redact;
+}
+/** One per definition read: descriptions, tooltips and step rows of a refresh share it. */
+const maskers = new WeakMap<object, Redact>();
 
 type ActiveStep = NonNullable<NonNullable<TaskView['state']>['currentStep']>;
 

@@ -58,14 +58,15 @@ export function parseJournal(file: string, text: string, afterSeq: number): Read
 const READ_TRIES = 3;
 
 /** Identifies one version of checkpoint.json: replaced by rename, so a new inode each time. */
+const versionOf = (st: fs.Stats | undefined) => (st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none');
 function version(file: string): string {
   try {
-    const st = fs.statSync(file);
-    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+    return versionOf(fs.statSync(file));
   } catch {
-    return 'none';
+    return versionOf(undefined);
   }
 }
+const versionAsync = (file: string) => fs.promises.stat(file).then(versionOf, () => versionOf(undefined));
 
 export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): ReadResult<LoadedCheckpoint> {
   for (let attempt = 1; ; attempt++) {
@@ -80,11 +81,11 @@ export function loadCheckpoint(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>)
 /** The same without blocking: for the extension host. */
 export async function loadCheckpointAsync(paths: Pick<TaskPaths, 'checkpoint' | 'journal'>): Promise<ReadResult<LoadedCheckpoint>> {
   for (let attempt = 1; ; attempt++) {
-    const before = version(paths.checkpoint);
+    const before = await versionAsync(paths.checkpoint);
     const snapshot = await readJson(paths.checkpoint, checkpointSchema);
     if (!snapshot.ok) return snapshot;
     const loaded = fold(paths.journal, snapshot.value, journalOf(paths.journal, await readText(paths.journal), snapshot.value.journalSeq));
-    if (loaded.ok || attempt === READ_TRIES || version(paths.checkpoint) === before) return loaded;
+    if (loaded.ok || attempt === READ_TRIES || (await versionAsync(paths.checkpoint)) === before) return loaded;
   }
 }
 

@@ -497,9 +497,18 @@ class TaskRun {
     }
   }
 
-  /** For a step's log: its output goes on without it, the task pauses after it. */
-  private logFailed(file: string): (err: Error) => void {
-    return (err) => this.cannotWrite(asWriteError(err, file, true) ?? new WriteError(file, err.message));
+  /**
+   * What every attempt of a step or item shares: its log (a log that cannot be written pauses the
+   * task after it, the output goes on unlogged), timeout, grace period and the interruption.
+   */
+  private attemptBasics(logFile: string, timeoutMs: number | undefined) {
+    return {
+      logFile,
+      onLogError: (err: Error) => this.cannotWrite(asWriteError(err, logFile, true) ?? new WriteError(logFile, err.message)),
+      timeoutMs,
+      graceMs: this.graceMs,
+      interrupt: this.interruption.signal,
+    };
   }
 
   private move(action: Request | RunnerEvent): void {
@@ -705,12 +714,8 @@ class TaskRun {
         command: step.run,
         cwd: this.stepFolder(step),
         env: this.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
-        logFile: files.log,
+        ...this.attemptBasics(files.log, timeoutMs),
         logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${this.runId} ===\n`,
-        onLogError: this.logFailed(files.log),
-        timeoutMs,
-        graceMs: this.graceMs,
-        interrupt: this.interruption.signal,
         onStart: (startedPid) => {
           pid = startedPid;
           this.groups.add(startedPid);
@@ -925,7 +930,8 @@ class TaskRun {
     const env = this.stepEnv(step, index, {});
     const retries = step.retries ?? 0;
     const baseDelay = step.retryDelay !== undefined ? parseDuration(step.retryDelay) : DEFAULT_RETRY_DELAY_MS;
-    const timeoutMs = step.timeout !== undefined ? parseDuration(step.timeout) : undefined;
+    // The same for every item and attempt: built once, not per item.
+    const basics = this.attemptBasics(files.log, step.timeout !== undefined ? parseDuration(step.timeout) : undefined);
     const cwd = this.stepFolder(step);
     let lastReport = Math.floor((batch.doneCount * 10) / Math.max(1, batch.total));
 
@@ -941,13 +947,9 @@ class TaskRun {
           command: step.run,
           cwd,
           env,
-          logFile: files.log,
+          ...basics,
           logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
-          onLogError: this.logFailed(files.log),
-          timeoutMs,
-          graceMs: this.graceMs,
-          interrupt: this.interruption.signal,
           onStart: (startedPid) => {
             pid = startedPid;
             this.groups.add(startedPid);

@@ -85,6 +85,7 @@ describe('fuzz: a runner and the CLI among damaged files', function () {
           last[file] = toTask ? control : global;
           fs.writeFileSync(file, last[file]);
           written++;
+          // Pace, not synchronisation: the garbage is spread over the step, as edits over time would be.
           await new Promise((r) => setTimeout(r, 30));
         }
         fs.writeFileSync(gate(`${id}-${step === 'one' ? 1 : 2}`), '');

@@ -97,11 +97,14 @@ describe('runner: forEach steps', () => {
     const started = pausing.done + pausing.running + pausing.failed;
     assert.ok(pausing.running > 0, 'items were in flight when the pause came');
     assert.ok(fs.existsSync(ws.file('t', 'pause-requested')), 'TASK_PAUSE_REQUESTED exists while the items in flight finish');
-    while (status(ws, 't').status === 'pausing') {
+    // Watched until the pause lands: the count of items started must not move meanwhile.
+    let startedWhilePausing: number | undefined;
+    await waitFor('paused', () => {
       const items = ws.readJson('t', 'state.json').currentStep?.items;
-      if (items) assert.equal(items.done + items.running + items.failed, started, 'no item started while pausing');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+      if (items && items.done + items.running + items.failed !== started) startedWhilePausing ??= items.done + items.running + items.failed;
+      return status(ws, 't').status !== 'pausing';
+    });
+    assert.equal(startedWhilePausing ?? started, started, 'no item started while pausing');
     const s = status(ws, 't');
     assert.equal(s.status, 'paused');
     const m = itemMarks(marks);

@@ -274,7 +274,17 @@ function prng(seed: number): () => number {
   };
 }
 
+/** The chaos's own pace and the sampler's interval: time is the workload there, not a wait for anything. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait for a condition, polling; false when the deadline passed first. */
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
 
 /** Exit codes each request may end with while other requests race it (DESIGN.md section 4). */
 const EXPECTED_CODES: Record<string, number[]> = {
@@ -726,10 +736,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       if (v) {
         scenario('pause then kill -9');
         const asked = await cli('pause', ['pause', v.id], v.id);
-        if (asked.code === 0) {
-          await sleep(rand() * 300);
-          kill(v.id);
-        }
+        // Killed once the runner took the pause in (it is pausing), unless the pause already landed.
+        if (asked.code === 0 && (await until(() => readTaskView(tasksDir, v.id).status !== 'running', 2000))) kill(v.id);
       }
     } else if (roll < 94) {
       // A crash while starting: resume, then kill -9 a runner of the task within moments.
@@ -737,8 +745,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       if (v) {
         scenario('resume then kill -9');
         void cli('resume', ['resume', v.id, '--detach'], v.id);
-        await sleep(100 + rand() * 400);
-        killAnyRunner(v.id);
+        if (await until(() => scanProcesses(root, envCache).some((p) => p.runnerOf === v.id), 2000)) killAnyRunner(v.id);
       }
     } else if (roll < 97) {
       // Controllers disagreeing at once: resume, run --fresh and reset of the same task together.
@@ -789,7 +796,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   async function chaosAndDrain() {
     // Start everything, then the chaos.
     for (const id of tracks.keys()) {
-      while (inFlight >= maxInFlight) await sleep(20);
+      await until(() => inFlight < maxInFlight, 60_000);
       void cli('run', ['run', id, '--detach'], id);
     }
     const chaosEnd = t0 + opts.seconds * 1000;

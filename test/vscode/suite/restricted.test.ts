@@ -47,9 +47,13 @@ describe('Pausable Tasks in a restricted workspace', function () {
     const nodes = (await a.tree.getChildren()).filter((n) => n.kind === 'task');
     for (const command of commands) {
       for (const node of [undefined, ...nodes]) {
-        // A command waiting for an answer (a quick pick, a confirmation) must not hold up the others.
-        await Promise.race([vscode.commands.executeCommand(command, node), new Promise((r) => setTimeout(r, 200))]);
-        await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+        // A command asking which task (a quick pick) waits for an answer: close the pick until it settles.
+        let settled = false;
+        void Promise.resolve(vscode.commands.executeCommand(command, node)).finally(() => (settled = true));
+        await waitFor(`${command} to settle`, async () => {
+          if (!settled) await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+          return settled;
+        });
       }
     }
     const calls = commands.length * (nodes.length + 1);
