@@ -16,6 +16,8 @@ const common = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
+  // What each bundle holds, in dist/<bundle>.meta.json: test/unit/bundle.test.ts reads the extension's.
+  metafile: true,
 };
 
 const builds = [
@@ -35,7 +37,8 @@ const builds = [
 if (watch) {
   for (const options of builds) await (await esbuild.context(options)).watch();
 } else {
-  await Promise.all(builds.map((options) => esbuild.build(options)));
+  const results = await Promise.all(builds.map((options) => esbuild.build(options)));
+  results.forEach(({ metafile }, i) => writeFileSync(builds[i].outfile.replace(/\.js$/, '.meta.json'), JSON.stringify(metafile)));
   // The JSON Schema of task files, generated from the zod schema that the runner validates with.
   writeFileSync('dist/task.schema.json', execFileSync(process.execPath, ['dist/runner.js', '__schema']));
 }

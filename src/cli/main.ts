@@ -5,16 +5,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pauseAll as requestPauseAll, resumeAll as requestResumeAll } from '../control/all';
+import { exampleTask } from '../control/example';
+import type { Refusal } from '../control/outcomes';
+import { resetTask } from '../control/reset';
+import { startTask } from '../control/start';
+import { stopTask, waitUntilStopped } from '../control/stop';
 import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
-import { FileError } from '../protocol/jsonFile';
 import { taskJsonSchema } from '../protocol/jsonSchema';
-import { assertRunFilesSafe, DEFAULT_TASKS_FOLDER, listDefinitionIds, PathError, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
+import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
 import { asWriteError } from '../protocol/writeError';
 import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
-import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
-import { checkResumable, runTask, RunnerError, type Reporter } from '../runner/runner';
-import { exampleTask, launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, waitFor } from './controller';
+import { runTask, type Reporter } from '../runner/entry';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
 const VERSION = '0.1.0';
@@ -97,18 +100,6 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`ptask: ${err.message}`);
       return err.code;
     }
-    if (err instanceof TransitionError) {
-      console.error(`ptask: ${err.message}`);
-      return EXIT.usage;
-    }
-    if (err instanceof FileError) {
-      console.error(`ptask: ${err.message}`);
-      return EXIT.badInput;
-    }
-    if (err instanceof PathError) {
-      console.error(`ptask: ${err.message}`);
-      return EXIT.badInput;
-    }
     // A full or read-only disk is not a bug: say which file, without a stack trace.
     const failed = asWriteError(err);
     if (failed) {
@@ -137,18 +128,13 @@ function requireTasksDir(ctx: Context): void {
   if (problem) throw new CliExit(problem, EXIT.badInput);
 }
 
-/**
- * The task's view; bad ids are usage errors, missing or invalid definitions bad input. Commands
- * that change something (`forWrite`) also refuse a damaged state or control file.
- */
-function viewOf(ctx: Context, id: string, forWrite = true): TaskView & { paths: TaskPaths } {
+/** The task's view; bad ids are usage errors, missing or invalid definitions bad input (damaged run files are control's to refuse). */
+function viewOf(ctx: Context, id: string): TaskView & { paths: TaskPaths } {
   const problem = taskIdProblem(id);
   if (problem) throw new UsageError(problem);
   requireTasksDir(ctx);
   const view = readTaskView(ctx.tasksDir, id);
   if (view.problem) throw new CliExit(view.problem, EXIT.badInput);
-  if (forWrite && view.fileProblems.length) throw new CliExit(view.fileProblems.join('\n'), EXIT.badInput);
-  for (const p of view.fileProblems) console.error(`ptask: warning: ${p}`);
   return view as TaskView & { paths: TaskPaths };
 }
 
@@ -175,7 +161,8 @@ function describeNow(s: TaskSummary): string {
 }
 
 function status(ctx: Context): number {
-  const view = viewOf(ctx, ctx.args[0], false);
+  const view = viewOf(ctx, ctx.args[0]);
+  for (const p of view.fileProblems) console.error(`ptask: warning: ${p}`);
   const s = summarize(view);
   if (ctx.values.json) return print(JSON.stringify(s, null, 2));
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
@@ -212,77 +199,48 @@ function numberOption(ctx: Context, name: string): number | undefined {
   return n;
 }
 
+/** A refusal in words, on stderr, and its exit code. */
+function refused(r: Refusal): number {
+  console.error(`ptask: ${r.message}`);
+  return REFUSAL_EXIT[r.kind];
+}
+
+const REFUSAL_EXIT: Record<Refusal['kind'], number> = {
+  notAllowed: EXIT.usage,
+  pausedForAll: EXIT.paused,
+  changed: EXIT.badInput,
+  badFile: EXIT.badInput,
+  held: EXIT.locked,
+  cannotWrite: EXIT.failed,
+};
+
 async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   const view = viewOf(ctx, ctx.args[0]);
-  const request: Request = mode === 'resume' ? 'resume' : ctx.values.fresh ? 'runFresh' : 'run';
-  if (ACTIVE_STATES.has(view.status)) {
-    if (mode === 'run') throw new CliExit(`'${view.id}' is ${view.status} (runner pid ${view.state?.pid})`, EXIT.locked);
-    // Resume of a live task: cancel a pending pause; the runner is already there.
-    requestState(view.paths, 'running', 'cli', view);
-    console.log(view.status === 'pausing' ? `Resumed '${view.id}': the pause is cancelled` : `'${view.id}' is already ${view.status}`);
-    return EXIT.completed;
+  const options = { fresh: Boolean(ctx.values.fresh), force: Boolean(ctx.values.force), pollMs: numberOption(ctx, 'poll-ms'), graceMs: numberOption(ctx, 'grace-ms') };
+  const detach = ctx.values.detach ? { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder, pollMs: options.pollMs, graceMs: options.graceMs } : undefined;
+  const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, requestedBy: 'cli', detach });
+  switch (outcome.kind) {
+    case 'ready':
+      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true });
+    case 'started':
+      return print(`Started '${view.id}' in the background (runner pid ${outcome.pid}); follow it with: ptask status ${view.id}`);
+    case 'ended':
+      if (outcome.output) console.error(outcome.output);
+      return outcome.exitCode;
+    case 'liveRunner':
+      return print(outcome.status === 'pausing' ? `Resumed '${view.id}': the pause is cancelled` : `'${view.id}' is already ${outcome.status}`);
+    case 'waitCut':
+      return print(`Resuming '${view.id}' now: its runner (pid ${outcome.pid}) was waiting to resume it at ${outcome.resumeAt}; follow it with: ptask status ${view.id}`);
+    case 'held':
+      // Another resume got there first: the task is being resumed, which is what was asked.
+      if (mode === 'resume' && ctx.values.detach && outcome.holder.by === 'runner') return print(`'${view.id}' is already being resumed by another runner`);
+      return refused(outcome);
+    default:
+      return refused(outcome);
   }
-  if (view.waiting) return resumeWaiting(view, request);
-  if (!canTransition(view.status, request)) throw new TransitionError(view.id, request, view.status);
-  assertRunFilesSafe(view.paths); // before control.json is written: a refused run changes nothing
-  if (mode === 'resume') {
-    try {
-      checkResumable(view.paths, view.definition!, Boolean(ctx.values.force));
-    } catch (err) {
-      if (err instanceof RunnerError) throw new CliExit(err.message, err.exitCode);
-      throw err;
-    }
-  }
-  refuseWhilePausedForAll(view.paths);
-  requestState(view.paths, 'running', 'cli', view);
-  if (ctx.values.detach) {
-    const launched = await launchRunner({
-      runnerScript: process.argv[1],
-      root: ctx.root,
-      tasksFolder: ctx.tasksFolder,
-      paths: view.paths,
-      mode,
-      fresh: Boolean(ctx.values.fresh),
-      force: Boolean(ctx.values.force),
-      pollMs: numberOption(ctx, 'poll-ms'),
-      graceMs: numberOption(ctx, 'grace-ms'),
-    });
-    if (launched.started) return print(`Started '${view.id}' in the background (runner pid ${launched.pid}); follow it with: ptask status ${view.id}`);
-    if (launched.exitCode === EXIT.locked && mode === 'resume') return print(`'${view.id}' is already being resumed by another runner`);
-    if (launched.output) console.error(launched.output);
-    return launched.exitCode;
-  }
-  return runTask({
-    root: ctx.root,
-    tasksDir: ctx.tasksDir,
-    id: view.id,
-    mode,
-    fresh: Boolean(ctx.values.fresh),
-    force: Boolean(ctx.values.force),
-    pollMs: numberOption(ctx, 'poll-ms'),
-    graceMs: numberOption(ctx, 'grace-ms'),
-    reporter: consoleReporter('time'),
-    handleSignals: true,
-  });
 }
 
-/** No task starts or resumes while pause-all is on. */
-function refuseWhilePausedForAll(paths: TaskPaths): void {
-  if (readGlobalControl(paths.globalControl)?.desired === 'paused') throw new CliExit(`every task is paused (pause-all is on): run 'ptask resume-all' first`, EXIT.paused);
-}
-
-/**
- * A task paused by a failure whose runner is alive, waiting to resume it at resumeAt: that runner
- * resumes it now when asked; starting another would only find the lock taken.
- */
-function resumeWaiting(view: TaskView & { paths: TaskPaths }, request: Request): number {
-  if (!canTransition(view.status, request, true)) throw new TransitionError(view.id, request, view.status, true);
-  refuseWhilePausedForAll(view.paths);
-  requestState(view.paths, 'running', 'cli', view);
-  return print(`Resuming '${view.id}' now: its runner (pid ${view.state?.pid}) was waiting to resume it at ${view.state?.resumeAt}; follow it with: ptask status ${view.id}`);
-}
-
-/** The runner process started by launchRunner: its output goes to runner.log. */
+/** The runner process started by control/launch: its output goes to runner.log. */
 async function detachedRunner(ctx: Context): Promise<number> {
   const [mode, id] = ctx.args;
   if (mode !== 'run' && mode !== 'resume') throw new UsageError('mode is run or resume');
@@ -312,20 +270,17 @@ function waitTimeout(ctx: Context): number {
 
 async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<number> {
   const view = viewOf(ctx, ctx.args[0]);
-  const waiting = Boolean(view.waiting);
-  if (!canTransition(view.status, request, waiting)) throw new TransitionError(view.id, request, view.status, waiting);
-  if ((view.status === 'paused' && !waiting) || view.status === 'interrupting') return print(`'${view.id}' is already ${view.status}`);
-  const control = requestState(view.paths, request === 'pause' ? 'paused' : 'interrupted', 'cli', view);
+  const timeoutMs = waitTimeout(ctx);
+  const outcome = stopTask(view, request, 'cli');
+  if (outcome.kind === 'already') return print(`'${view.id}' is already ${outcome.status}`);
+  if (outcome.kind !== 'requested') return refused(outcome);
   if (!ctx.values.wait) {
-    if (waiting) return print(`${request === 'pause' ? 'Pausing' : 'Interrupting'} '${view.id}': its runner stops waiting to resume it (request ${control.seq})`);
-    return print(request === 'pause' ? `Pausing '${view.id}' after the step in flight (request ${control.seq})` : `Interrupting '${view.id}' (request ${control.seq})`);
+    if (outcome.waiting) return print(`${request === 'pause' ? 'Pausing' : 'Interrupting'} '${view.id}': its runner stops waiting to resume it (request ${outcome.seq})`);
+    return print(request === 'pause' ? `Pausing '${view.id}' after the step in flight (request ${outcome.seq})` : `Interrupting '${view.id}' (request ${outcome.seq})`);
   }
   const target = request === 'pause' ? 'paused' : 'interrupted';
   // Any end counts: paused or interrupted as asked, or completed, failed or lost meanwhile.
-  const final = await waitFor(() => {
-    const now = readTaskView(ctx.tasksDir, view.id);
-    return !ACTIVE_STATES.has(now.status) && !now.waiting && now;
-  }, waitTimeout(ctx));
+  const final = await waitUntilStopped(ctx.tasksDir, view.id, timeoutMs);
   if (!final) throw new CliExit(`'${view.id}' did not become ${target} within ${ctx.values.timeout}s`, EXIT.failed);
   console.log(`'${view.id}' is ${final.status}${final.state?.reason ? `: ${final.state.reason}` : ''}`);
   if (final.status === target || final.status === 'completed') return EXIT.completed;
@@ -334,16 +289,17 @@ async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<nu
 
 function pauseAll(ctx: Context): number {
   requireTasksDir(ctx);
-  const control = requestGlobal(path.join(ctx.tasksDir, '.control.json'), 'paused', 'cli');
-  const running = listDefinitionIds(ctx.tasksDir).filter((id) => ACTIVE_STATES.has(readTaskView(ctx.tasksDir, id).status));
-  return print(`Pause all is on (request ${control.seq}): no task starts${running.length ? `; pausing ${running.join(', ')} after their steps in flight` : ''}`);
+  const outcome = requestPauseAll(ctx.tasksDir, 'cli');
+  if (outcome.kind !== 'requested') return refused(outcome);
+  return print(`Pause all is on (request ${outcome.seq}): no task starts${outcome.pausing.length ? `; pausing ${outcome.pausing.join(', ')} after their steps in flight` : ''}`);
 }
 
 async function resumeAll(ctx: Context): Promise<number> {
   requireTasksDir(ctx);
-  const { resumed, failed } = await resumeAllTasks(ctx.tasksDir, 'cli', { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder });
-  for (const { id, output } of failed) console.error(`ptask: could not resume '${id}': ${output}`);
-  return print(`Pause all is off${resumed.length ? `; resumed ${resumed.join(', ')}` : ''}`);
+  const outcome = await requestResumeAll(ctx.tasksDir, 'cli', { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder });
+  if (outcome.kind !== 'resumed') return refused(outcome);
+  for (const { id, message } of outcome.failed) console.error(`ptask: could not resume '${id}': ${message}`);
+  return print(`Pause all is off${outcome.resumed.length ? `; resumed ${outcome.resumed.join(', ')}` : ''}`);
 }
 
 /** For people who start from a terminal: a .tasks folder with a task to try. */
@@ -368,9 +324,9 @@ function init(ctx: Context): number {
 
 function reset(ctx: Context): number {
   const view = viewOf(ctx, ctx.args[0]);
-  const result = resetTask(view);
-  if (result === 'locked') throw new CliExit(`'${view.id}' is held by another runner`, EXIT.locked);
-  if (result === 'nothing') return print(`'${view.id}' has not run: nothing to reset`);
+  const outcome = resetTask(view);
+  if (outcome.kind === 'nothing') return print(`'${view.id}' has not run: nothing to reset`);
+  if (outcome.kind !== 'reset') return refused(outcome);
   return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${view.paths.checkpointsDir}`);
 }
 

@@ -6,13 +6,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { exampleTask, launchRunner, readGlobalControl, requestGlobal, requestState, resetTask, resumeAllTasks, type LaunchOptions } from '../cli/controller';
+import { pauseAll, resumeAll } from '../control/all';
+import { exampleTask } from '../control/example';
+import type { LaunchOptions } from '../control/launch';
+import type { Refusal } from '../control/outcomes';
+import { resetTask } from '../control/reset';
+import { startTask, type StartOutcome } from '../control/start';
+import { stopTask } from '../control/stop';
 import { listSnapshots } from '../protocol/checkpoint';
 import { FileError } from '../protocol/jsonFile';
-import { globalControlPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
+import { stepLogPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
 import { readTaskViewAsync, type TaskView } from '../protocol/taskView';
-import { ACTIVE_STATES, canTransition, TransitionError, type Request } from '../protocol/transitions';
-import { checkResumable, RunnerError } from '../runner/runner';
+import { canTransition, TransitionError, type Request } from '../protocol/transitions';
 import type { Settings } from './settings';
 import { taskActions, taskDescription } from './presentation';
 import type { TaskStore } from './taskStore';
@@ -51,7 +56,7 @@ export class Commands implements vscode.Disposable {
     try {
       return await body();
     } catch (err) {
-      if (err instanceof TransitionError || err instanceof FileError || err instanceof RunnerError) {
+      if (err instanceof TransitionError || err instanceof FileError) {
         void vscode.window.showErrorMessage(err.message);
         return undefined;
       }
@@ -116,62 +121,71 @@ export class Commands implements vscode.Disposable {
     };
   }
 
-  /** Pause all stops tasks from starting: says so, and offers to turn it off. */
-  private async pausedForAll(view: TaskView & { paths: TaskPaths }): Promise<boolean> {
-    if (readGlobalControl(view.paths.globalControl)?.desired !== 'paused') return false;
+  /** A refusal as a message; pause all offers to turn itself off. */
+  private async refused(r: Refusal): Promise<void> {
+    if (r.kind !== 'pausedForAll') {
+      void vscode.window.showErrorMessage(r.message);
+      return;
+    }
     const choice = await vscode.window.showWarningMessage(`Pause all is on: no task starts until it is off.`, 'Resume All');
     if (choice) await this.setAll('running');
-    return true;
   }
 
-  private async startRunner(target: Target, mode: 'run' | 'resume', force = false): Promise<void> {
+  private async start(target: Target, mode: 'run' | 'resume', force = false): Promise<StartOutcome> {
     const { store, view } = target;
-    if (await this.pausedForAll(view)) return;
-    requestState(view.paths, 'running', 'vscode', view);
     this.log.info(`${mode} '${view.id}' in ${store.folder.name}`);
-    const launched = await launchRunner({ ...this.launchOptions(store), paths: view.paths, mode, force });
+    const outcome = await startTask(view, { mode, force, requestedBy: 'vscode', detach: this.launchOptions(store) });
     store.schedule([view.id]);
-    if (launched.started) return;
-    // Ended before we saw it start: a short task that already finished is fine.
-    if (launched.exitCode === 0 || launched.exitCode === 2 || launched.exitCode === 3) return;
-    this.log.error(`runner for '${view.id}' exited with ${launched.exitCode}: ${launched.output}`);
-    void vscode.window.showErrorMessage(`Could not ${mode} '${view.id}': ${lastLine(launched.output) || `exit code ${launched.exitCode}`}`, 'Show Log').then((c) => c && this.log.show());
+    return outcome;
+  }
+
+  /** What a start came to, for the person: silence when it took effect (the tree shows it), else why not. */
+  private async report(view: Target['view'], mode: 'run' | 'resume', outcome: StartOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'started':
+      case 'liveRunner':
+      case 'waitCut':
+      case 'ready':
+        return;
+      case 'ended':
+        // Ended before we saw it start: a short task that already finished, or one that paused at once, is fine.
+        if (outcome.exitCode === 0 || outcome.exitCode === 2) return;
+        this.log.error(`runner for '${view.id}' exited with ${outcome.exitCode}: ${outcome.output}`);
+        void vscode.window.showErrorMessage(`Could not ${mode} '${view.id}': ${lastLine(outcome.output) || `exit code ${outcome.exitCode}`}`, 'Show Log').then((c) => c && this.log.show());
+        return;
+      case 'held':
+        // Another window or terminal started it first: it runs, which is what was asked.
+        if (outcome.holder.by === 'runner') return;
+        return this.refused(outcome);
+      default:
+        return this.refused(outcome);
+    }
   }
 
   async run(node?: Node): Promise<void> {
     if (!this.trusted('run tasks')) return;
     const target = await this.target(node, 'run', 'Run which task?');
-    if (target) await this.startRunner(target, 'run');
+    if (target) await this.report(target.view, 'run', await this.start(target, 'run'));
   }
 
   async resume(node?: Node): Promise<void> {
     if (!this.trusted('resume tasks')) return;
     const target = await this.target(node, 'resume', 'Resume which task?');
     if (!target) return;
-    const { view } = target;
-    if (ACTIVE_STATES.has(view.status) || view.waiting) {
-      // A live runner: resuming cancels a pending pause, or the wait to resume after a failure.
-      if (view.waiting && (await this.pausedForAll(view))) return;
-      requestState(view.paths, 'running', 'vscode', view);
-      target.store.schedule([view.id]);
-      return;
-    }
-    let force = false;
-    try {
-      checkResumable(view.paths, view.definition!, false);
-    } catch (err) {
-      if (!(err instanceof RunnerError) || !/changed since the checkpoint/.test(err.message)) throw err;
-      const choice = await vscode.window.showWarningMessage(`'${view.id}' changed since its checkpoint.`, { modal: true, detail: err.message }, 'Resume Anyway');
+    let outcome = await this.start(target, 'resume');
+    if (outcome.kind === 'changed') {
+      const choice = await vscode.window.showWarningMessage(`'${target.view.id}' changed since its checkpoint.`, { modal: true, detail: outcome.message }, 'Resume Anyway');
       if (choice !== 'Resume Anyway') return;
-      force = true;
+      outcome = await this.start(target, 'resume', true);
     }
-    await this.startRunner(target, 'resume', force);
+    await this.report(target.view, 'resume', outcome);
   }
 
   async pause(node?: Node): Promise<void> {
     const target = await this.target(node, 'pause', 'Pause which task?');
-    if (!target || (target.view.status === 'paused' && !target.view.waiting)) return;
-    requestState(target.view.paths, 'paused', 'vscode', target.view);
+    if (!target) return;
+    const outcome = stopTask(target.view, 'pause', 'vscode');
+    if (outcome.kind !== 'requested' && outcome.kind !== 'already') return this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -187,7 +201,8 @@ export class Commands implements vscode.Disposable {
       );
       if (choice !== 'Interrupt') return;
     }
-    requestState(target.view.paths, 'interrupted', 'vscode', target.view);
+    const outcome = stopTask(target.view, 'interrupt', 'vscode');
+    if (outcome.kind !== 'requested' && outcome.kind !== 'already') return this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -200,7 +215,8 @@ export class Commands implements vscode.Disposable {
       'Reset',
     );
     if (choice !== 'Reset') return;
-    if (resetTask(target.view) === 'locked') void vscode.window.showErrorMessage(`'${target.view.id}' is held by a runner: pause or interrupt it first.`);
+    const outcome = resetTask(target.view);
+    if (outcome.kind !== 'reset' && outcome.kind !== 'nothing') await this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -208,10 +224,13 @@ export class Commands implements vscode.Disposable {
     if (desired === 'running' && !this.trusted('resume tasks')) return;
     for (const store of this.stores()) {
       if (!fs.existsSync(store.tasksDir)) continue;
-      if (desired === 'paused') requestGlobal(globalControlPath(store.tasksDir), 'paused', 'vscode');
-      else {
-        const { failed } = await resumeAllTasks(store.tasksDir, 'vscode', this.launchOptions(store));
-        for (const f of failed) void vscode.window.showErrorMessage(`Could not resume '${f.id}': ${lastLine(f.output)}`);
+      if (desired === 'paused') {
+        const outcome = pauseAll(store.tasksDir, 'vscode');
+        if (outcome.kind !== 'requested') await this.refused(outcome);
+      } else {
+        const outcome = await resumeAll(store.tasksDir, 'vscode', this.launchOptions(store));
+        if (outcome.kind !== 'resumed') await this.refused(outcome);
+        else for (const f of outcome.failed) void vscode.window.showErrorMessage(`Could not resume '${f.id}': ${lastLine(f.message)}`);
       }
       store.schedule(undefined);
     }
@@ -251,13 +270,13 @@ export class Commands implements vscode.Disposable {
     let file: string | undefined;
     if (node?.kind === 'step' || node?.kind === 'log') {
       const view = node.task.store.tasks.get(node.task.id);
-      file = node.kind === 'log' ? node.file : view?.paths && path.join(view.paths.logsDir, `${node.row.id}.log`);
+      file = node.kind === 'log' ? node.file : view?.paths && stepLogPath(view.paths, node.row.id);
     } else {
       const target = await this.target(node, undefined, 'Open a log of which task?');
       if (!target) return;
       const logs = fs.existsSync(target.view.paths.logsDir) ? fs.readdirSync(target.view.paths.logsDir).filter((n) => n.endsWith('.log')) : [];
       const current = target.view.state?.currentStep?.id ?? target.view.state?.reason?.match(/step '([^']+)'/)?.[1];
-      if (current && logs.includes(`${current}.log`)) file = path.join(target.view.paths.logsDir, `${current}.log`);
+      if (current && logs.includes(`${current}.log`)) file = stepLogPath(target.view.paths, current);
       else if (logs.length === 1) file = path.join(target.view.paths.logsDir, logs[0]);
       else if (logs.length) {
         const pick = await vscode.window.showQuickPick(logs, { placeHolder: 'Which step’s log?' });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadCheckpointAsync } from '../protocol/checkpoint';
+import { stepLogPath } from '../protocol/paths';
 import type { TaskView } from '../protocol/taskView';
 import { stepIcon, stepRows, taskContextValue, taskDescription, taskIcon, taskLabel, taskTooltip, type IconSpec, type StepRow } from './presentation';
 import type { TaskStore } from './taskStore';
@@ -108,7 +109,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         item.contextValue = `step.${node.row.status}`;
         item.id = `${itemId(node.task)}/step/${node.row.id}`;
         const view = node.task.store.tasks.get(node.task.id);
-        const log = view?.paths && path.join(view.paths.logsDir, `${node.row.id}.log`);
+        const log = view?.paths && stepLogPath(view.paths, node.row.id);
         if (log && node.row.status !== 'pending') item.command = { command: 'pausableTasks.openLog', title: 'Open Log', arguments: [node] };
         return item;
       }

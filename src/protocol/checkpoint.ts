@@ -127,3 +127,32 @@ export function listSnapshots(checkpointsDir: string): string[] {
     return [];
   }
 }
+
+/** How many earlier snapshots checkpoints/ keeps. */
+export const KEEP_SNAPSHOTS = 20;
+
+/** Hard-link the current checkpoint.json into checkpoints/ (free, and atomic), then prune. */
+export function keepPrevious(paths: TaskPaths): void {
+  let stamp: string;
+  let reason = 'snapshot';
+  try {
+    const stat = fs.statSync(paths.checkpoint);
+    stamp = stat.mtime.toISOString().replace(/[-:]/g, '').replace('.', '');
+    // The reason is in the first lines of the document: name the file after it for people.
+    const head = fs.readFileSync(paths.checkpoint, 'utf8').slice(0, 300);
+    reason = /"reason":\s*"([a-z-]+)"/.exec(head)?.[1] ?? reason;
+  } catch {
+    return; // no checkpoint yet
+  }
+  fs.mkdirSync(paths.checkpointsDir, { recursive: true });
+  const target = path.join(paths.checkpointsDir, `${stamp}-${reason}.json`);
+  try {
+    fs.linkSync(paths.checkpoint, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    fs.copyFileSync(paths.checkpoint, target); // file systems without hard links
+  }
+  const names = fs.readdirSync(paths.checkpointsDir).filter((n) => n.endsWith('.json')).sort();
+  for (const old of names.slice(0, Math.max(0, names.length - KEEP_SNAPSHOTS))) fs.rmSync(path.join(paths.checkpointsDir, old), { force: true });
+}

@@ -204,30 +204,3 @@ export function writeJsonAtomicSync(file: string, value: unknown, options: Write
   if (options.durable) fsyncDirSync(path.dirname(file));
   return text.length;
 }
-
-/** The same, off the main thread: used where the write can overlap other work. */
-export async function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
-  const text = JSON.stringify(value, null, 2) + '\n';
-  const tmp = tempName(file);
-  try {
-    const handle = await fs.promises.open(tmp, 'w', 0o644);
-    try {
-      await handle.writeFile(text);
-      if (options.durable) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.promises.rename(tmp, file);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  }
-  if (options.durable) {
-    const dir = await fs.promises.open(path.dirname(file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  }
-}

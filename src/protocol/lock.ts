@@ -5,8 +5,8 @@
  * so that two claimants cannot both take it.
  */
 import * as fs from 'node:fs';
-import { FileError, readJsonSync } from './jsonFile';
-import { HOST, isSameProcessAlive, ownProcessStartTime } from './processInfo';
+import { FileError, readJson, readJsonSync, type ReadResult } from './jsonFile';
+import { HOST, isSameProcessAlive, isSameProcessAliveAsync, ownProcessStartTime } from './processInfo';
 import { lockSchema, type RunnerLock } from './schemas';
 
 export type LockAttempt = { acquired: true; release: () => void } | { acquired: false; holder: RunnerLock };
@@ -17,6 +17,12 @@ export type LockHolderState = 'alive' | 'stale' | 'elsewhere';
 export function lockHolderState(lock: RunnerLock): LockHolderState {
   if (lock.host !== HOST) return 'elsewhere';
   return isSameProcessAlive(lock.pid, lock.startTime) ? 'alive' : 'stale';
+}
+
+/** The same without blocking, for the extension host. */
+export async function lockHolderStateAsync(lock: RunnerLock): Promise<LockHolderState> {
+  if (lock.host !== HOST) return 'elsewhere';
+  return (await isSameProcessAliveAsync(lock.pid, lock.startTime)) ? 'alive' : 'stale';
 }
 
 function ownLock(purpose: RunnerLock['purpose']): RunnerLock {
@@ -48,9 +54,15 @@ function readLock(file: string): RunnerLock | FileError | undefined {
   return read.error.code === 'missing' ? undefined : read.error;
 }
 
+const lockOrNone = (read: ReadResult<RunnerLock>) => (read.ok ? read.value : undefined);
+
+/** The lock, or undefined when there is none or it is damaged. */
 export function readRunnerLock(file: string): RunnerLock | undefined {
-  const lock = readLock(file);
-  return lock instanceof FileError ? undefined : lock;
+  return lockOrNone(readJsonSync(file, lockSchema));
+}
+
+export async function readRunnerLockAsync(file: string): Promise<RunnerLock | undefined> {
+  return lockOrNone(await readJson(file, lockSchema));
 }
 
 export function acquireLock(file: string, purpose: RunnerLock['purpose']): LockAttempt {

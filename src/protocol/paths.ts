@@ -66,6 +66,11 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
   };
 }
 
+/** A step's log: one file a step, the items of a forEach step share it. */
+export function stepLogPath(paths: Pick<TaskPaths, 'logsDir'>, stepId: string): string {
+  return path.join(paths.logsDir, `${stepId}.log`);
+}
+
 export function isInside(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));

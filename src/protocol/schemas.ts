@@ -366,8 +366,6 @@ type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
 /** An entry as the writer is given it, before it is numbered. */
 export type JournalRecord = WithoutSeq<JournalEntry>;
 
-export { isSecretName };
-
 function maskEnv(env: Record<string, string> | undefined) {
   if (!env) return env;
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretName(k) ? MASK : v]));

@@ -4,7 +4,6 @@
  * an error or a message, it is replaced by "***". A step's own output (logs/) and its own data
  * (outputs, TASK_STEP_STATE) are kept as the step wrote them.
  */
-import type { TaskDefinition } from './schemas';
 
 export const MASK = '***';
 /** Shorter values are not masked: masking "1" or "yes" would garble every message. */
@@ -19,7 +18,13 @@ const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
 export const isSecretName = (name: string) => SECRET_NAME.test(name);
 
 /** The values to mask: the definition's (task and steps), and `env`'s (the runner's own environment, which steps inherit). */
-export function secretValues(def: Pick<TaskDefinition, 'env' | 'steps'> | undefined, env: NodeJS.ProcessEnv = {}): string[] {
+/** The parts of a definition that hold env variables (a TaskDefinition fits): no import of the schemas, which import this. */
+export interface EnvHolder {
+  env?: Record<string, string>;
+  steps: readonly { env?: Record<string, string> }[];
+}
+
+export function secretValues(def: EnvHolder | undefined, env: NodeJS.ProcessEnv = {}): string[] {
   const values = new Set<string>();
   const add = (vars: Record<string, string | undefined> | undefined, min = MIN_SECRET_LENGTH) => {
     for (const [name, value] of Object.entries(vars ?? {})) if (value && value.length >= min && isSecretName(name)) values.add(value);

@@ -4,9 +4,9 @@
  */
 import * as fs from 'node:fs';
 import { quotable, readJson, readJsonSync, type ReadResult } from './jsonFile';
-import { lockHolderState, readRunnerLock } from './lock';
+import { lockHolderState, lockHolderStateAsync, readRunnerLock, readRunnerLockAsync, type LockHolderState } from './lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
-import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerState, type TaskDefinition } from './schemas';
+import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerLock, type RunnerState, type TaskDefinition } from './schemas';
 import { ACTIVE_STATES, type TaskStatus } from './transitions';
 
 /** A runner on another host cannot be checked by pid: its heartbeat older than this means lost. */
@@ -39,7 +39,8 @@ export function readTaskView(tasksDir: string, id: string, now = Date.now()): Ta
   if (!view.paths || view.problem) return view;
   const def = readJsonSync(view.paths.definition, definitionSchema);
   if (!fs.existsSync(view.paths.runDir)) return finishView(view, def);
-  return finishView(view, def, readJsonSync(view.paths.state, stateSchema), readJsonSync(view.paths.control, controlSchema), now);
+  const state = readJsonSync(view.paths.state, stateSchema);
+  return finishView(view, def, state, readJsonSync(view.paths.control, controlSchema), readRunner(view.paths, state), now);
 }
 
 /** The same without blocking: for the extension host. */
@@ -48,7 +49,29 @@ export async function readTaskViewAsync(tasksDir: string, id: string, now = Date
   if (!view.paths || view.problem) return view;
   const { paths } = view;
   const [def, state, control] = await Promise.all([readJson(paths.definition, definitionSchema), readJson(paths.state, stateSchema), readJson(paths.control, controlSchema)]);
-  return finishView(view, def, state, control, now);
+  return finishView(view, def, state, control, await readRunnerAsync(paths, state), now);
+}
+
+/** runner.lock and the state of its holder: what tells a live runner from a lost one. */
+interface Runner {
+  lock?: RunnerLock;
+  holder?: LockHolderState;
+}
+
+/** Only an active task, or a paused one that may be waiting to resume, needs its runner checked. */
+function needsRunner(state: ReadResult<RunnerState>): boolean {
+  return state.ok && (ACTIVE_STATES.has(state.value.status) || (state.value.status === 'paused' && !!state.value.resumeAt));
+}
+
+function readRunner(paths: TaskPaths, state: ReadResult<RunnerState>): Runner {
+  const lock = needsRunner(state) ? readRunnerLock(paths.lock) : undefined;
+  return { lock, holder: lock && lockHolderState(lock) };
+}
+
+// Every refresh of the extension reads every active task: no sync file read or `ps` here.
+async function readRunnerAsync(paths: TaskPaths, state: ReadResult<RunnerState>): Promise<Runner> {
+  const lock = needsRunner(state) ? await readRunnerLockAsync(paths.lock) : undefined;
+  return { lock, holder: lock && (await lockHolderStateAsync(lock)) };
 }
 
 function startView(tasksDir: string, id: string): TaskView {
@@ -64,7 +87,7 @@ function startView(tasksDir: string, id: string): TaskView {
   return view;
 }
 
-function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, now = Date.now()): TaskView {
+function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, runner: Runner = {}, now = Date.now()): TaskView {
   if (def.ok) view.definition = def.value;
   else view.problem = def.error.message;
   if (state?.ok) view.state = state.value;
@@ -74,30 +97,26 @@ function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: Rea
   if (view.state) {
     view.status = view.state.status;
     if (ACTIVE_STATES.has(view.status)) {
-      const lostReason = whyLost(view.paths!, view.state, now);
+      const lostReason = whyLost(view.state, runner, now);
       if (lostReason) {
         view.status = 'lost';
         view.lostReason = lostReason;
       }
     }
-    if (view.status === 'paused' && view.state.resumeAt) view.waiting = runnerAlive(view.paths!, view.state, now);
+    if (view.status === 'paused' && view.state.resumeAt) view.waiting = runnerAlive(view.state, runner, now);
   }
   return view;
 }
 
 /** Does the runner that wrote this state still hold the task? */
-function runnerAlive(paths: TaskPaths, state: RunnerState, now: number): boolean {
-  const lock = readRunnerLock(paths.lock);
+function runnerAlive(state: RunnerState, { lock, holder }: Runner, now: number): boolean {
   if (!lock || lock.pid !== state.pid || lock.host !== state.host) return false;
-  const holder = lockHolderState(lock);
   return holder === 'alive' || (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) <= HEARTBEAT_STALE_MS);
 }
 
-function whyLost(paths: TaskPaths, state: RunnerState, now: number): string | undefined {
-  const lock = readRunnerLock(paths.lock);
+function whyLost(state: RunnerState, { lock, holder }: Runner, now: number): string | undefined {
   if (!lock) return `its runner (pid ${state.pid}) is gone: no runner.lock`;
   if (lock.pid !== state.pid && lock.purpose === 'run') return undefined; // a new runner has just taken over
-  const holder = lockHolderState(lock);
   if (holder === 'stale') return `its runner (pid ${lock.pid}) is no longer running`;
   if (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) > HEARTBEAT_STALE_MS)
     return `its runner on ${quotable(lock.host, 100)} has not written a heartbeat since ${quotable(state.heartbeatAt, 100)}`;

@@ -8,7 +8,8 @@ export type TaskStatus = (typeof TASK_STATES)[number];
 export const REQUESTS = ['run', 'runFresh', 'pause', 'resume', 'interrupt', 'reset'] as const;
 export type Request = (typeof REQUESTS)[number];
 
-export const EVENTS = ['finished', 'stepFailed', 'pauseReached', 'processTreeGone'] as const;
+/** `runnerError` and `writeFailed`: the runner's own way out on an unexpected error, or on a disk that fails where no pause could be waited for. */
+export const EVENTS = ['finished', 'stepFailed', 'pauseReached', 'processTreeGone', 'runnerError', 'writeFailed'] as const;
 export type RunnerEvent = (typeof EVENTS)[number];
 
 type Table = Record<TaskStatus, Partial<Record<Request | RunnerEvent, TaskStatus>>>;
@@ -18,12 +19,13 @@ export const ACTIVE_STATES: ReadonlySet<TaskStatus> = new Set(['running', 'pausi
 
 export const TRANSITIONS: Table = {
   idle: { run: 'running', runFresh: 'running', reset: 'idle' },
-  running: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
+  running: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused', runnerError: 'failed', writeFailed: 'paused' },
   // Resume while pausing cancels the pause; the step in flight goes on.
-  pausing: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
-  paused: { pause: 'paused', resume: 'running', runFresh: 'running', reset: 'idle' },
+  pausing: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused', runnerError: 'failed', writeFailed: 'paused' },
+  // runnerError: the runner waiting to resume it met an unexpected error.
+  paused: { pause: 'paused', resume: 'running', runFresh: 'running', reset: 'idle', runnerError: 'failed' },
   // The last step may end just as an interrupt arrives: then the task is complete.
-  interrupting: { interrupt: 'interrupting', processTreeGone: 'interrupted', finished: 'completed' },
+  interrupting: { interrupt: 'interrupting', processTreeGone: 'interrupted', finished: 'completed', runnerError: 'failed', writeFailed: 'paused' },
   interrupted: { resume: 'running', runFresh: 'running', reset: 'idle' },
   completed: { run: 'running', runFresh: 'running', reset: 'idle' },
   failed: { resume: 'running', runFresh: 'running', reset: 'idle' },
@@ -49,6 +51,8 @@ const VERBS: Record<Request | RunnerEvent, string> = {
   stepFailed: 'fail',
   pauseReached: 'finish pausing',
   processTreeGone: 'finish interrupting',
+  runnerError: 'fail',
+  writeFailed: 'pause',
 };
 
 /** What to do instead, for the requests people get wrong most often. */

@@ -7,7 +7,7 @@ import { parseDuration } from '../protocol/duration';
 import { compileOutputPattern, type LineTest } from '../protocol/outputPattern';
 import type { PauseOn } from '../protocol/schemas';
 import { noRedaction, type Redact } from '../protocol/secrets';
-import type { StepEnd } from './stepProcess';
+import type { AttemptEnd } from './executor';
 
 export const DEFAULT_BACKOFF = 2;
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -57,7 +57,7 @@ export class PauseOnPolicy {
   }
 
   /** Why this failed attempt pauses the task, or undefined when it is an ordinary failure. */
-  why(end: StepEnd, watch: OutputWatch | undefined): string | undefined {
+  why(end: AttemptEnd, watch: OutputWatch | undefined): string | undefined {
     if (end.kind === 'exited' && end.exitCode !== null && this.exitCodes.has(end.exitCode)) return `exit code ${end.exitCode} is in pauseOn.exitCodes`;
     if (watch?.match && (end.kind === 'exited' || end.kind === 'timed-out')) return `its output matched "${watch.match.pattern}": ${watch.match.line}`;
     return undefined;

@@ -26,12 +26,13 @@ import {
 } from '../../src/protocol/schemas';
 import { readTaskView, readTaskViewAsync, summarize, type TaskView } from '../../src/protocol/taskView';
 import { TASK_STATES } from '../../src/protocol/transitions';
-import { readGlobalControl } from '../../src/cli/controller';
+import { readGlobalControl } from '../../src/control/requests';
 import { stepRows, taskActions, taskContextValue, taskDescription, taskIcon, taskTooltip } from '../../src/extension/presentation';
 import { ControlCache, readControlFiles } from '../../src/runner/controlFiles';
 import { ItemsError, resolveItems } from '../../src/runner/items';
 import { PauseOnPolicy } from '../../src/runner/pauseOn';
-import { checkResumable, RunnerError } from '../../src/runner/runner';
+import { RunnerError } from '../../src/runner/reporter';
+import { checkResumable } from '../../src/runner/startingPoint';
 import { workspace, type Workspace } from '../runner/helpers';
 import {
   damagedItems,

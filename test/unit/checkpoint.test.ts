@@ -2,10 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { listSnapshots, loadCheckpoint } from '../../src/protocol/checkpoint';
+import { KEEP_SNAPSHOTS, listSnapshots, loadCheckpoint } from '../../src/protocol/checkpoint';
 import { taskPaths } from '../../src/protocol/paths';
 import type { Checkpoint, CompletedStep } from '../../src/protocol/schemas';
-import { CheckpointWriter, KEEP_SNAPSHOTS } from '../../src/runner/checkpointWriter';
+import { CommitLog } from '../../src/runner/commitLog';
 
 const base = (): Checkpoint => ({
   v: 1, taskId: 't', runId: 'r', reason: 'started', writtenAt: new Date().toISOString(), definitionHash: 'h',
@@ -26,7 +26,7 @@ describe('checkpoint: journal and snapshots', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('folds the journal into what readers see, and compacts it as it grows', async () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     for (let i = 0; i < 10; i++) await w.commitStep(done(i));
     await w.flush();
@@ -47,7 +47,7 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('a reader that meets a snapshot landing between its two reads reads the pair again', async () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     for (let i = 0; i < 5; i++) await w.commitStep(done(i));
     await w.flush();
@@ -83,7 +83,7 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('ignores a last journal line cut short by a crash', async () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();
@@ -96,7 +96,7 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('skips journal entries already in the snapshot (crash between snapshot and truncation)', async () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();
@@ -110,7 +110,7 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('refuses a truncated or hand-edited checkpoint, naming the file', () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     w.close();
     const text = fs.readFileSync(paths.checkpoint, 'utf8');
@@ -123,7 +123,7 @@ describe('checkpoint: journal and snapshots', () => {
   });
 
   it('refuses a journal with a damaged line in the middle', async () => {
-    const w = new CheckpointWriter(paths, base(), 0);
+    const w = new CommitLog(paths, base(), 0);
     w.snapshot('started', { unfinished: null });
     await w.commitStep(done(0));
     await w.flush();

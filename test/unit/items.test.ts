@@ -8,7 +8,7 @@ import { parseJsonText } from '../../src/protocol/jsonFile';
 import { taskPaths } from '../../src/protocol/paths';
 import { formatRanges, parseRanges } from '../../src/protocol/ranges';
 import { checkpointSchema, type Checkpoint } from '../../src/protocol/schemas';
-import { CheckpointWriter } from '../../src/runner/checkpointWriter';
+import { CommitLog } from '../../src/runner/commitLog';
 import { ItemsError, resolveItems } from '../../src/runner/items';
 
 describe('forEach items', () => {
@@ -95,7 +95,7 @@ describe('forEach items', () => {
     const items = (n: number) => Array.from({ length: n }, (_, i) => `item-${i}`);
 
     it('freezes the list in a snapshot, commits each item to the journal, and readers fold them in', async () => {
-      const w = new CheckpointWriter(paths, base(), 0);
+      const w = new CommitLog(paths, base(), 0);
       w.snapshot('started', { unfinished: null });
       w.startBatch(ItemProgress.create('s', { glob: '*' }, items(10)), { unfinished: null });
       assert.equal(JSON.parse(fs.readFileSync(paths.checkpoint, 'utf8')).reason, 'items-resolved');
@@ -120,7 +120,7 @@ describe('forEach items', () => {
     });
 
     it('folds the journal into a snapshot once it is as large as the snapshot: the per-item cost does not grow', async () => {
-      const w = new CheckpointWriter(paths, base(), 0);
+      const w = new CommitLog(paths, base(), 0);
       w.snapshot('started', { unfinished: null });
       const n = 20_000;
       w.startBatch(ItemProgress.create('s', { file: 'x' }, items(n)), { unfinished: null });
@@ -143,7 +143,7 @@ describe('forEach items', () => {
     });
 
     it('refuses a journal whose item entries do not belong to the checkpoint', async () => {
-      const w = new CheckpointWriter(paths, base(), 0);
+      const w = new CommitLog(paths, base(), 0);
       w.snapshot('started', { unfinished: null });
       w.close();
       fs.writeFileSync(paths.journal, '{"seq":1,"type":"item-done","stepId":"s","index":0}\n');
@@ -152,7 +152,7 @@ describe('forEach items', () => {
     });
 
     it('cuts off a journal line that a crash cut short before appending after it', async () => {
-      const w = new CheckpointWriter(paths, base(), 0);
+      const w = new CommitLog(paths, base(), 0);
       w.snapshot('started', { unfinished: null });
       w.startBatch(ItemProgress.create('s', { items: [] }, items(3)), { unfinished: null });
       w.commitItemDone(0);
@@ -161,7 +161,7 @@ describe('forEach items', () => {
       fs.appendFileSync(paths.journal, '{"seq":2,"type":"item-do');
       const torn = loadCheckpoint(paths);
       assert.ok(torn.ok && torn.value.tornTail);
-      const again = new CheckpointWriter(paths, torn.value.checkpoint, torn.value.lastSeq, torn.value.batch);
+      const again = new CommitLog(paths, torn.value.checkpoint, torn.value.lastSeq, torn.value.batch);
       again.commitItemDone(1);
       await again.flush();
       again.close();

@@ -6,7 +6,7 @@ import { parseDuration } from '../../src/protocol/duration';
 import { parseJsonText, readJsonSync, writeJsonAtomicSync } from '../../src/protocol/jsonFile';
 import { assertTaskPathsSafe, taskIdProblem, taskPaths } from '../../src/protocol/paths';
 import { controlSchema, definitionHash, definitionSchema, publicDefinition } from '../../src/protocol/schemas';
-import { describeChanges } from '../../src/runner/definitionChanges';
+import { describeChanges } from '../../src/protocol/definitionChanges';
 
 const parseDef = (def: unknown) => parseJsonText('x.json', JSON.stringify(def), definitionSchema);
 const step = (id: string, run = 'true') => ({ id, run });

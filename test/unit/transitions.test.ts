@@ -4,10 +4,10 @@ import { allowedRequests, canTransition, EVENTS, REQUESTS, TASK_STATES, transiti
 // The whole table, written out once more by hand: a change to the table must be a change here too.
 const EXPECTED: Record<string, Record<string, string>> = {
   idle: { run: 'running', runFresh: 'running', reset: 'idle' },
-  running: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
-  pausing: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused' },
-  paused: { pause: 'paused', resume: 'running', runFresh: 'running', reset: 'idle' },
-  interrupting: { interrupt: 'interrupting', processTreeGone: 'interrupted', finished: 'completed' },
+  running: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused', runnerError: 'failed', writeFailed: 'paused' },
+  pausing: { pause: 'pausing', resume: 'running', interrupt: 'interrupting', finished: 'completed', stepFailed: 'failed', pauseReached: 'paused', runnerError: 'failed', writeFailed: 'paused' },
+  paused: { pause: 'paused', resume: 'running', runFresh: 'running', reset: 'idle', runnerError: 'failed' },
+  interrupting: { interrupt: 'interrupting', processTreeGone: 'interrupted', finished: 'completed', runnerError: 'failed', writeFailed: 'paused' },
   interrupted: { resume: 'running', runFresh: 'running', reset: 'idle' },
   completed: { run: 'running', runFresh: 'running', reset: 'idle' },
   failed: { resume: 'running', runFresh: 'running', reset: 'idle' },

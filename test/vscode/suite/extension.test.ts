@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PausableTasksApi } from '../../../src/extension/extension';
-import { groupAlive } from '../../../src/runner/stepProcess';
+import { groupAlive } from '../../../src/protocol/processGroups';
 import { api, description, EXTENSION_ID, readJson, taskItem, tasksDir, waitFor, waitForStatus, workspaceRoot } from './helpers';
 
 describe('Pausable Tasks in VS Code', function () {

@@ -1,5 +1,5 @@
 /** What changed in a definition since a checkpoint was written, in words a person can act on. */
-import type { StepDefinition, TaskDefinition } from '../protocol/schemas';
+import type { StepDefinition, TaskDefinition } from './schemas';
 
 const STEP_FIELDS: (keyof StepDefinition)[] = ['run', 'cwd', 'env', 'timeout', 'retries', 'retryDelay', 'forEach', 'concurrency', 'continueOnError'];
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);

@@ -12,17 +12,20 @@
  * one in flight may run again. Item commits do not wait, and one sync covers every line written
  * since the last one, at most every ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the
  * items committed in the last moment (at most that interval and one sync) may run again.
+ *
+ * Every write failure, whenever it happens (a sync fails on its worker thread long after its
+ * commit returned), goes to one place: `onWriteError`. A commit that fails returns false; it
+ * recorded nothing, and every later commit fails too, so the runner can only pause.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ItemProgress } from '../protocol/itemProgress';
+import { keepPrevious } from '../protocol/checkpoint';
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
 import type { Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
 import { noRedaction, type Redact } from '../protocol/secrets';
 import { asWriteError, WriteError } from '../protocol/writeError';
 
-export const KEEP_SNAPSHOTS = 20;
 /** The journal is not folded before it is this long: small snapshots are not worth rewriting often. */
 const MIN_COMPACTION_BYTES = 16 * 1024;
 /** Items that finish faster than this share one fdatasync: a sync an item would cost more than a trivial item. */
@@ -34,20 +37,17 @@ export interface StopRecord {
   failurePause?: FailurePause;
 }
 
-export interface WriterOptions {
+export interface CommitLogOptions {
   /** Masks secret values in the reasons and errors written (see protocol/secrets). */
   redact?: Redact;
-  /**
-   * A compaction could not be written (a full disk). Nothing is lost: the journal and the last
-   * snapshot still hold everything; the journal just goes on growing until a snapshot succeeds.
-   */
-  onCompactionError?: (err: WriteError) => void;
+  /** The one path of every write failure: a commit, a sync, a compaction or a snapshot that could not be written. */
+  onWriteError?: (err: WriteError) => void;
 }
 
 /** Read, append, create, and never through a symbolic link. */
 const JOURNAL_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
-export class CheckpointWriter {
+export class CommitLog {
   private readonly journalFd: number;
   private seq: number;
   private journalBytes: number;
@@ -58,14 +58,15 @@ export class CheckpointWriter {
   /** A sync of item commits, waiting for the interval since the last one. */
   private syncTimer: NodeJS.Timeout | undefined;
   private lastSyncAt = -Infinity;
-  private syncError: Error | undefined;
+  /** The first write that failed: nothing is committed after it. */
+  private firstFailure: WriteError | undefined;
   /** The forEach step in progress, written into every snapshot. */
   private itemProgress: ItemProgress | null;
   /** A compaction failed: no more are tried until a snapshot succeeds (each would write the whole snapshot again). */
   private compactionFailed = false;
   private readonly redact: Redact;
 
-  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, batch: ItemProgress | null = null, private readonly options: WriterOptions = {}) {
+  constructor(private readonly paths: TaskPaths, private checkpoint: Checkpoint, lastSeq: number, batch: ItemProgress | null = null, private readonly options: CommitLogOptions = {}) {
     this.seq = lastSeq;
     this.itemProgress = batch;
     this.redact = options.redact ?? noRedaction;
@@ -82,70 +83,90 @@ export class CheckpointWriter {
     return this.itemProgress;
   }
 
-  /** Throws (a WriteError when the disk failed) when the step could not be committed: nothing of it is recorded. */
-  async commitStep(step: CompletedStep): Promise<void> {
-    await this.flush(); // the previous commits are on disk before this one is promised
-    this.writeLine({ type: 'step-completed', step });
+  /** The write that failed a commit, if one did. */
+  get failure(): WriteError | undefined {
+    return this.firstFailure;
+  }
+
+  /** The step is committed, durable before it returns true (the previous commits' sync first). False: nothing of it is recorded. */
+  async commitStep(step: CompletedStep): Promise<boolean> {
+    if (!(await this.flush()) || !this.writeLine({ type: 'step-completed', step })) return false;
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
     this.afterLine(false);
+    return true;
   }
 
   /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */
-  startBatch(batch: ItemProgress, stop: StopRecord): void {
+  startBatch(batch: ItemProgress, stop: StopRecord): boolean {
+    const previous = this.itemProgress;
     this.itemProgress = batch;
-    this.snapshot('items-resolved', stop);
+    if (this.snapshot('items-resolved', stop)) return true;
+    this.itemProgress = previous;
+    return false;
   }
 
-  /** Throws, as commitStep, when the item could not be committed: it stays to run. */
-  commitItemDone(index: number): void {
-    this.writeLine({ type: 'item-done', stepId: this.itemProgress!.stepId, index });
+  /** False, as commitStep, when the item could not be committed: it stays to run. */
+  commitItemDone(index: number): boolean {
+    if (!this.writeLine({ type: 'item-done', stepId: this.itemProgress!.stepId, index })) return false;
     this.itemProgress!.markDone(index);
     this.afterLine(true);
+    return true;
   }
 
-  commitItemFailed(failure: FailedItem): void {
+  commitItemFailed(failure: FailedItem): boolean {
     const masked = { ...failure, error: this.redact(failure.error) };
     const { index, attempts, error, endedAt } = masked;
-    this.writeLine({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! });
+    if (!this.writeLine({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! })) return false;
     this.itemProgress!.markFailed(masked);
     this.afterLine(true);
+    return true;
+  }
+
+  /** Report a write failure, once: from then on nothing is committed. */
+  private failed(err: WriteError): false {
+    if (!this.firstFailure) {
+      this.firstFailure = err;
+      this.options.onWriteError?.(err);
+    }
+    return false;
   }
 
   /**
-   * Append one entry, or throw with nothing recorded: a line only partly written (the disk filled
-   * up during the write) is cut off again, or the next one would be glued to it.
+   * Append one entry, or record nothing: a line only partly written (the disk filled up during the
+   * write) is cut off again, or the next one would be glued to it.
    */
-  private writeLine(record: JournalRecord): void {
-    if (this.syncError) throw this.syncError;
+  private writeLine(record: JournalRecord): boolean {
+    if (this.firstFailure) return false;
     const line = Buffer.from(JSON.stringify({ seq: this.seq + 1, ...record }) + '\n');
     let written: number;
     try {
       written = fs.writeSync(this.journalFd, line);
     } catch (err) {
-      throw asWriteError(err, this.paths.journal, true) ?? err;
+      const failed = asWriteError(err, this.paths.journal, true);
+      if (!failed) throw err;
+      return this.failed(failed);
     }
     if (written < line.length) {
       fs.ftruncateSync(this.journalFd, this.journalBytes);
-      throw new WriteError(this.paths.journal, 'ENOSPC');
+      return this.failed(new WriteError(this.paths.journal, 'ENOSPC'));
     }
     this.seq += 1;
     this.journalBytes += line.length;
+    return true;
   }
 
-  /** After a line: fold the journal into a snapshot when it is large enough, else have the line synced. */
+  /**
+   * After a line: fold the journal into a snapshot when it is large enough, else have the line
+   * synced. A compaction that cannot be written loses nothing (the journal and the last snapshot
+   * still hold everything): the line is committed all the same, and the failure reported.
+   */
   private afterLine(isItem: boolean): void {
     if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) return this.requestSync(isItem);
-    try {
-      // Progress: the compaction records no failure pause.
-      this.snapshot('compaction', { unfinished: this.checkpoint.unfinished });
-    } catch (err) {
-      const failed = asWriteError(err);
-      if (!failed) throw err;
-      this.compactionFailed = true;
-      this.requestSync(isItem); // the line is committed all the same
-      this.options.onCompactionError?.(failed);
-    }
+    // Progress: the compaction records no failure pause.
+    if (this.writeSnapshot('compaction', { unfinished: this.checkpoint.unfinished })) return;
+    this.compactionFailed = true;
+    this.requestSync(isItem);
   }
 
   /** Start an fdatasync, or have one follow the sync in flight (for items: no sooner than the interval). */
@@ -164,29 +185,43 @@ export class CheckpointWriter {
     this.lastSyncAt = performance.now();
     this.syncing = new Promise<void>((resolve) => {
       fs.fdatasync(this.journalFd, (err) => {
-        if (err) this.syncError ??= asWriteError(err, this.paths.journal, true) ?? err;
         this.syncing = undefined;
-        if (this.unsynced && !this.syncError) this.requestSync(true);
+        if (err) this.failed(asWriteError(err, this.paths.journal, true) ?? new WriteError(this.paths.journal, err.code ?? 'EIO'));
+        else if (this.unsynced) this.requestSync(true);
         resolve();
       });
     });
   }
 
-  /** Every line written so far is on disk. */
-  async flush(): Promise<void> {
+  /** Every line written so far is on disk; false when a write or a sync failed. */
+  async flush(): Promise<boolean> {
     if (this.syncTimer) this.startSync();
     while (this.syncing) {
       await this.syncing;
       if (this.syncTimer) this.startSync();
     }
-    if (this.syncError) throw this.syncError;
+    return !this.firstFailure;
   }
 
   /**
-   * Fold the journal into a new durable checkpoint.json; keep the one it replaces. When it cannot
-   * be written (a WriteError), checkpoint.json and the journal are as they were: still the truth.
+   * Fold the journal into a new durable checkpoint.json; keep the one it replaces. False when it
+   * could not be written: then checkpoint.json and the journal are as they were, still the truth.
    */
-  snapshot(reason: Checkpoint['reason'], stop: StopRecord): void {
+  snapshot(reason: Checkpoint['reason'], stop: StopRecord): boolean {
+    return this.writeSnapshot(reason, stop);
+  }
+
+  /**
+   * What a run writes when it stops: every line synced, then the snapshot, tried even after a
+   * failed commit or sync (what is in memory is exactly what was committed, and a durable snapshot
+   * of it is the best chance left to keep it).
+   */
+  async finalSnapshot(reason: Checkpoint['reason'], stop: StopRecord): Promise<boolean> {
+    await this.flush();
+    return this.writeSnapshot(reason, stop);
+  }
+
+  private writeSnapshot(reason: Checkpoint['reason'], stop: StopRecord): boolean {
     const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
     const unfinished = stop.unfinished?.error ? { ...stop.unfinished, error: this.redact(stop.unfinished.error) } : stop.unfinished;
     const failurePause = stop.failurePause && { ...stop.failurePause, reason: this.redact(stop.failurePause.reason) };
@@ -201,13 +236,13 @@ export class CheckpointWriter {
     };
     try {
       keepPrevious(this.paths);
-    } catch (err) {
-      throw asWriteError(err, undefined, true) ?? err;
-    }
-    try {
       this.snapshotBytes = writeJsonAtomicSync(this.paths.checkpoint, next, { durable: true });
     } catch (err) {
-      throw asWriteError(err, this.paths.checkpoint, true) ?? err;
+      const failed = asWriteError(err, err instanceof Error && 'dest' in err ? undefined : this.paths.checkpoint, true);
+      if (!failed) throw err;
+      // Reported, but later commits may still go to the journal: a compaction failure loses nothing.
+      this.options.onWriteError?.(failed);
+      return false;
     }
     this.compactionFailed = false;
     // Entries up to journalSeq are in the snapshot now; a crash before this truncation is harmless.
@@ -217,6 +252,7 @@ export class CheckpointWriter {
     this.unsynced = false;
     clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
+    return true;
   }
 
   close(): void {
@@ -236,30 +272,4 @@ function dropTornTail(fd: number): number {
   const keep = text.lastIndexOf(0x0a) + 1;
   if (keep < size) fs.ftruncateSync(fd, keep);
   return keep;
-}
-
-/** Hard-link the current checkpoint.json into checkpoints/ (free, and atomic), then prune. */
-export function keepPrevious(paths: TaskPaths): void {
-  let stamp: string;
-  let reason = 'snapshot';
-  try {
-    const stat = fs.statSync(paths.checkpoint);
-    stamp = stat.mtime.toISOString().replace(/[-:]/g, '').replace('.', '');
-    // The reason is in the first lines of the document: name the file after it for people.
-    const head = fs.readFileSync(paths.checkpoint, 'utf8').slice(0, 300);
-    reason = /"reason":\s*"([a-z-]+)"/.exec(head)?.[1] ?? reason;
-  } catch {
-    return; // no checkpoint yet
-  }
-  fs.mkdirSync(paths.checkpointsDir, { recursive: true });
-  const target = path.join(paths.checkpointsDir, `${stamp}-${reason}.json`);
-  try {
-    fs.linkSync(paths.checkpoint, target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    fs.copyFileSync(paths.checkpoint, target); // file systems without hard links
-  }
-  const names = fs.readdirSync(paths.checkpointsDir).filter((n) => n.endsWith('.json')).sort();
-  for (const old of names.slice(0, Math.max(0, names.length - KEEP_SNAPSHOTS))) fs.rmSync(path.join(paths.checkpointsDir, old), { force: true });
 }

@@ -1,0 +1,74 @@
+/**
+ * Run and resume, written once for every front end. The order of the checks is the contract: a
+ * refused request writes nothing. Then the desired state is written, and the runner is started
+ * detached, or (ptask in the foreground) the caller runs it in its own process.
+ */
+import { assertRunFilesSafe } from '../protocol/paths';
+import { resumability } from '../protocol/resumable';
+import { ACTIVE_STATES, type Request } from '../protocol/transitions';
+import { notAllowed, pausedForAll, refusingFileErrors, refusingFileErrorsAsync, unusable, type UsableView } from './checks';
+import { launch, type LaunchOptions, type LaunchOutcome } from './launch';
+import type { Refusal } from './outcomes';
+import { requestState } from './requests';
+
+export interface StartRequest {
+  mode: 'run' | 'resume';
+  /** run: start over from a paused, interrupted, failed or lost task. */
+  fresh?: boolean;
+  /** resume: go on although the definition changed since the checkpoint. */
+  force?: boolean;
+  requestedBy: string;
+  /** Start a detached runner so; without, the caller runs the runner itself once the outcome is "ready". */
+  detach?: Omit<LaunchOptions, 'paths' | 'mode' | 'fresh' | 'force'>;
+}
+
+export type StartOutcome =
+  /** Checked and requested: the caller runs the runner now. */
+  | { kind: 'ready' }
+  | LaunchOutcome
+  /** A resume of a task whose runner is alive: a pending pause is cancelled, or nothing was needed. */
+  | { kind: 'liveRunner'; status: 'running' | 'pausing' | 'interrupting'; pid?: number }
+  /** A task whose runner waits to resume it after a failure: that runner resumes it now. */
+  | { kind: 'waitCut'; pid?: number; resumeAt?: string }
+  | Refusal;
+
+export async function startTask(view: UsableView, req: StartRequest): Promise<StartOutcome> {
+  const checked = refusingFileErrors(req.mode, () => check(view, req));
+  if (checked !== undefined) return checked;
+  if (!req.detach) return { kind: 'ready' };
+  const detach = req.detach;
+  return refusingFileErrorsAsync(req.mode, () => launch({ ...detach, paths: view.paths, mode: req.mode, fresh: req.fresh, force: req.force }));
+}
+
+/** Everything before the launch: a refusal, an outcome that needs no runner, or undefined (requested; start one). */
+function check(view: UsableView, req: StartRequest): StartOutcome | undefined {
+  const bad = unusable(view);
+  if (bad) return bad;
+  const { paths } = view;
+  const request: Request = req.mode === 'resume' ? 'resume' : req.fresh ? 'runFresh' : 'run';
+  if (ACTIVE_STATES.has(view.status)) {
+    if (req.mode === 'run') {
+      const pid = view.state?.pid ?? 0;
+      return { kind: 'held', holder: { by: 'runner', pid, host: view.state?.host ?? '', lockFile: paths.lock }, message: `'${view.id}' is ${view.status} (runner pid ${pid})` };
+    }
+    requestState(paths, 'running', req.requestedBy, view);
+    return { kind: 'liveRunner', status: view.status as 'running' | 'pausing' | 'interrupting', pid: view.state?.pid };
+  }
+  const refused = notAllowed(view, request);
+  if (refused) return refused;
+  if (view.waiting) {
+    const blocked = pausedForAll(paths);
+    if (blocked) return blocked;
+    requestState(paths, 'running', req.requestedBy, view);
+    return { kind: 'waitCut', pid: view.state?.pid, resumeAt: view.state?.resumeAt };
+  }
+  assertRunFilesSafe(paths);
+  if (req.mode === 'resume') {
+    const r = resumability(paths, view.definition!, Boolean(req.force));
+    if (!r.ok) return r.problem === 'changed' ? { kind: 'changed', file: r.file, changes: r.changes, message: r.message } : { kind: 'badFile', message: r.message };
+  }
+  const blocked = pausedForAll(paths);
+  if (blocked) return blocked;
+  requestState(paths, 'running', req.requestedBy, view);
+  return undefined;
+}

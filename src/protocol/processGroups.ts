@@ -1,0 +1,83 @@
+/**
+ * Process groups: every step attempt runs in its own, so that stopping a step stops everything it
+ * started. Shared by the runner (which stops its attempts) and the controllers (reset stops what a
+ * lost runner left running).
+ */
+import * as fs from 'node:fs';
+
+/** Does the process group still have a member that is not a zombie? */
+export function groupAlive(pgid: number): boolean {
+  // Asked after every step and item: the usual answer, ESRCH, comes as an exception, whose stack
+  // trace would cost more than the question.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+  if (process.platform !== 'linux') return true;
+  // A killed orphan stays a zombie until init reaps it, which some inits (containers, VMs) do late
+  // or never; it holds nothing, so a group of zombies is gone.
+  for (const name of fs.readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 57) continue; // not a pid
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return false;
+}
+
+/**
+ * The process groups of every process whose environment holds `variable` (e.g.
+ * "TASK_PAUSE_REQUESTED=/ws/.tasks/t/pause-requested"). A runner killed with -9 cannot say which
+ * items it had just started; their processes still carry the task's step environment. Linux only
+ * (elsewhere: none found); processes of other users are unreadable and skipped.
+ */
+export function groupsWithEnv(variable: string): number[] {
+  if (process.platform !== 'linux') return [];
+  const needle = Buffer.from(`\0${variable}\0`);
+  const groups = new Set<number>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 57 || Number(name) === process.pid) continue;
+    try {
+      const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`)]);
+      if (!environ.includes(needle)) continue;
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
+      const pgid = Number(fields[2]);
+      if (fields[0] !== 'Z' && pgid > 1) groups.add(pgid);
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return [...groups];
+}
+
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** SIGTERM the group, SIGKILL what is left after the grace period; resolves when the group is empty. */
+export async function terminateGroup(pgid: number, graceMs: number): Promise<void> {
+  signalGroup(pgid, 'SIGTERM');
+  const killAt = Date.now() + graceMs;
+  let killed = false;
+  while (groupAlive(pgid)) {
+    if (!killed && Date.now() >= killAt) {
+      signalGroup(pgid, 'SIGKILL');
+      killed = true;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * A forEach step: its items, up to `concurrency` at once, each committed when it finishes. A
+ * pause stops starting items and waits for those in flight; an interrupt stops them all. The item
+ * list is resolved when the step first starts and frozen in the checkpoint.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ItemProgress } from '../protocol/itemProgress';
+import { stableStringify, type FailedItem, type StepDefinition, type UnfinishedStep } from '../protocol/schemas';
+import { runAttempts, type Settled } from './attemptLoop';
+import type { LiveBatch, RunContext, Stop } from './context';
+import { ItemsError, resolveItems } from './items';
+import { STATE_THROTTLE_MS } from './statePublisher';
+import { readItemStates, restoreStepState, stepFiles, type StepFiles } from './stepFiles';
+
+/**
+ * An item still running after this long is written down in state.json, with its process group for
+ * the next runner to stop should this one die; trivial items end before, and share a progress
+ * write at most every ITEM_PROGRESS_MS.
+ */
+const ITEM_RECORD_MS = STATE_THROTTLE_MS;
+const ITEM_PROGRESS_MS = 500;
+/** A forEach step of at least this many items reports each tenth done. */
+const REPORT_MIN_ITEMS = 100;
+
+type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'failed'; failure: FailedItem } | { kind: 'pause'; reason: string };
+
+export async function runBatch(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
+  const files = stepFiles(ctx.paths, step);
+  const previous = ctx.unfinished?.id === step.id ? ctx.unfinished : null;
+  const startedAt = new Date().toISOString();
+  const began = performance.now();
+  const unfinished = (outcome: UnfinishedStep['outcome'], error?: string): UnfinishedStep => ({
+    id: step.id,
+    index,
+    attempts: (previous?.attempts ?? 0) + 1,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    outcome,
+    ...(error ? { error } : {}),
+  });
+  const batch = frozenItems(ctx, step, files);
+  if (typeof batch === 'string') return { kind: 'failed', unfinished: unfinished('failed', batch), reason: `step '${step.id}' failed: ${batch}` };
+  if (!batch) return { kind: 'paused', unfinished: ctx.unfinished };
+  const restored = ctx.tryWrite(() => {
+    fs.mkdirSync(files.itemStates, { recursive: true });
+    for (const [key, saved] of Object.entries(batch.states ?? {})) {
+      const file = path.join(files.itemStates, `${key}.state`);
+      if (!batch.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
+    }
+  });
+  if (!restored) return { kind: 'paused', unfinished: ctx.unfinished };
+  const concurrency = step.concurrency ?? 1;
+  const tracker = new BatchTracker(batch, concurrency);
+  ctx.batch = tracker;
+  ctx.reporter.info(
+    `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
+  );
+  ctx.publisher.state.currentStep = { id: step.id, index, attempt: 1, startedAt };
+  ctx.publisher.save(STATE_THROTTLE_MS);
+  let stopReason: string | undefined;
+  try {
+    stopReason = await runItems(ctx, step, index, batch, tracker, files);
+  } finally {
+    ctx.batch = undefined;
+  }
+
+  if (batch.doneCount === batch.total) {
+    const completed = { id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total };
+    if (!(await ctx.commitStep(completed, files))) return { kind: 'paused', unfinished: unfinished('paused', `its items are done, but ${ctx.log.failure?.message ?? 'its commit could not be written'}: resume commits it`) };
+    fs.rmSync(files.itemStates, { recursive: true, force: true });
+    ctx.reporter.info(`✓ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items in ${Math.round(performance.now() - began)}ms`);
+    return undefined;
+  }
+  batch.states = readItemStates(files.itemStates);
+  const { control } = ctx;
+  if (control.status === 'interrupting') return { kind: 'interrupted', unfinished: unfinished('interrupted') };
+  if (stopReason) return { kind: 'failed', unfinished: unfinished('failed', stopReason), reason: `step '${step.id}' failed: ${stopReason}` };
+  if (control.pausing) return { kind: 'paused', unfinished: unfinished('paused', control.pausedBy === 'failure' ? control.matchedFailure?.reason : undefined) };
+  const failed = batch.firstFailures(3).map((f) => `item ${f.index} (${f.item}): ${f.error}`);
+  const reason = `${batch.failedCount} of ${batch.total} items failed (${failed.join('; ')}${batch.failedCount > 3 ? '; …' : ''}); resume retries them`;
+  return { kind: 'failed', unfinished: unfinished('failed', reason), reason: `step '${step.id}' failed: ${reason}` };
+}
+
+/**
+ * The items, frozen: the list in the checkpoint, or resolved now and frozen in a durable snapshot
+ * before any item runs. A string when they cannot be resolved; undefined when the snapshot could not be written.
+ */
+function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): ItemProgress | string | undefined {
+  const current = ctx.log.batch;
+  if (current && current.stepId === step.id && stableStringify(current.source) === stableStringify(step.forEach)) return current;
+  let items: string[];
+  try {
+    items = resolveItems(step.forEach!, ctx.stepFolder(step), ctx.root);
+  } catch (err) {
+    if (!(err instanceof ItemsError)) throw err;
+    return err.message;
+  }
+  const resolved = ItemProgress.create(step.id, step.forEach, items);
+  // The forEach changed (resume --force): an item done before, by its text, stays done.
+  if (current?.stepId === step.id) carryOverDone(current, resolved);
+  fs.rmSync(files.itemStates, { recursive: true, force: true }); // states of another item list
+  return ctx.log.startBatch(resolved, { unfinished: ctx.unfinished }) ? resolved : undefined;
+}
+
+/**
+ * Runs the items still to run until they are all done, a pause or interrupt stops the starting of
+ * more and the ones in flight have ended, or a failure stops the step. Resolves to why a failure
+ * stopped it, if one did.
+ */
+function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: ItemProgress, tracker: BatchTracker, files: StepFiles): Promise<string | undefined> {
+  const { control } = ctx;
+  const toRun = batch.toRun();
+  let next = 0;
+  let stopReason: string | undefined;
+  // The same for every item and attempt: built once, not per item.
+  const env = ctx.stepEnv(step, index, {});
+  const policy = ctx.attemptPolicy(step);
+  const cwd = ctx.stepFolder(step);
+  let lastReport = Math.floor((batch.doneCount * 10) / Math.max(1, batch.total));
+
+  const runItem = async (i: number): Promise<ItemEnd> => {
+    const item = batch.items[i];
+    const stateFile = path.join(files.itemStates, `${i}.state`);
+    const host = { ...ctx.loopHost, onRetry: (n: number, reason: string, delay: number) => ctx.reporter.info(`↻ ${step.id} item ${i} (${item}): ${reason}; retrying in ${delay}ms (${n}/${policy.retries} retries used)`) };
+    const settled: Settled = await runAttempts(
+      policy,
+      host,
+      (attempt, watch) => {
+        // spawn() copies the environment before it returns: one object serves every item, unspread.
+        Object.assign(env, { ITEM: item, ITEM_INDEX: String(i), TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_STATE: stateFile });
+        const running = ctx.startAttempt({
+          command: step.run,
+          cwd,
+          env,
+          logFile: files.log,
+          logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
+          logPrefix: `[${i}] `,
+          onStdoutLine: watch?.onLine,
+          onStderrLine: watch?.onLine,
+        });
+        if (running.pid !== undefined) tracker.started(running.pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS));
+        return running;
+      },
+      (running) => running.pid !== undefined && tracker.ended(running.pid),
+    );
+    switch (settled.kind) {
+      case 'succeeded':
+        return { kind: 'done' };
+      // Interrupted, or paused inside the item (exit 75 while a pause is pending): neither done nor failed.
+      case 'interrupted':
+      case 'pausedInside':
+      case 'stopped':
+        return { kind: 'stopped' };
+      case 'pauseOn':
+        return { kind: 'pause', reason: `item ${i} (${item}) failed: ${settled.reason}; ${settled.why}` };
+      case 'failed':
+        return { kind: 'failed', failure: { index: i, item, attempts: settled.attempt, error: settled.reason, endedAt: new Date().toISOString() } };
+    }
+  };
+
+  const settle = (i: number, end: ItemEnd) => {
+    switch (end.kind) {
+      case 'done': {
+        // Not committed (a full disk): the item stays to run, and the task pauses.
+        if (!ctx.log.commitItemDone(i)) break;
+        ctx.progressMade();
+        const stateFile = path.join(files.itemStates, `${i}.state`);
+        if (fs.existsSync(stateFile)) fs.rmSync(stateFile);
+        const tenth = Math.floor((batch.doneCount * 10) / batch.total);
+        if (tenth > lastReport && batch.total >= REPORT_MIN_ITEMS) {
+          lastReport = tenth;
+          ctx.reporter.info(`  ${step.id}: ${batch.doneCount}/${batch.total} items done${batch.failedCount ? `, ${batch.failedCount} failed` : ''}`);
+        }
+        break;
+      }
+      case 'failed':
+        if (!ctx.log.commitItemFailed(end.failure)) break;
+        ctx.reporter.error(`✗ ${step.id} item ${i} (${end.failure.item}): ${end.failure.error}`);
+        if (!step.continueOnError) stopReason ??= `item ${i} (${end.failure.item}) failed: ${end.failure.error}`;
+        break;
+      case 'pause': {
+        const givenUp = ctx.givenUp(end.reason);
+        if (givenUp) stopReason ??= givenUp;
+        else control.failureMatched(`step '${step.id}': ${end.reason}`);
+        toRun.push(i); // see 'stopped'
+        break;
+      }
+      case 'stopped':
+        // Neither done nor failed: it runs again if a resume cancels the pause while other items are in flight.
+        toRun.push(i);
+        break;
+    }
+    ctx.publisher.save(ITEM_PROGRESS_MS);
+  };
+
+  return new Promise((resolve, reject) => {
+    let ended = false;
+    const pump = () => {
+      if (ended) return;
+      control.look();
+      while (control.running && stopReason === undefined && tracker.running < tracker.concurrency && next < toRun.length) {
+        const i = toRun[next++];
+        tracker.running++;
+        runItem(i)
+          .then((end) => {
+            tracker.running--;
+            settle(i, end);
+            pump();
+          })
+          .catch((err) => {
+            ended = true;
+            reject(err);
+          });
+      }
+      if (tracker.running === 0) {
+        ended = true;
+        resolve(stopReason);
+      }
+    };
+    pump();
+  });
+}
+
+/** The items of a forEach step in flight: how many, and their process groups, for state.json. */
+class BatchTracker implements LiveBatch {
+  running = 0;
+  private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string }>();
+  private readonly recordTimers = new Map<number, NodeJS.Timeout>();
+
+  constructor(private readonly progress: ItemProgress, readonly concurrency: number) {}
+
+  /** An item's process group started; `recordTimer` writes it down if it is still running then. */
+  started(pid: number, item: number, recordTimer: NodeJS.Timeout): void {
+    this.groups.set(pid, { pid, item });
+    this.recordTimers.set(pid, recordTimer);
+  }
+
+  ended(pid: number): void {
+    this.groups.delete(pid);
+    clearTimeout(this.recordTimers.get(pid));
+    this.recordTimers.delete(pid);
+  }
+
+  processes() {
+    return [...this.groups.values()];
+  }
+
+  counts() {
+    const { doneCount: done, total, failedCount: failed } = this.progress;
+    return { progress: { done, total }, items: { done, total, failed, running: this.running } };
+  }
+}
+
+/** Mark done in `next` the items done in `previous`, matched by their text (each done item once). */
+function carryOverDone(previous: ItemProgress, next: ItemProgress): void {
+  const done = new Map<string, number>();
+  for (const [i, item] of previous.items.entries()) if (previous.isDone(i)) done.set(item, (done.get(item) ?? 0) + 1);
+  for (const [i, item] of next.items.entries()) {
+    const left = done.get(item);
+    if (!left) continue;
+    next.markDone(i);
+    done.set(item, left - 1);
+  }
+}

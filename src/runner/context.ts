@@ -1,0 +1,60 @@
+/** What the parts of a run share: the run itself, as its steps and items see it. */
+import type { TaskPaths } from '../protocol/paths';
+import type { CompletedStep, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
+import type { AttemptPolicy, LoopHost } from './attemptLoop';
+import type { CommitLog } from './commitLog';
+import type { AttemptSpec, RunningAttempt } from './executor';
+import type { PauseOnPolicy } from './pauseOn';
+import type { Reporter } from './reporter';
+import type { RunControl } from './runControl';
+import type { StatePublisher } from './statePublisher';
+import type { StepFiles } from './stepFiles';
+
+/** How a run ends, and what it leaves unfinished. */
+export type Stop =
+  | { kind: 'completed' }
+  | { kind: 'failed'; unfinished: UnfinishedStep; reason: string }
+  | { kind: 'paused'; unfinished: UnfinishedStep | null }
+  | { kind: 'interrupted'; unfinished: UnfinishedStep | null };
+
+/** The live part of state.json while a forEach step runs: its counts and process groups. */
+export interface LiveBatch {
+  counts(): { progress: { done: number; total: number }; items: { done: number; total: number; failed: number; running: number } };
+  processes(): { pid: number; item: number; pidStartTime?: string }[];
+}
+
+export interface RunContext {
+  readonly id: string;
+  /** The workspace folder: steps' cwd is relative to it. */
+  readonly root: string;
+  readonly paths: TaskPaths;
+  readonly def: TaskDefinition;
+  readonly runId: string;
+  readonly reporter: Reporter;
+  readonly control: RunControl;
+  readonly publisher: StatePublisher;
+  readonly log: CommitLog;
+  readonly pauseOn: PauseOnPolicy | undefined;
+  readonly loopHost: LoopHost;
+  /** The step left unfinished: from the checkpoint, then by each step that stops. */
+  unfinished: UnfinishedStep | null;
+  /** The forEach step in flight. */
+  batch: LiveBatch | undefined;
+  /** Start an attempt on the executor; it is stopped with the others on a fatal error. */
+  startAttempt(spec: AttemptSpec): RunningAttempt;
+  attemptPolicy(step: StepDefinition): AttemptPolicy;
+  /** The step's environment: the task's and the step's env, earlier steps' outputs, TASK_*, then `extra`. */
+  stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv;
+  /** Where the step runs: the task's cwd (relative to the workspace folder), then the step's own. */
+  stepFolder(step: StepDefinition): string;
+  /** Commit a completed step; false when it could not be written (the task pauses, the step runs again on resume). */
+  commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean>;
+  /** A failure matched pauseOn: pause, or fail when the automatic resumes are used up. */
+  pauseOnFailure(unfinished: UnfinishedStep, reason: string): Stop;
+  /** The reason to fail with when the automatic resumes are used up, else undefined (pause). */
+  givenUp(reason: string): string | undefined;
+  /** A step or an item was committed: a run of automatic resumes ends. */
+  progressMade(): void;
+  /** Run a write of the run's own files; a failure pauses the task (false). */
+  tryWrite(write: () => void, file?: string): boolean;
+}

@@ -1,0 +1,57 @@
+/**
+ * Where attempts run. An executor starts an attempt (a step, or one item of a forEach step),
+ * stops it on request, and reports its end; the runner decides what runs and commits what ended.
+ * The local executor runs a process group on this machine. The interface leaves room for
+ * executors whose attempts outlive the runner (an end record in the run folder) and for a
+ * cluster's (Slurm jobs): `record` is what a later runner needs to find an attempt again.
+ */
+
+export interface AttemptSpec {
+  command: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  /** Written before the attempt's first output: a step that prints nothing costs no file. */
+  logHeader: string;
+  /** Log line by line, each with this prefix: the items of a forEach step share one log. */
+  logPrefix?: string;
+  /** Each line of stdout, and of stderr, a last line without "\n" included; only asked for when wanted. */
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
+  /** The log could not be written (a full disk): the attempt goes on, its output no longer logged. Called once. */
+  onLogError?: (err: Error) => void;
+}
+
+/** How an attempt's command ended, as the executor saw it. */
+export type ExecEnd = { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null } | { kind: 'spawn-error'; error: string };
+
+export interface RunningAttempt {
+  /** Its process group (the local executor), undefined when it could not start. */
+  readonly pid: number | undefined;
+  /** Its command has exited: stopping it now only frees what it left behind. */
+  readonly exited: boolean;
+  /** Resolves once, when the attempt has ended and nothing it started is left. */
+  readonly ended: Promise<ExecEnd>;
+  /** Stop it: SIGTERM to everything it runs, SIGKILL after the grace period. Idempotent. */
+  stop(): void;
+}
+
+export interface Executor {
+  start(spec: AttemptSpec): RunningAttempt;
+}
+
+/** How an attempt ended: as its executor saw it, or stopped by the runner (a timeout, an interrupt). */
+export type AttemptEnd = ExecEnd | { kind: 'timed-out'; timeoutMs: number } | { kind: 'interrupted' };
+
+export function describeEnd(end: AttemptEnd): string {
+  switch (end.kind) {
+    case 'exited':
+      return end.signal ? `killed by ${end.signal}` : `exit code ${end.exitCode}`;
+    case 'timed-out':
+      return `timed out after ${end.timeoutMs}ms`;
+    case 'spawn-error':
+      return `could not start: ${end.error}`;
+    case 'interrupted':
+      return 'interrupted';
+  }
+}

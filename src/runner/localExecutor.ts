@@ -1,0 +1,137 @@
+/**
+ * The local executor: each attempt is `/bin/sh -c <command>` in its own process group, its
+ * output appended to the step's log. When the shell exits, whatever it left running in its group
+ * is stopped too (a step frees everything it started), and the attempt ends only when the group
+ * is empty.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { groupAlive, terminateGroup } from '../protocol/processGroups';
+import type { AttemptSpec, ExecEnd, Executor, RunningAttempt } from './executor';
+import { LineSplitter } from './lines';
+
+/** Append, create, and never through a symbolic link: a log must not land outside the run folder. */
+const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+
+export class LocalExecutor implements Executor {
+  constructor(private readonly graceMs: number) {}
+
+  start(spec: AttemptSpec): RunningAttempt {
+    const log = new StepLog(spec);
+    let child;
+    try {
+      child = spawn('/bin/sh', ['-c', spec.command], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      return { pid: undefined, exited: true, ended: Promise.resolve({ kind: 'spawn-error', error: (err as Error).message }), stop: () => {} };
+    }
+    const pgid = child.pid;
+    let exit: ExecEnd | undefined;
+    let openStreams = 2;
+    /** Set while the group is being stopped: the attempt ends only when it is gone. */
+    let terminating: Promise<void> | undefined;
+    let groupGone = false;
+    let resolveEnded!: (end: ExecEnd) => void;
+    const ended = new Promise<ExecEnd>((resolve) => (resolveEnded = resolve));
+    let settled = false;
+
+    const finish = () => {
+      if (settled || !exit || openStreams > 0 || (terminating && !groupGone)) return;
+      settled = true;
+      log.close();
+      resolveEnded(exit);
+    };
+    const terminate = () => {
+      if (pgid === undefined) return;
+      terminating ??= terminateGroup(pgid, this.graceMs).then(() => {
+        groupGone = true;
+        // The shell was already reaped, or its exit is lost with the group: it ended by the stop.
+        exit ??= { kind: 'exited', exitCode: null, signal: 'SIGTERM' };
+        finish();
+      });
+    };
+
+    child.on('error', (err) => {
+      exit = { kind: 'spawn-error', error: err.message };
+      openStreams = 0;
+      finish();
+    });
+    if (pgid !== undefined) {
+      attach(child.stdout!, spec.onStdoutLine, spec.logPrefix, log, finishStream);
+      attach(child.stderr!, spec.onStderrLine, spec.logPrefix, log, finishStream);
+      child.on('exit', (exitCode, signal) => {
+        exit = { kind: 'exited', exitCode, signal };
+        // Whatever the command left running in its group goes with it: a step frees everything.
+        if (!terminating && groupAlive(pgid)) terminate();
+        finish();
+      });
+    }
+    function finishStream() {
+      openStreams--;
+      finish();
+    }
+    return {
+      pid: pgid,
+      get exited() {
+        return exit !== undefined;
+      },
+      ended,
+      stop: terminate,
+    };
+  }
+}
+
+/** The step's log, opened at the attempt's first output. A write that fails stops the logging, not the step. */
+class StepLog {
+  private fd: number | undefined;
+  private failed = false;
+
+  constructor(private readonly spec: AttemptSpec) {}
+
+  write(data: Buffer | string): void {
+    if (this.failed) return;
+    try {
+      if (this.fd === undefined) {
+        this.fd = fs.openSync(this.spec.logFile, LOG_FLAGS, 0o644);
+        fs.writeSync(this.fd, this.spec.logHeader);
+      }
+      if (typeof data === 'string') fs.writeSync(this.fd, data);
+      else fs.writeSync(this.fd, data);
+    } catch (err) {
+      this.failed = true;
+      this.spec.onLogError?.(err as Error);
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+  }
+}
+
+function attach(stream: Readable, onLine: ((line: string) => void) | undefined, prefix: string | undefined, log: StepLog, onClose: () => void): void {
+  let prefixed = '';
+  const wantsLines = prefix !== undefined || onLine !== undefined;
+  // Made at the first output: most items print nothing.
+  let lines: LineSplitter | undefined;
+  // One write a chunk, however many lines it holds.
+  const flushPrefixed = () => {
+    if (prefixed) log.write(prefixed);
+    prefixed = '';
+  };
+  stream.on('data', (chunk: Buffer) => {
+    if (prefix === undefined) log.write(chunk);
+    if (wantsLines) {
+      lines ??= new LineSplitter((line) => {
+        if (prefix !== undefined) prefixed += `${prefix}${line}\n`;
+        onLine?.(line);
+      });
+      lines.push(chunk);
+      flushPrefixed();
+    }
+  });
+  stream.on('close', () => {
+    lines?.end();
+    flushPrefixed();
+    onClose();
+  });
+}

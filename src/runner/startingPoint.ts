@@ -1,0 +1,97 @@
+/**
+ * Where a run starts from: the status before it (lost, when a dead runner left it active), the
+ * steps a dead runner left running (stopped first), and the checkpoint it goes on from, or a new
+ * one.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { keepPrevious, type LoadedCheckpoint } from '../protocol/checkpoint';
+import { EXIT } from '../protocol/exitCodes';
+import type { ItemProgress } from '../protocol/itemProgress';
+import { readJsonSync } from '../protocol/jsonFile';
+import type { TaskPaths } from '../protocol/paths';
+import { groupsWithEnv, terminateGroup } from '../protocol/processGroups';
+import { isSameProcessAlive } from '../protocol/processInfo';
+import { resumability } from '../protocol/resumable';
+import { definitionHash, publicDefinition, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
+import { ACTIVE_STATES, type TaskStatus } from '../protocol/transitions';
+import { RunnerError, type Reporter } from './reporter';
+
+export interface StartingPoint {
+  checkpoint: Checkpoint;
+  lastSeq: number;
+  batch: ItemProgress | null;
+  isNew: boolean;
+}
+
+/** The status before this runner, and the state that said it. Holding the lock, an active state means lost. */
+export function previousState(paths: TaskPaths, reporter: Reporter): { status: TaskStatus; state?: RunnerState } {
+  const read = readJsonSync(paths.state, stateSchema);
+  if (read.ok) return { status: ACTIVE_STATES.has(read.value.status) ? 'lost' : read.value.status, state: read.value };
+  if (read.error.code !== 'missing') reporter.error(`${read.error.message} (taken as lost: the checkpoint decides what runs)`);
+  const hasProgress = fs.existsSync(paths.checkpoint);
+  return { status: read.error.code === 'missing' && !hasProgress ? 'idle' : 'lost' };
+}
+
+/**
+ * A runner killed with -9 leaves its step's process group running (a forEach step: one group an
+ * item in flight): stop them before running the step again.
+ */
+export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | undefined, graceMs: number, reporter: Reporter): Promise<void> {
+  const step = state?.currentStep;
+  const recorded = [...(step?.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step?.processes ?? [])];
+  const alive = new Set(recorded.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime)).map((g) => g.pid));
+  // Items started in the last moments before the kill are not in state.json yet; their
+  // processes carry this task's step environment.
+  for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) alive.add(pgid);
+  if (!alive.size) return;
+  reporter.info(`Stopping ${step ? `step '${step.id}'` : 'the step'} left running by the lost runner (process group ${[...alive].join(', ')})`);
+  await Promise.all([...alive].map((pgid) => terminateGroup(pgid, graceMs)));
+}
+
+export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPoint {
+  keepPrevious(paths);
+  fs.rmSync(paths.journal, { force: true });
+  // Step state and outputs of an earlier run must not leak into this one.
+  fs.rmSync(paths.stepsDir, { recursive: true, force: true });
+  fs.mkdirSync(paths.stepsDir, { recursive: true });
+  const checkpoint: Checkpoint = {
+    v: 1,
+    taskId: paths.id,
+    runId: randomUUID(),
+    reason: 'started',
+    writtenAt: new Date().toISOString(),
+    definitionHash: definitionHash(def),
+    definition: publicDefinition(def),
+    journalSeq: 0,
+    completed: [],
+    unfinished: null,
+  };
+  return { checkpoint, lastSeq: 0, batch: null, isNew: true };
+}
+
+export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter: Reporter): StartingPoint {
+  const loaded = checkResumable(paths, def, force, reporter);
+  if (!loaded) return newCheckpoint(paths, def); // stopped before its first checkpoint
+  const { checkpoint } = loaded;
+  const hash = definitionHash(def);
+  if (checkpoint.definitionHash !== hash) {
+    checkpoint.definitionHash = hash;
+    checkpoint.definition = publicDefinition(def);
+  }
+  // A forEach step that --force removed, or that is no longer a forEach step, has no items in progress.
+  const batch = loaded.batch && def.steps.some((step) => step.id === loaded.batch!.stepId && step.forEach) ? loaded.batch : null;
+  return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false };
+}
+
+/**
+ * The checkpoint a resume goes on from, or undefined when there is none yet. Refuses (exit 65) a
+ * damaged checkpoint, and a definition changed since the checkpoint unless forced.
+ */
+export function checkResumable(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter?: Reporter): LoadedCheckpoint | undefined {
+  const r = resumability(paths, def, force);
+  if (!r.ok) throw new RunnerError(r.message, EXIT.badInput);
+  if (r.loaded?.tornTail) reporter?.info(`${paths.journal}: its last line was cut short by a crash; that step runs again`);
+  if (r.changes.length) reporter?.info(`Resuming despite changes (--force): ${r.changes.join('; ')}`);
+  return r.loaded;
+}

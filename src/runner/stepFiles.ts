@@ -1,0 +1,87 @@
+/**
+ * The files a step shares with the runner: TASK_STEP_OUTPUT (its outputs, handed to later steps
+ * as TASK_OUTPUT_<STEP>_<KEY>), TASK_STEP_STATE (its own progress, kept in the checkpoint and
+ * handed back after a pause or a crash; one file an item for a forEach step), and its log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseJson, quotable } from '../protocol/jsonFile';
+import { stepLogPath, type TaskPaths } from '../protocol/paths';
+import type { CompletedStep, StepDefinition, UnfinishedStep } from '../protocol/schemas';
+
+export type SavedState = Pick<UnfinishedStep, 'state' | 'stateText'>;
+
+export function stepFiles(paths: TaskPaths, step: StepDefinition) {
+  return {
+    output: path.join(paths.stepsDir, `${step.id}.output.json`),
+    state: path.join(paths.stepsDir, `${step.id}.state`),
+    /** A forEach step: one TASK_STEP_STATE file an item, `<index>.state`. */
+    itemStates: path.join(paths.stepsDir, `${step.id}.items`),
+    log: stepLogPath(paths, step.id),
+  };
+}
+export type StepFiles = ReturnType<typeof stepFiles>;
+
+/** Upper-case letters, digits and "_": the shape of an environment variable name. */
+const envName = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+
+/** A completed step's outputs as the environment of the steps after it. */
+export function outputsEnv(step: CompletedStep, into: Record<string, string>): void {
+  for (const [key, value] of Object.entries(step.outputs ?? {})) into[`TASK_OUTPUT_${envName(step.id)}_${envName(key)}`] = typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The step's outputs, undefined when it wrote none, or a message saying what is wrong with them. */
+export function readOutputs(file: string): Record<string, unknown> | undefined | string {
+  if (!fs.existsSync(file)) return undefined; // most steps write none: no exception for them
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return `it wrote ${file} (TASK_STEP_OUTPUT), which cannot be read`;
+  }
+  let why = 'not a JSON object';
+  try {
+    const value: unknown = parseJson(text);
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch (err) {
+    why = `not a JSON object (${quotable((err as Error).message)})`;
+  }
+  return `it wrote ${file} (TASK_STEP_OUTPUT), which is ${why}`;
+}
+
+/** The step's own saved state, to keep in the checkpoint: JSON when it parses, else the text. */
+export function readStepState(file: string, previous: UnfinishedStep | null): SavedState {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return previous ? { state: previous.state, stateText: previous.stateText } : {};
+  }
+  try {
+    // Too deep to write back into the checkpoint: kept as text, handed back as written.
+    return { state: parseJson(text) };
+  } catch {
+    return { stateText: text };
+  }
+}
+
+export function restoreStepState(file: string, previous: SavedState): void {
+  if (previous.stateText !== undefined) fs.writeFileSync(file, previous.stateText);
+  else if (previous.state !== undefined) fs.writeFileSync(file, JSON.stringify(previous.state));
+}
+
+/** The TASK_STEP_STATE files that items in flight left, by index, to keep in the checkpoint. */
+export function readItemStates(dir: string): Record<string, SavedState> {
+  const states: Record<string, SavedState> = {};
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return states;
+  }
+  for (const name of names) {
+    const m = /^(\d+)\.state$/.exec(name);
+    if (m) states[m[1]] = readStepState(path.join(dir, name), null);
+  }
+  return states;
+}

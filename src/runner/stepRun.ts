@@ -1,0 +1,99 @@
+/** A plain step: its attempts, then its commit (outputs handed on, its state file gone), or why the run stops here. */
+import * as fs from 'node:fs';
+import type { CompletedStep, StepDefinition, UnfinishedStep } from '../protocol/schemas';
+import { PAUSE_EXIT_CODE, runAttempts } from './attemptLoop';
+import type { RunContext, Stop } from './context';
+import { parseProgress } from './lines';
+import { STATE_THROTTLE_MS } from './statePublisher';
+import { readOutputs, readStepState, restoreStepState, stepFiles } from './stepFiles';
+
+/** Runs a step through its attempts; a Stop when the run ends here, undefined when it completed. */
+export async function runStep(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
+  const files = stepFiles(ctx.paths, step);
+  const state = ctx.publisher.state;
+  const previous = ctx.unfinished?.id === step.id ? ctx.unfinished : null;
+  if (previous && !fs.existsSync(files.state) && !ctx.tryWrite(() => restoreStepState(files.state, previous), files.state)) return { kind: 'paused', unfinished: ctx.unfinished };
+  const startedAt = new Date().toISOString();
+  const began = performance.now();
+  const policy = ctx.attemptPolicy(step);
+  const host = { ...ctx.loopHost, onRetry: (n: number, reason: string, delay: number) => ctx.reporter.info(`↻ ${step.id}: ${reason}; retrying in ${delay}ms (${n}/${policy.retries} retries used)`) };
+  const settled = await runAttempts(policy, host, (attempt, watch) => {
+    if (fs.existsSync(files.output)) fs.rmSync(files.output);
+    const attemptStart = new Date().toISOString();
+    state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
+    const running = ctx.startAttempt({
+      command: step.run,
+      cwd: ctx.stepFolder(step),
+      env: ctx.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
+      logFile: files.log,
+      logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${ctx.runId} ===\n`,
+      onStdoutLine: (line) => {
+        watch?.onLine(line);
+        const progress = parseProgress(line);
+        if (!progress) return;
+        state.currentStep = { ...state.currentStep!, progress };
+        ctx.publisher.save(STATE_THROTTLE_MS);
+      },
+      onStderrLine: watch?.onLine,
+    });
+    if (running.pid !== undefined) {
+      // With its pid, so that the next runner can stop it if this one is killed.
+      state.currentStep = { ...state.currentStep, pid: running.pid };
+      ctx.publisher.save(STATE_THROTTLE_MS);
+    }
+    return running;
+  });
+  const attempts = (previous?.attempts ?? 0) + settled.attempt;
+  const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
+    id: step.id,
+    index,
+    attempts,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    outcome,
+    ...extra,
+    ...readStepState(files.state, previous),
+  });
+  const failed = (record: UnfinishedStep, reason: string): Stop => ({ kind: 'failed', unfinished: record, reason: `step '${step.id}' failed: ${reason}` });
+
+  switch (settled.kind) {
+    case 'interrupted':
+      return { kind: 'interrupted', unfinished: unfinished('interrupted') };
+    case 'pausedInside':
+      // The step saw TASK_PAUSE_REQUESTED, saved its state and stopped: paused inside the step.
+      return { kind: 'paused', unfinished: unfinished('paused', { exitCode: PAUSE_EXIT_CODE }) };
+    case 'succeeded': {
+      const outputs = readOutputs(files.output);
+      if (typeof outputs === 'string') return failed(unfinished('failed', { exitCode: 0, error: outputs }), outputs);
+      const completed: CompletedStep = {
+        id: step.id,
+        index,
+        exitCode: 0,
+        attempts,
+        startedAt,
+        endedAt: new Date().toISOString(),
+        durationMs: Math.round(performance.now() - began),
+        ...(outputs ? { outputs } : {}),
+      };
+      if (!(await ctx.commitStep(completed, files))) {
+        const why = ctx.log.failure?.message ?? 'its commit could not be written';
+        return { kind: 'paused', unfinished: unfinished('paused', { exitCode: 0, error: `it completed, but ${why}: it runs again on resume` }) };
+      }
+      ctx.reporter.info(`✓ ${step.id} (${index + 1}/${ctx.def.steps.length}) in ${completed.durationMs}ms`);
+      return undefined;
+    }
+    default: {
+      const { end, reason } = settled;
+      const outcome = end.kind === 'timed-out' ? 'timed-out' : 'failed';
+      const exit = { exitCode: end.kind === 'exited' ? end.exitCode : null, signal: end.kind === 'exited' ? end.signal : null };
+      if (settled.kind === 'pauseOn') {
+        const why = `step '${step.id}' failed: ${reason}; ${settled.why}`;
+        return ctx.pauseOnFailure(unfinished(outcome, { ...exit, error: why }), why);
+      }
+      if (settled.kind === 'failed') return failed(unfinished(outcome, { ...exit, error: reason }), reason);
+      // A pause or an interrupt came during the retry delay: the step runs again on resume.
+      ctx.unfinished = unfinished(outcome, { ...exit, error: reason });
+      return ctx.control.pausing ? { kind: 'paused', unfinished: ctx.unfinished } : { kind: 'interrupted', unfinished: ctx.unfinished };
+    }
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * One run of a task, holding its lock: it finds where to start from, runs the steps the scheduler
+ * hands it (a forEach step: its items), and ends in exactly one way (completed, failed, paused,
+ * interrupted) or, on an unexpected error, through `fatal`. The parts it wires: RunControl (the
+ * status, and what is wanted), the executor (attempts), the CommitLog (durable progress) and the
+ * StatePublisher (state.json).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseDuration } from '../protocol/duration';
+import { EXIT } from '../protocol/exitCodes';
+import { stepLogPath, type TaskPaths } from '../protocol/paths';
+import { HOST } from '../protocol/processInfo';
+import type { CompletedStep, RunnerState, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
+import type { Redact } from '../protocol/secrets';
+import { ACTIVE_STATES, transition, type Request, type RunnerEvent } from '../protocol/transitions';
+import { asWriteError, WriteError } from '../protocol/writeError';
+import type { AttemptPolicy, LoopHost } from './attemptLoop';
+import { AutoResumes } from './autoResume';
+import { runBatch } from './batchRun';
+import { CommitLog } from './commitLog';
+import type { LiveBatch, RunContext, Stop } from './context';
+import { ControlWatcher, readControlFiles } from './controlFiles';
+import type { AttemptSpec, RunningAttempt } from './executor';
+import { LocalExecutor } from './localExecutor';
+import { PauseOnPolicy } from './pauseOn';
+import { RunnerError, type Reporter } from './reporter';
+import { RunControl } from './runControl';
+import { ChainScheduler } from './scheduler';
+import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
+import { StatePublisher } from './statePublisher';
+import { outputsEnv, type StepFiles } from './stepFiles';
+import { runStep } from './stepRun';
+
+export interface RunOptions {
+  root: string;
+  mode: 'run' | 'resume';
+  fresh?: boolean;
+  force?: boolean;
+  pollMs: number;
+  graceMs: number;
+  reporter: Reporter;
+  /** SIGINT/SIGTERM/SIGHUP pause the task gracefully; a second one interrupts it. */
+  handleSignals?: boolean;
+}
+
+const DEFAULT_RETRY_DELAY_MS = 1000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export class TaskRun implements RunContext {
+  readonly id: string;
+  readonly root: string;
+  readonly reporter: Reporter;
+  readonly pauseOn: PauseOnPolicy | undefined;
+  runId = '';
+  unfinished: UnfinishedStep | null = null;
+  batch: LiveBatch | undefined;
+  control!: RunControl;
+  publisher!: StatePublisher;
+  log!: CommitLog;
+  loopHost!: LoopHost;
+  private readonly executor: LocalExecutor;
+  private readonly autoResumes: AutoResumes;
+  private readonly watcher: ControlWatcher;
+  /** Attempts in flight: stopped on a fatal error. */
+  private readonly inFlight = new Set<RunningAttempt>();
+  /** Earlier steps' outputs, as environment variables. */
+  private readonly outputEnv: Record<string, string> = {};
+  /** process.env with the task's env: built once, copied for each step. */
+  private baseEnv: NodeJS.ProcessEnv | undefined;
+  /** The steps have begun: from then on a stop writes state.json, and a write failure pauses. */
+  private started = false;
+  /** A write that failed before the steps began: the run does not start. */
+  private startError: WriteError | undefined;
+  private readonly onSignal = () => this.control?.signalled();
+
+  constructor(private readonly opts: RunOptions, readonly paths: TaskPaths, readonly def: TaskDefinition, private readonly redact: Redact) {
+    this.id = paths.id;
+    this.root = opts.root;
+    this.reporter = opts.reporter;
+    this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn, redact);
+    this.autoResumes = new AutoResumes(this.pauseOn);
+    this.executor = new LocalExecutor(opts.graceMs);
+    this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
+  }
+
+  async execute(): Promise<number> {
+    const { paths, def, reporter } = this;
+    const previous = previousState(paths, reporter);
+    const request: Request = this.opts.mode === 'resume' ? 'resume' : this.opts.fresh ? 'runFresh' : 'run';
+    const status = transition(this.id, previous.status, request);
+    const files = readControlFiles(paths);
+    if (files.problems.length) throw new RunnerError(files.problems.map((p) => p.message).join('\n'), EXIT.badInput);
+    // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
+    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter);
+    // Left by a runner killed while pausing: steps would take it for a pause of this run.
+    fs.rmSync(paths.pauseRequested, { force: true });
+
+    const start = request === 'resume' ? resumeCheckpoint(paths, def, this.opts.force ?? false, reporter) : newCheckpoint(paths, def);
+    const { checkpoint } = start;
+    this.runId = checkpoint.runId;
+    this.unfinished = checkpoint.unfinished;
+    for (const step of checkpoint.completed) outputsEnv(step, this.outputEnv);
+    // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.
+    const failurePause = checkpoint.failurePause;
+    if (failurePause) this.autoResumes.count = failurePause.autoResumes + 1;
+    const done = new Set(checkpoint.completed.map((s) => s.id));
+    const state: RunnerState = {
+      v: 1,
+      taskId: this.id,
+      runId: this.runId,
+      status: 'running',
+      pid: process.pid,
+      host: HOST,
+      startedAt: new Date().toISOString(),
+      updatedAt: '',
+      heartbeatAt: '',
+      stepsTotal: def.steps.length,
+      stepsDone: def.steps.filter((s) => done.has(s.id)).length,
+      currentStep: null,
+      // A request already applied by an earlier runner is not applied again.
+      appliedSeq: previous.state?.appliedSeq ?? 0,
+      appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
+    };
+    const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
+    this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
+    this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status);
+    this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
+    const control = this.control;
+    this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, sleep: (ms) => control.sleep(ms), onRetry: () => {} };
+    if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
+
+    this.started = true;
+    this.control.look();
+    this.publisher.save();
+    this.watcher.start();
+    this.publisher.startHeartbeat();
+    if (this.opts.handleSignals) for (const sig of SIGNALS) process.on(sig, this.onSignal);
+
+    const action = request === 'resume' && previous.status !== 'idle' ? 'Resuming' : 'Running';
+    reporter.info(`${action} '${this.id}' (run ${this.runId.slice(0, 8)}): ${state.stepsDone}/${def.steps.length} steps done`);
+    if (failurePause) reporter.info(`It had paused on a failure (${failurePause.reason})${this.autoResumes.describe()}`);
+    let stop = await this.runSteps();
+    while (stop.kind === 'paused' && this.control.pausedBy === 'failure' && this.autoResumes.enabled) {
+      const ended = await this.autoResumes.wait(this, stop.unfinished);
+      if (ended) {
+        stop = ended;
+        break;
+      }
+      stop = await this.runSteps();
+    }
+    return this.finish(stop);
+  }
+
+  private async runSteps(): Promise<Stop> {
+    const scheduler = new ChainScheduler(this.def.steps, this.log.current.completed.map((s) => s.id));
+    for (let [next] = scheduler.ready(); next; [next] = scheduler.ready()) {
+      this.control.look();
+      // At a step boundary, a pending pause or interrupt ends the run here.
+      if (this.control.pausing) return { kind: 'paused', unfinished: this.unfinished };
+      if (this.control.status === 'interrupting') return { kind: 'interrupted', unfinished: this.unfinished };
+      scheduler.started(next.step.id);
+      const stop = next.step.forEach ? await runBatch(this, next.step, next.index) : await runStep(this, next.step, next.index);
+      if (stop) return stop;
+      scheduler.completed(next.step.id);
+    }
+    return { kind: 'completed' };
+  }
+
+  // ---- what the steps and items are given (RunContext) ----------------------------------------
+
+  startAttempt(spec: AttemptSpec): RunningAttempt {
+    const running = this.executor.start({
+      ...spec,
+      // A log that cannot be written pauses the task after it; the output goes on unlogged.
+      onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
+    });
+    this.inFlight.add(running);
+    void running.ended.then(() => this.inFlight.delete(running));
+    return running;
+  }
+
+  attemptPolicy(step: StepDefinition): AttemptPolicy {
+    return {
+      retries: step.retries ?? 0,
+      retryDelayMs: step.retryDelay !== undefined ? parseDuration(step.retryDelay) : DEFAULT_RETRY_DELAY_MS,
+      timeoutMs: step.timeout !== undefined ? parseDuration(step.timeout) : undefined,
+      pauseOn: this.pauseOn,
+    };
+  }
+
+  stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv {
+    if (!this.baseEnv) {
+      this.baseEnv = { ...process.env, ...this.def.env };
+      // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
+      delete this.baseEnv.ELECTRON_RUN_AS_NODE;
+    }
+    return {
+      ...this.baseEnv,
+      ...step.env,
+      ...this.outputEnv,
+      TASK_ID: this.id,
+      TASK_RUN_ID: this.runId,
+      TASK_STEP_ID: step.id,
+      TASK_STEP_INDEX: String(index),
+      TASK_PAUSE_REQUESTED: this.paths.pauseRequested,
+      ...extra,
+    };
+  }
+
+  stepFolder(step: StepDefinition): string {
+    return path.resolve(this.root, this.def.cwd ?? '.', step.cwd ?? '.');
+  }
+
+  async commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean> {
+    if (!(await this.log.commitStep(completed))) return false;
+    outputsEnv(completed, this.outputEnv);
+    this.unfinished = null;
+    this.progressMade();
+    if (fs.existsSync(files.state)) fs.rmSync(files.state);
+    this.publisher.state.stepsDone++;
+    this.publisher.state.currentStep = null;
+    return true;
+  }
+
+  pauseOnFailure(unfinished: UnfinishedStep, reason: string): Stop {
+    const givenUp = this.givenUp(reason);
+    if (givenUp) return { kind: 'failed', unfinished, reason: givenUp };
+    this.control.failureMatched(reason);
+    return this.control.status === 'interrupting' ? { kind: 'interrupted', unfinished } : { kind: 'paused', unfinished: { ...unfinished, outcome: 'paused' } };
+  }
+
+  givenUp(reason: string): string | undefined {
+    return this.autoResumes.usedUp() ? this.autoResumes.givenUp(reason) : undefined;
+  }
+
+  progressMade(): void {
+    this.autoResumes.count = 0;
+  }
+
+  tryWrite(write: () => void, file?: string): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      const failed = asWriteError(err, file, true);
+      if (!failed) throw err;
+      this.control.cannotWrite(failed);
+      return false;
+    }
+  }
+
+  /** The live parts of state.json, just before it is written. */
+  private refresh(state: RunnerState): void {
+    // A forEach step's counts and process groups, as they are now.
+    if (this.batch && state.currentStep) state.currentStep = { ...state.currentStep, ...this.batch.counts(), processes: this.batch.processes() };
+    const { status } = this.control;
+    state.pausedBy = status === 'pausing' || status === 'paused' ? this.control.pausedBy : undefined;
+  }
+
+  // ---- ending ----------------------------------------------------------------------------------
+
+  private async finish(stop: Stop): Promise<number> {
+    const { control, publisher, paths } = this;
+    const state = publisher.state;
+    this.watcher.stop();
+    // A step that failed while being interrupted was interrupted: the person asked it to stop.
+    if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
+    stop = this.pausedByDisk(stop);
+    const unfinished = stop.kind === 'completed' ? null : stop.unfinished;
+    const failurePause = stop.kind === 'paused' && control.pausedBy === 'failure' && control.matchedFailure ? { reason: control.matchedFailure.reason, at: new Date().toISOString(), autoResumes: this.autoResumes.count } : undefined;
+    // Not written: checkpoint.json and the journal are as they were, and together hold every commit.
+    const snapshotted = await this.log.finalSnapshot(stop.kind, { unfinished, failurePause });
+    if (!snapshotted) stop = this.pausedByDisk(stop);
+    const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
+    // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
+    if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
+    this.tryWrite(() => fs.rmSync(paths.pauseRequested, { force: true }), paths.pauseRequested);
+    state.currentStep = null;
+    state.endedAt = new Date().toISOString();
+    if (stop.kind === 'failed') state.reason = stop.reason;
+    if (stop.kind === 'paused') {
+      control.pausedBy ??= 'step';
+      state.reason = control.writeError ? control.writeError.message : failurePause ? failurePause.reason : unfinished ? `paused in step '${unfinished.id}'` : undefined;
+    }
+    if (stop.kind === 'interrupted') state.reason = unfinished ? `interrupted in step '${unfinished.id}'` : undefined;
+    const stateSaved = publisher.save();
+    const r = this.reporter;
+    const steps = `${state.stepsDone}/${state.stepsTotal} steps`;
+    const writeError = control.writeError;
+    if (writeError) {
+      const kept = snapshotted ? paths.checkpoint : `${paths.checkpoint} (as it was) and ${path.basename(paths.journal)}`;
+      const lost = stateSaved ? '' : `; ${path.basename(paths.state)} could not be written either, so the task shows as lost until then`;
+      const done = `${steps} done, kept in ${kept}`;
+      if (stop.kind === 'paused') {
+        r.error(`Paused '${this.id}': ${writeError.message}. ${done}. ${writeError.fix}, then resume with: ptask resume ${this.id}${lost}`);
+        return EXIT.paused;
+      }
+      r.error(`${writeError.message}; ${done}${lost}`);
+    }
+    switch (stop.kind) {
+      case 'completed':
+        r.info(`Completed '${this.id}': ${steps}`);
+        return EXIT.completed;
+      case 'failed':
+        r.error(`Failed '${this.id}': ${stop.reason} (log: ${stepLogPath(paths, stop.unfinished.id)})`);
+        return EXIT.failed;
+      case 'paused':
+        r.info(`Paused '${this.id}'${failurePause ? ' on a failure' : ''}: ${steps} done; resume with: ptask resume ${this.id}`);
+        return EXIT.paused;
+      case 'interrupted':
+        r.info(`Interrupted '${this.id}': ${steps} done${unfinished ? `; '${unfinished.id}' runs again on resume` : ''}`);
+        return EXIT.interrupted;
+    }
+  }
+
+  /**
+   * A failure while a file of the run could not be written may well be the disk's doing (the step
+   * could not write either): the task pauses rather than fails, and resume runs the step again.
+   */
+  private pausedByDisk(stop: Stop): Stop {
+    if (!this.control.writeError || stop.kind !== 'failed') return stop;
+    this.reporter.error(`${stop.reason} (taken as a pause: ${this.control.writeError.message})`);
+    return { kind: 'paused', unfinished: stop.unfinished };
+  }
+
+  /**
+   * The one way out on an unexpected error: the steps stopped, a readable state, the last checkpoint
+   * kept. A disk error met where none was expected pauses the task instead (exit 2), or, before any
+   * step began, leaves it as it was (exit 1).
+   */
+  async fatal(err: Error): Promise<number> {
+    const disk = asWriteError(err);
+    if (!disk) this.reporter.error(`runner error: ${err.stack ?? err.message}`);
+    else if (!this.started) this.reporter.error(`cannot run '${this.id}': ${disk.message}; nothing was run`);
+    else this.reporter.error(`Paused '${this.id}': ${disk.message}. ${disk.fix}, then resume with: ptask resume ${this.id}`);
+    this.watcher.stop();
+    this.control?.halt(disk ? 'writeFailed' : 'runnerError');
+    await Promise.all(
+      [...this.inFlight].map((attempt) => {
+        attempt.stop();
+        return attempt.ended;
+      }),
+    );
+    // A run that could not start for want of disk leaves the state as it was.
+    if (this.publisher && (this.started || !disk)) {
+      try {
+        const state = this.publisher.state;
+        state.reason = disk ? disk.message : `runner error: ${err.message}`;
+        state.currentStep = null;
+        state.endedAt = new Date().toISOString();
+        delete state.resumeAt;
+        delete state.autoResume;
+        this.publisher.save();
+      } catch {
+        // the disk may be what failed; the checkpoint on disk is still the last good one
+      }
+    }
+    return disk && this.started ? EXIT.paused : EXIT.failed;
+  }
+
+  dispose(): void {
+    this.watcher.stop();
+    this.publisher?.stop();
+    this.log?.close();
+    for (const sig of SIGNALS) process.off(sig, this.onSignal);
+  }
+}
