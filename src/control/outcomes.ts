@@ -21,6 +21,3 @@ export type Refusal =
   | { kind: 'held'; holder: Holder; message: string }
   /** A file could not be written (a full or read-only disk). */
   | { kind: 'cannotWrite'; error: WriteError; message: string };
-
-export const isRefusal = <T extends { kind: string }>(outcome: T | Refusal): outcome is Refusal => REFUSALS.has(outcome.kind);
-const REFUSALS: ReadonlySet<string> = new Set<Refusal['kind']>(['notAllowed', 'pausedForAll', 'changed', 'badFile', 'held', 'cannotWrite']);

@@ -161,7 +161,10 @@ export class TaskRun implements RunContext {
       if (this.control.status === 'interrupting') return { kind: 'interrupted', unfinished: this.unfinished };
       scheduler.started(next.step.id);
       const stop = next.step.forEach ? await runBatch(this, next.step, next.index) : await runStep(this, next.step, next.index);
-      if (stop) return stop;
+      if (stop) {
+        scheduler.stopped(next.step.id);
+        return stop;
+      }
       scheduler.completed(next.step.id);
     }
     return { kind: 'completed' };
