@@ -221,7 +221,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, requestedBy: 'cli', detach });
   switch (outcome.kind) {
     case 'ready':
-      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true });
+      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true, alsoToRunnerLog: true });
     case 'started':
       return print(`Started '${view.id}' in the background (runner pid ${outcome.pid}); follow it with: ptask status ${view.id}`);
     case 'ended':
@@ -330,7 +330,17 @@ function reset(ctx: Context): number {
   return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${view.paths.checkpointsDir}`);
 }
 
+/**
+ * A terminal that goes away (ssh drops: EIO on every write) or a closed pipe (`ptask run x | head -1`:
+ * EPIPE) must never end a runner: its writes fail quietly from then on, and a foreground runner's
+ * messages still go to runner.log.
+ */
+function survivingLostOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 if (require.main === module) {
+  survivingLostOutput();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -99,7 +99,8 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
   const resolved = ItemProgress.create(step.id, step.forEach, items);
   // The forEach changed (resume --force): an item done before, by its text, stays done.
   if (current?.stepId === step.id) carryOverDone(current, resolved);
-  fs.rmSync(files.itemStates, { recursive: true, force: true }); // states of another item list
+  // The states of another item list go; a folder that cannot be removed pauses the task, as a snapshot that cannot be written does.
+  if (!ctx.tryWrite(() => fs.rmSync(files.itemStates, { recursive: true, force: true }))) return undefined;
   return ctx.log.startBatch(resolved, { unfinished: ctx.unfinished }) ? resolved : undefined;
 }
 

@@ -32,6 +32,8 @@ export interface RunnerOptions {
   reporter: Reporter;
   /** SIGINT/SIGTERM/SIGHUP pause the task gracefully; a second one interrupts it. */
   handleSignals?: boolean;
+  /** Also append every message to the run folder's runner.log: a foreground runner's terminal may go away. */
+  alsoToRunnerLog?: boolean;
 }
 
 export const DEFAULT_POLL_MS = 100;
@@ -57,7 +59,7 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
   }
   // From here on every message and every reason written masks the values of secret env variables.
   const redact = redactor(secretValues(def, process.env));
-  const reporter = redacting(opts.reporter, redact);
+  const reporter = redacting(opts.alsoToRunnerLog ? teeToFile(opts.reporter, paths.runnerLog) : opts.reporter, redact);
   let lock: ReturnType<typeof acquireLock>;
   try {
     lock = acquireLock(paths.lock, 'run');
@@ -93,6 +95,21 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
 function redacting(reporter: Reporter, redact: Redact): Reporter {
   if (redact === noRedaction) return reporter;
   return { info: (m) => reporter.info(redact(m)), error: (m) => reporter.error(redact(m)) };
+}
+
+/** Messages also go to `file`, stamped; a write that fails (a full disk) is skipped, never fatal. */
+function teeToFile(reporter: Reporter, file: string): Reporter {
+  const append = (m: string) => {
+    try {
+      fs.appendFileSync(file, `${new Date().toISOString()} ${m}\n`);
+    } catch {
+      // the message still went to the terminal, if there is one
+    }
+  };
+  return {
+    info: (m) => (append(m), reporter.info(m)),
+    error: (m) => (append(m), reporter.error(m)),
+  };
 }
 
 function fail(reporter: Reporter, message: string, code: number): number {
