@@ -53,6 +53,7 @@ export class AutoResumes {
         `Resume, pause or interrupt it to decide now.`,
     );
     for (;;) {
+      if (control.disowned) return { kind: 'interrupted', unfinished };
       const want = control.want(Date.now() >= resumeAt);
       if (want.want === 'wait') {
         await control.sleep(resumeAt - Date.now());

@@ -58,6 +58,8 @@ export class CommitLog {
   /** A sync of item commits, waiting for the interval since the last one. */
   private syncTimer: NodeJS.Timeout | undefined;
   private lastSyncAt = -Infinity;
+  /** Nothing more is written (the run folder is another run's now). */
+  private muted = false;
   /** The first write that failed: nothing is committed after it. */
   private firstFailure: WriteError | undefined;
   /** The forEach step in progress, written into every snapshot. */
@@ -137,7 +139,7 @@ export class CommitLog {
    * write) is cut off again, or the next one would be glued to it.
    */
   private writeLine(record: JournalRecord): boolean {
-    if (this.firstFailure) return false;
+    if (this.firstFailure || this.muted) return false;
     const line = Buffer.from(JSON.stringify({ seq: this.seq + 1, ...record }) + '\n');
     let written: number;
     try {
@@ -222,6 +224,7 @@ export class CommitLog {
   }
 
   private writeSnapshot(reason: Checkpoint['reason'], stop: StopRecord): boolean {
+    if (this.muted) return false;
     const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
     const unfinished = stop.unfinished?.error ? { ...stop.unfinished, error: this.redact(stop.unfinished.error) } : stop.unfinished;
     const failurePause = stop.failurePause && { ...stop.failurePause, reason: this.redact(stop.failurePause.reason) };
@@ -253,6 +256,11 @@ export class CommitLog {
     clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
     return true;
+  }
+
+  /** From now on write nothing: every commit fails, silently. */
+  mute(): void {
+    this.muted = true;
   }
 
   close(): void {

@@ -15,6 +15,7 @@ import { noRedaction, redactor, secretValues, type Redact } from '../protocol/se
 import { TransitionError } from '../protocol/transitions';
 import { asWriteError } from '../protocol/writeError';
 import { RunnerError, type Reporter } from './reporter';
+import { LockOwnership } from './ownership';
 import { TaskRun } from './taskRun';
 
 export type { Reporter } from './reporter';
@@ -59,7 +60,8 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
   }
   // From here on every message and every reason written masks the values of secret env variables.
   const redact = redactor(secretValues(def, process.env));
-  const reporter = redacting(opts.alsoToRunnerLog ? teeToFile(opts.reporter, paths.runnerLog) : opts.reporter, redact);
+  const toRunnerLog = { on: Boolean(opts.alsoToRunnerLog) };
+  const reporter = redacting(teeToFile(opts.reporter, paths.runnerLog, toRunnerLog), redact);
   let lock: ReturnType<typeof acquireLock>;
   try {
     lock = acquireLock(paths.lock, 'run');
@@ -70,7 +72,18 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
   }
   if (!lock.acquired) return fail(reporter, describeHolder(opts.id, holderOf(lock.holder, paths.lock)), EXIT.locked);
   const run = new TaskRun(
-    { root: opts.root, mode: opts.mode, fresh: opts.fresh, force: opts.force, pollMs: opts.pollMs ?? DEFAULT_POLL_MS, graceMs: opts.graceMs ?? DEFAULT_GRACE_MS, reporter, handleSignals: opts.handleSignals },
+    {
+      root: opts.root,
+      mode: opts.mode,
+      fresh: opts.fresh,
+      force: opts.force,
+      pollMs: opts.pollMs ?? DEFAULT_POLL_MS,
+      graceMs: opts.graceMs ?? DEFAULT_GRACE_MS,
+      reporter,
+      handleSignals: opts.handleSignals,
+      ownership: new LockOwnership(paths.lock),
+      onDisowned: () => (toRunnerLog.on = false),
+    },
     paths,
     def,
     redact,
@@ -97,9 +110,10 @@ function redacting(reporter: Reporter, redact: Redact): Reporter {
   return { info: (m) => reporter.info(redact(m)), error: (m) => reporter.error(redact(m)) };
 }
 
-/** Messages also go to `file`, stamped; a write that fails (a full disk) is skipped, never fatal. */
-function teeToFile(reporter: Reporter, file: string): Reporter {
+/** Messages also go to `file` while `to.on`, stamped; a write that fails (a full disk) is skipped, never fatal. */
+function teeToFile(reporter: Reporter, file: string, to: { on: boolean }): Reporter {
   const append = (m: string) => {
+    if (!to.on) return;
     try {
       fs.appendFileSync(file, `${new Date().toISOString()} ${m}\n`);
     } catch {

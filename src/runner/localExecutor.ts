@@ -15,10 +15,17 @@ import { LineSplitter } from './lines';
 const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
 export class LocalExecutor implements Executor {
+  /** Logs are no longer written (the run folder is another run's now). */
+  private readonly logs = { muted: false };
+
   constructor(private readonly graceMs: number) {}
 
+  mute(): void {
+    this.logs.muted = true;
+  }
+
   start(spec: AttemptSpec): RunningAttempt {
-    const log = new StepLog(spec);
+    const log = new StepLog(spec, this.logs);
     let child;
     try {
       child = spawn('/bin/sh', ['-c', spec.command], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -86,10 +93,10 @@ class StepLog {
   private fd: number | undefined;
   private failed = false;
 
-  constructor(private readonly spec: AttemptSpec) {}
+  constructor(private readonly spec: AttemptSpec, private readonly logs: { muted: boolean }) {}
 
   write(data: Buffer | string): void {
-    if (this.failed) return;
+    if (this.failed || this.logs.muted) return;
     try {
       if (this.fd === undefined) {
         this.fd = fs.openSync(this.spec.logFile, LOG_FLAGS, 0o644);

@@ -38,6 +38,8 @@ export class RunControl {
   private taskDesired: 'running' | 'paused' | 'interrupted' = 'running';
   private globalPaused = false;
   private signals: 0 | 1 | 2 = 0;
+  /** runner.lock is no longer this runner's (its run folder was deleted, maybe a new run started): nothing more is written. */
+  disowned = false;
 
   constructor(
     private readonly id: string,
@@ -46,6 +48,8 @@ export class RunControl {
     private readonly reporter: Reporter,
     private readonly save: () => void,
     initial: TaskStatus,
+    private readonly ownership: { readonly held: boolean },
+    private readonly onDisowned: () => void,
   ) {
     this.current = initial;
     this.startSeq = state.appliedSeq;
@@ -84,6 +88,8 @@ export class RunControl {
   /** Read the control files (cached: parsed again only when changed), then act on what is wanted. */
   look(): void {
     if (!ACTIVE_STATES.has(this.current) && !this.waiting) return;
+    if (this.disowned) return;
+    if (!this.ownership.held) return this.disown();
     const control = readControlFiles(this.paths, this.cache);
     for (const problem of control.problems) {
       if (this.reported.has(problem.message)) continue;
@@ -127,11 +133,25 @@ export class RunControl {
     } else if (want?.want === 'run' && this.current === 'pausing') {
       this.move('resume');
       this.pausedBy = undefined;
-      fs.rmSync(this.paths.pauseRequested, { force: true });
+      if (!this.disowned) fs.rmSync(this.paths.pauseRequested, { force: true });
       changed = true;
     }
     for (const wake of [...this.wakers]) wake();
     return changed;
+  }
+
+  /**
+   * The lock is gone or another's: stop everything in flight and write nothing more, not even
+   * state.json (the folder it would land in belongs to another run now, or to nobody).
+   */
+  private disown(): void {
+    this.disowned = true;
+    this.onDisowned();
+    this.reporter.error(`Stopping '${this.id}': its run folder was deleted or taken over while it ran (${this.paths.lock} is no longer this runner's); nothing more is written there`);
+    this.waiting = false;
+    if (canTransition(this.current, 'interrupt')) this.move('interrupt');
+    this.interruption.abort();
+    for (const wake of [...this.wakers]) wake();
   }
 
   /** Ctrl+C, SIGTERM, SIGHUP: the first pauses, a second interrupts. */
@@ -165,6 +185,7 @@ export class RunControl {
 
   /** TASK_PAUSE_REQUESTED: steps that look at it pause inside; the pause happens without it too. */
   private markPauseRequested(by: PausedBy): void {
+    if (this.disowned) return;
     try {
       fs.writeFileSync(this.paths.pauseRequested, `${new Date().toISOString()} ${by}\n`);
     } catch (err) {

@@ -19,6 +19,8 @@ export class StatePublisher {
   private dueAt = 0;
   private lastWrite = 0;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Nothing more is written (the run folder is another run's now). */
+  private muted = false;
 
   /**
    * `refresh` brings the live parts of the state up to date just before each write (the items in
@@ -37,6 +39,7 @@ export class StatePublisher {
    * share one write. False when it could not be written (called from timers too: it never throws for that).
    */
   save(minIntervalMs = 0): boolean {
+    if (this.muted) return false;
     const wait = this.lastWrite + minIntervalMs - performance.now();
     if (wait > 0) {
       // A write already planned as soon as this one is enough.
@@ -72,6 +75,12 @@ export class StatePublisher {
 
   startHeartbeat(): void {
     this.heartbeat = setInterval(() => this.save(), HEARTBEAT_MS);
+  }
+
+  /** From now on write nothing. */
+  mute(): void {
+    this.muted = true;
+    this.stop();
   }
 
   stop(): void {

@@ -23,6 +23,7 @@ import type { LiveBatch, RunContext, Stop } from './context';
 import { ControlWatcher, readControlFiles } from './controlFiles';
 import type { AttemptSpec, RunningAttempt } from './executor';
 import { LocalExecutor } from './localExecutor';
+import type { LockOwnership } from './ownership';
 import { PauseOnPolicy } from './pauseOn';
 import { RunnerError, type Reporter } from './reporter';
 import { RunControl } from './runControl';
@@ -42,6 +43,10 @@ export interface RunOptions {
   reporter: Reporter;
   /** SIGINT/SIGTERM/SIGHUP pause the task gracefully; a second one interrupts it. */
   handleSignals?: boolean;
+  /** Is runner.lock still this runner's? */
+  ownership: LockOwnership;
+  /** The lock is no longer this runner's: whatever else writes into the run folder stops (runner.log). */
+  onDisowned?: () => void;
 }
 
 const DEFAULT_RETRY_DELAY_MS = 1000;
@@ -124,7 +129,7 @@ export class TaskRun implements RunContext {
     };
     const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
     this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
-    this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status);
+    this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;
     this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, sleep: (ms) => control.sleep(ms), onRetry: () => {} };
@@ -156,6 +161,7 @@ export class TaskRun implements RunContext {
     const scheduler = new ChainScheduler(this.def.steps, this.log.current.completed.map((s) => s.id));
     for (let [next] = scheduler.ready(); next; [next] = scheduler.ready()) {
       this.control.look();
+      if (this.control.disowned) return { kind: 'interrupted', unfinished: this.unfinished };
       // At a step boundary, a pending pause or interrupt ends the run here.
       if (this.control.pausing) return { kind: 'paused', unfinished: this.unfinished };
       if (this.control.status === 'interrupting') return { kind: 'interrupted', unfinished: this.unfinished };
@@ -242,6 +248,7 @@ export class TaskRun implements RunContext {
   }
 
   tryWrite(write: () => void, file?: string): boolean {
+    if (this.control.disowned) return false;
     try {
       write();
       return true;
@@ -267,6 +274,7 @@ export class TaskRun implements RunContext {
     const { control, publisher, paths } = this;
     const state = publisher.state;
     this.watcher.stop();
+    if (control.disowned) return this.disownedExit();
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);
@@ -338,6 +346,7 @@ export class TaskRun implements RunContext {
     else if (!this.started) this.reporter.error(`cannot run '${this.id}': ${disk.message}; nothing was run`);
     else this.reporter.error(`Paused '${this.id}': ${disk.message}. ${disk.fix}, then resume with: ptask resume ${this.id}`);
     this.watcher.stop();
+    if (this.control?.disowned) return this.disownedExit();
     this.control?.halt(disk ? 'writeFailed' : 'runnerError');
     await Promise.all(
       [...this.inFlight].map((attempt) => {
@@ -360,6 +369,24 @@ export class TaskRun implements RunContext {
       }
     }
     return disk && this.started ? EXIT.paused : EXIT.failed;
+  }
+
+  /** Write nothing more into the run folder: it is another run's now, or nobody's. */
+  private mute(): void {
+    this.publisher.mute();
+    this.log.mute();
+    this.executor.mute();
+    this.opts.onDisowned?.();
+  }
+
+  /** Another runner holds the task now (3), or nobody does: the run folder was deleted (1). What was in flight was stopped. */
+  private async disownedExit(): Promise<number> {
+    await Promise.all([...this.inFlight].map((attempt) => attempt.ended));
+    const taken = fs.existsSync(this.paths.lock);
+    this.reporter.error(
+      `Stopped '${this.id}': ${taken ? 'another runner holds it now' : 'its run folder was deleted'}; what this run had committed went with the folder (earlier snapshots, if any, are in ${this.paths.checkpointsDir})`,
+    );
+    return taken ? EXIT.locked : EXIT.failed;
   }
 
   dispose(): void {

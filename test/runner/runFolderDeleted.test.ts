@@ -1,0 +1,63 @@
+/**
+ * A run folder deleted while its runner runs (`rm -rf .tasks/x`, or `git clean -fdX`, which deletes
+ * run folders because the .gitignore the tools write ignores them), then a new run: the old runner
+ * notices that runner.lock is no longer its own, stops its step, and writes nothing into the new run.
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ptask, ptaskChild, readLines, waitFor, workspace, type Workspace } from './helpers';
+
+describe('runner: its run folder deleted while it runs', () => {
+  let ws: Workspace;
+  let marks: string;
+  beforeEach(() => {
+    ws = workspace();
+    marks = path.join(ws.root, 'marks');
+    const step = (id: string) => ({ id, run: `echo "start ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}; sleep 0.5; echo "end ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}` });
+    ws.define('t', { steps: [step('a'), step('b'), step('c')] });
+  });
+  afterEach(() => ws.cleanup());
+
+  const deleteThenRunAgain = async (remove: () => void) => {
+    const old = ptaskChild(ws, 'run', 't');
+    const oldRun = await waitFor('the first run to start step a', () => readLines(marks).find((l) => l.startsWith('start a '))?.split(' ')[2]);
+    remove();
+    assert.equal(fs.existsSync(ws.runDir('t')), false, 'the run folder is gone');
+    const again = ptask(ws, 'run', 't');
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    const code = await old.exited;
+    assert.ok(code === 1 || code === 3, `the old runner stops: exit ${code}\n${old.output()}`);
+    assert.match(old.output(), /Stopped 't': (its run folder was deleted|another runner holds it now)/);
+
+    const lines = readLines(marks);
+    const newRun = fs.readFileSync(ws.file('t', 'checkpoint.json'), 'utf8').match(/"runId": "([^"]+)"/)![1];
+    assert.notEqual(newRun, oldRun);
+    assert.deepEqual(lines.filter((l) => l.endsWith(newRun)), ['a', 'b', 'c'].flatMap((s) => [`start ${s} ${newRun}`, `end ${s} ${newRun}`]), 'the new run ran each step once');
+    assert.deepEqual(lines.filter((l) => l.endsWith(oldRun)), [`start a ${oldRun}`], 'the old run started nothing more, and its step was stopped');
+    // Nothing of the old runner in the new run's files.
+    const state = ws.readJson('t', 'state.json');
+    assert.equal(state.status, 'completed');
+    assert.equal(state.runId, newRun);
+    assert.doesNotMatch(fs.readFileSync(ws.file('t', 'runner.log'), 'utf8'), new RegExp(`Stopp|${oldRun.slice(0, 8)}`));
+    assert.equal(fs.readFileSync(ws.file('t', 'journal.jsonl'), 'utf8'), '');
+  };
+
+  it('rm -rf of the run folder, then a new run', () => deleteThenRunAgain(() => fs.rmSync(ws.runDir('t'), { recursive: true, force: true })));
+
+  it('git clean -fdX (run folders are ignored, so it deletes them), then a new run', async () => {
+    const git = (...args: string[]) => {
+      const r = spawnSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd: ws.root, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    git('init', '-q');
+    // The .gitignore the tools write on the first run, written here before it.
+    fs.writeFileSync(path.join(ws.tasksDir, '.gitignore'), '*/\n.control.json\n');
+    fs.writeFileSync(path.join(ws.root, '.gitignore'), 'marks\n');
+    git('add', '.');
+    git('commit', '-qm', 'tasks');
+    await deleteThenRunAgain(() => git('clean', '-fdXq', '.tasks'));
+    assert.ok(fs.existsSync(path.join(ws.tasksDir, 't.json')), 'the definition is kept');
+  });
+});
