@@ -4,6 +4,7 @@
  * lost runner left running).
  */
 import * as fs from 'node:fs';
+import { isSameProcessAlive, processStartTime } from './processInfo';
 
 /** Does the process group still have a member that is not a zombie? */
 export function groupAlive(pgid: number): boolean {
@@ -35,29 +36,34 @@ export function groupAlive(pgid: number): boolean {
 }
 
 /**
- * The process groups of every process whose environment holds `variable` (e.g.
- * "TASK_PAUSE_REQUESTED=/ws/.tasks/t/pause-requested"). A runner killed with -9 cannot say which
- * items it had just started; their processes still carry the task's step environment. Linux only
- * (elsewhere: none found); processes of other users are unreadable and skipped.
+ * Every process (but this one, and zombies) whose environment holds all of `entries` (e.g.
+ * "TASK_PAUSE_REQUESTED=/ws/.tasks/t/pause-requested"), with its process group. A runner killed with
+ * -9 cannot say which items it had just started, and a process that left its step's group cannot be
+ * found by the group: both still carry the task's step environment. Linux only (elsewhere: none
+ * found); processes of other users are unreadable and skipped.
  */
-export function groupsWithEnv(variable: string): number[] {
+export function processesWithEnv(entries: string[]): { pid: number; pgid: number }[] {
   if (process.platform !== 'linux') return [];
-  const needle = Buffer.from(`\0${variable}\0`);
-  const groups = new Set<number>();
+  const needles = entries.map((e) => Buffer.from(`\0${e}\0`));
+  const found: { pid: number; pgid: number }[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (name.charCodeAt(0) > 57 || Number(name) === process.pid) continue;
     try {
       const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`)]);
-      if (!environ.includes(needle)) continue;
+      if (!needles.every((n) => environ.includes(n))) continue;
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
-      const pgid = Number(fields[2]);
-      if (fields[0] !== 'Z' && pgid > 1) groups.add(pgid);
+      if (fields[0] !== 'Z') found.push({ pid: Number(name), pgid: Number(fields[2]) });
     } catch {
       // exited meanwhile, or not ours to read
     }
   }
-  return [...groups];
+  return found;
+}
+
+/** The process groups of the processes whose environment holds `variable`. */
+export function groupsWithEnv(variable: string): number[] {
+  return [...new Set(processesWithEnv([variable]).map((p) => p.pgid).filter((pgid) => pgid > 1))];
 }
 
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -79,5 +85,20 @@ export async function terminateGroup(pgid: number, graceMs: number): Promise<voi
       killed = true;
     }
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** SIGTERM each process, SIGKILL after the grace period those still there (the same processes: pids are reused); returns at once. */
+export function stopProcesses(pids: number[], graceMs: number): void {
+  const started = pids.map((pid) => ({ pid, startTime: processStartTime(pid) })).filter((p) => p.startTime !== undefined);
+  for (const { pid } of started) signalProcess(pid, 'SIGTERM');
+  if (started.length) setTimeout(() => started.forEach((p) => isSameProcessAlive(p.pid, p.startTime) && signalProcess(p.pid, 'SIGKILL')), graceMs).unref();
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
   }
 }

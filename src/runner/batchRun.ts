@@ -137,6 +137,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           logFile: files.log,
           logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
+          identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
         });

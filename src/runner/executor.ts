@@ -20,6 +20,11 @@ export interface AttemptSpec {
   onStderrLine?: (line: string) => void;
   /** The log could not be written (a full disk): the attempt goes on, its output no longer logged. Called once. */
   onLogError?: (err: Error) => void;
+  /**
+   * Environment entries ("NAME=value") that every process of this attempt inherits, and no other
+   * process does: those that left its process group are found by them.
+   */
+  identity?: string[];
 }
 
 /** How an attempt's command ended, as the executor saw it. */

@@ -1,18 +1,23 @@
 /**
  * The local executor: each attempt is `/bin/sh -c <command>` in its own process group, its
  * output appended to the step's log. When the shell exits, whatever it left running in its group
- * is stopped too (a step frees everything it started), and the attempt ends only when the group
- * is empty.
+ * is stopped too (a step frees everything it started), and the attempt ends when the group is
+ * empty and its output drained. A process that left the group (`setsid cmd &`) but holds the
+ * attempt's output would keep it open for ever: after DRAIN_MS the output is no longer read, and the
+ * processes that carry the attempt's environment (`spec.identity`) are stopped. One that let go of
+ * the output too (a daemon) escapes.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { groupAlive, terminateGroup } from '../protocol/processGroups';
+import { groupAlive, processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
 import type { AttemptSpec, ExecEnd, Executor, RunningAttempt } from './executor';
 import { LineSplitter } from './lines';
 
 /** Append, create, and never through a symbolic link: a log must not land outside the run folder. */
 const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+/** How long output may go on after the shell and its group are gone. */
+const DRAIN_MS = 250;
 
 export class LocalExecutor implements Executor {
   /** Logs are no longer written (the run folder is another run's now). */
@@ -41,12 +46,23 @@ export class LocalExecutor implements Executor {
     let resolveEnded!: (end: ExecEnd) => void;
     const ended = new Promise<ExecEnd>((resolve) => (resolveEnded = resolve));
     let settled = false;
+    let drain: NodeJS.Timeout | undefined;
 
     const finish = () => {
       if (settled || !exit || openStreams > 0 || (terminating && !groupGone)) return;
       settled = true;
+      clearTimeout(drain);
       log.close();
       resolveEnded(exit);
+    };
+    /** The shell and its group are gone, but the output is still open: held by a process that left the group. */
+    const drainThenCutOff = () => {
+      if (settled || drain || !exit || openStreams === 0 || (terminating && !groupGone)) return;
+      drain = setTimeout(() => {
+        if (spec.identity) stopProcesses(processesWithEnv(spec.identity).map((p) => p.pid), this.graceMs);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, DRAIN_MS);
     };
     const terminate = () => {
       if (pgid === undefined) return;
@@ -55,6 +71,7 @@ export class LocalExecutor implements Executor {
         // The shell was already reaped, or its exit is lost with the group: it ended by the stop.
         exit ??= { kind: 'exited', exitCode: null, signal: 'SIGTERM' };
         finish();
+        drainThenCutOff();
       });
     };
 
@@ -71,6 +88,7 @@ export class LocalExecutor implements Executor {
         // Whatever the command left running in its group goes with it: a step frees everything.
         if (!terminating && groupAlive(pgid)) terminate();
         finish();
+        drainThenCutOff();
       });
     }
     function finishStream() {

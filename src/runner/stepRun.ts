@@ -27,6 +27,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       env: ctx.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
       logFile: files.log,
       logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${ctx.runId} ===\n`,
+      identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
       onStdoutLine: (line) => {
         watch?.onLine(line);
         const progress = parseProgress(line);
