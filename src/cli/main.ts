@@ -221,7 +221,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, requestedBy: 'cli', detach });
   switch (outcome.kind) {
     case 'ready':
-      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true, alsoToRunnerLog: true });
+      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true, toRunnerLog: () => output.lost });
     case 'started':
       return print(`Started '${view.id}' in the background (runner pid ${outcome.pid}); follow it with: ptask status ${view.id}`);
     case 'ended':
@@ -331,12 +331,16 @@ function reset(ctx: Context): number {
 }
 
 /**
- * A terminal that goes away (ssh drops: EIO on every write) or a closed pipe (`ptask run x | head -1`:
- * EPIPE) must never end a runner: its writes fail quietly from then on, and a foreground runner's
- * messages still go to runner.log.
+ * A terminal that goes away (ssh drops: SIGHUP, then EIO on every write) or a closed pipe (`ptask
+ * run x | head -1`: EPIPE) must never end a runner: its writes fail quietly from then on, and a
+ * foreground runner's messages go to runner.log instead.
  */
+const output = { lost: false };
 function survivingLostOutput(): void {
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const lost = () => (output.lost = true);
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', lost);
+  // Before the runner's own handler (which pauses): its messages already go to runner.log.
+  process.on('SIGHUP', lost);
 }
 
 if (require.main === module) {

@@ -10,9 +10,13 @@ import { readGlobalControl } from './requests';
 /** A view that can be acted on: its definition, state and control files read without a problem. */
 export type UsableView = TaskView & { paths: TaskPaths };
 
+/**
+ * A view that cannot be acted on: a bad definition, or a damaged control.json (its next seq cannot
+ * be known). A damaged state.json is no reason: the task is lost, and resume or reset mend it.
+ */
 export function unusable(view: TaskView): Refusal | undefined {
   if (view.problem || !view.paths) return { kind: 'badFile', message: view.problem ?? `${view.id}.json: invalid` };
-  if (view.fileProblems.length) return { kind: 'badFile', message: view.fileProblems.join('\n') };
+  if (view.controlProblem) return { kind: 'badFile', message: view.controlProblem };
   return undefined;
 }
 

@@ -30,7 +30,7 @@ export function resetTask(view: UsableView): ResetOutcome {
       // The step a killed runner left running belongs to the run being forgotten: stop it (SIGTERM;
       // the next run also stops what is left, after the grace period, before it runs anything).
       if (view.status === 'lost') for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) signalGroup(pgid, 'SIGTERM');
-      keepPrevious(paths);
+      keepPrevious(paths, true); // with the journal folded in: a reset can be undone by hand
       for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
       for (const dir of [paths.stepsDir, paths.logsDir]) fs.rmSync(dir, { recursive: true, force: true });
     } finally {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ItemProgress } from './itemProgress';
-import { FileError, parseJsonText, quotable, readJson, readJsonSync, readText, readTextSync, type ReadResult } from './jsonFile';
+import { FileError, fsyncDirSync, parseJsonText, quotable, readJson, readJsonSync, readText, readTextSync, writeJsonAtomicSync, type ReadResult } from './jsonFile';
 import type { TaskPaths } from './paths';
 import { checkpointSchema, journalEntrySchema, type Checkpoint, type JournalEntry } from './schemas';
 
@@ -131,8 +131,14 @@ export function listSnapshots(checkpointsDir: string): string[] {
 /** How many earlier snapshots checkpoints/ keeps. */
 export const KEEP_SNAPSHOTS = 20;
 
-/** Hard-link the current checkpoint.json into checkpoints/ (free, and atomic), then prune. */
-export function keepPrevious(paths: TaskPaths): void {
+/**
+ * Keep the current checkpoint.json in checkpoints/, then prune to the last KEEP_SNAPSHOTS. A
+ * snapshot about to be replaced by a newer one is hard-linked (free, and atomic). One about to be
+ * discarded (a new run, a reset) is kept with the journal folded in (`withJournal`), so that every
+ * commit of the run being forgotten is in what is kept; when the pair cannot be read, the journal
+ * is kept beside it as it is. The folder is fsynced: what is kept survives a power loss.
+ */
+export function keepPrevious(paths: TaskPaths, withJournal = false): void {
   let stamp: string;
   let reason = 'snapshot';
   try {
@@ -146,13 +152,23 @@ export function keepPrevious(paths: TaskPaths): void {
   }
   fs.mkdirSync(paths.checkpointsDir, { recursive: true });
   const target = path.join(paths.checkpointsDir, `${stamp}-${reason}.json`);
-  try {
-    fs.linkSync(paths.checkpoint, target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    fs.copyFileSync(paths.checkpoint, target); // file systems without hard links
+  const journalBytes = withJournal ? (fs.statSync(paths.journal, { throwIfNoEntry: false })?.size ?? 0) : 0;
+  const folded = journalBytes > 0 ? loadCheckpoint(paths) : undefined;
+  if (folded?.ok) {
+    const { batch: _batch, ...rest } = folded.value.checkpoint;
+    writeJsonAtomicSync(target, { ...rest, journalSeq: folded.value.lastSeq, ...(folded.value.batch ? { batch: folded.value.batch.toCheckpoint() } : {}) }, { durable: true });
+  } else {
+    try {
+      fs.linkSync(paths.checkpoint, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') fs.copyFileSync(paths.checkpoint, target); // file systems without hard links
+    }
+    // Damaged, or not readable as a pair: the journal is kept as it is, beside the snapshot.
+    if (folded) fs.copyFileSync(paths.journal, target.replace(/\.json$/, '.journal.jsonl'));
   }
-  const names = fs.readdirSync(paths.checkpointsDir).filter((n) => n.endsWith('.json')).sort();
-  for (const old of names.slice(0, Math.max(0, names.length - KEEP_SNAPSHOTS))) fs.rmSync(path.join(paths.checkpointsDir, old), { force: true });
+  for (const suffix of ['.json', '.journal.jsonl']) {
+    const names = fs.readdirSync(paths.checkpointsDir).filter((n) => n.endsWith(suffix)).sort();
+    for (const old of names.slice(0, Math.max(0, names.length - KEEP_SNAPSHOTS))) fs.rmSync(path.join(paths.checkpointsDir, old), { force: true });
+  }
+  fsyncDirSync(paths.checkpointsDir);
 }

@@ -7,6 +7,7 @@ import { quotable, readJson, readJsonSync, type ReadResult } from './jsonFile';
 import { lockHolderState, lockHolderStateAsync, readRunnerLock, readRunnerLockAsync, type LockHolderState } from './lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
 import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerLock, type RunnerState, type TaskDefinition } from './schemas';
+import { checkpointFacts, checkpointFactsAsync, needsFacts, untrustedState, type CheckpointFacts } from './staleState';
 import { ACTIVE_STATES, type TaskStatus } from './transitions';
 
 /** A runner on another host cannot be checked by pid: its heartbeat older than this means lost. */
@@ -21,6 +22,8 @@ export interface TaskView {
   state?: RunnerState;
   /** state.json or control.json exists but is damaged. */
   fileProblems: string[];
+  /** control.json exists but is damaged: no request can be numbered after it. */
+  controlProblem?: string;
   control?: Control;
   status: TaskStatus;
   /** Why the status is "lost". */
@@ -40,7 +43,8 @@ export function readTaskView(tasksDir: string, id: string, now = Date.now()): Ta
   const def = readJsonSync(view.paths.definition, definitionSchema);
   if (!fs.existsSync(view.paths.runDir)) return finishView(view, def);
   const state = readJsonSync(view.paths.state, stateSchema);
-  return finishView(view, def, state, readJsonSync(view.paths.control, controlSchema), readRunner(view.paths, state), now);
+  const facts = needsFacts(state) ? checkpointFacts(view.paths) : undefined;
+  return finishView(view, def, state, readJsonSync(view.paths.control, controlSchema), readRunner(view.paths, state), now, facts);
 }
 
 /** The same without blocking: for the extension host. */
@@ -49,7 +53,8 @@ export async function readTaskViewAsync(tasksDir: string, id: string, now = Date
   if (!view.paths || view.problem) return view;
   const { paths } = view;
   const [def, state, control] = await Promise.all([readJson(paths.definition, definitionSchema), readJson(paths.state, stateSchema), readJson(paths.control, controlSchema)]);
-  return finishView(view, def, state, control, await readRunnerAsync(paths, state), now);
+  const facts = needsFacts(state) ? await checkpointFactsAsync(paths) : undefined;
+  return finishView(view, def, state, control, await readRunnerAsync(paths, state), now, facts);
 }
 
 /** runner.lock and the state of its holder: what tells a live runner from a lost one. */
@@ -87,13 +92,16 @@ function startView(tasksDir: string, id: string): TaskView {
   return view;
 }
 
-function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, runner: Runner = {}, now = Date.now()): TaskView {
+function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, runner: Runner = {}, now = Date.now(), facts?: CheckpointFacts): TaskView {
   if (def.ok) view.definition = def.value;
   else view.problem = def.error.message;
   if (state?.ok) view.state = state.value;
   else if (state && state.error.code !== 'missing') view.fileProblems.push(state.error.message);
   if (control?.ok) view.control = control.value;
-  else if (control && control.error.code !== 'missing') view.fileProblems.push(control.error.message);
+  else if (control && control.error.code !== 'missing') {
+    view.controlProblem = control.error.message;
+    view.fileProblems.push(control.error.message);
+  }
   if (view.state) {
     view.status = view.state.status;
     if (ACTIVE_STATES.has(view.status)) {
@@ -104,6 +112,11 @@ function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: Rea
       }
     }
     if (view.status === 'paused' && view.state.resumeAt) view.waiting = runnerAlive(view.state, runner, now);
+  }
+  const untrusted = state && untrustedState(state, facts);
+  if (untrusted) {
+    view.status = 'lost';
+    view.lostReason = untrusted;
   }
   return view;
 }

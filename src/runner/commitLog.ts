@@ -7,11 +7,11 @@
  * KEEP_SNAPSHOTS).
  *
  * Durability: a journal line is written before the next step or item starts, so it survives a
- * crash of the runner (kill -9). Its fdatasync runs on a worker thread. A step commit waits for
- * the previous commits' sync first: after a power loss, at most the step committed just before the
- * one in flight may run again. Item commits do not wait, and one sync covers every line written
- * since the last one, at most every ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the
- * items committed in the last moment (at most that interval and one sync) may run again.
+ * crash of the runner (kill -9). Its fdatasync runs on a worker thread. A step commit returns
+ * once its line is synced: after a power loss, no step recorded done runs again. Item commits do
+ * not wait, and one sync covers every line written since the last one, at most every
+ * ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the items committed in the last moment
+ * (at most that interval and one sync) may run again.
  *
  * Every write failure, whenever it happens (a sync fails on its worker thread long after its
  * commit returned), goes to one place: `onWriteError`. A commit that fails returns false; it
@@ -90,13 +90,16 @@ export class CommitLog {
     return this.firstFailure;
   }
 
-  /** The step is committed, durable before it returns true (the previous commits' sync first). False: nothing of it is recorded. */
+  /**
+   * The step is committed, and durable (synced with everything before it) when this returns true:
+   * after a power loss, no step recorded done runs again. False: nothing of it is recorded.
+   */
   async commitStep(step: CompletedStep): Promise<boolean> {
-    if (!(await this.flush()) || !this.writeLine({ type: 'step-completed', step })) return false;
+    if (!this.writeLine({ type: 'step-completed', step })) return false;
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
     this.afterLine(false);
-    return true;
+    return this.flush();
   }
 
   /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */

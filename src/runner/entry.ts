@@ -33,8 +33,8 @@ export interface RunnerOptions {
   reporter: Reporter;
   /** SIGINT/SIGTERM/SIGHUP pause the task gracefully; a second one interrupts it. */
   handleSignals?: boolean;
-  /** Also append every message to the run folder's runner.log: a foreground runner's terminal may go away. */
-  alsoToRunnerLog?: boolean;
+  /** Whether messages go to the run folder's runner.log too, now: a foreground runner's terminal may go away. */
+  toRunnerLog?: () => boolean;
 }
 
 export const DEFAULT_POLL_MS = 100;
@@ -60,8 +60,9 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
   }
   // From here on every message and every reason written masks the values of secret env variables.
   const redact = redactor(secretValues(def, process.env));
-  const toRunnerLog = { on: Boolean(opts.alsoToRunnerLog) };
-  const reporter = redacting(teeToFile(opts.reporter, paths.runnerLog, toRunnerLog), redact);
+  let disowned = false;
+  const toRunnerLog = opts.toRunnerLog;
+  const reporter = redacting(toRunnerLog ? teeToFile(opts.reporter, paths.runnerLog, () => !disowned && toRunnerLog()) : opts.reporter, redact);
   let lock: ReturnType<typeof acquireLock>;
   try {
     lock = acquireLock(paths.lock, 'run');
@@ -82,7 +83,7 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
       reporter,
       handleSignals: opts.handleSignals,
       ownership: new LockOwnership(paths.lock),
-      onDisowned: () => (toRunnerLog.on = false),
+      onDisowned: () => (disowned = true),
     },
     paths,
     def,
@@ -110,10 +111,10 @@ function redacting(reporter: Reporter, redact: Redact): Reporter {
   return { info: (m) => reporter.info(redact(m)), error: (m) => reporter.error(redact(m)) };
 }
 
-/** Messages also go to `file` while `to.on`, stamped; a write that fails (a full disk) is skipped, never fatal. */
-function teeToFile(reporter: Reporter, file: string, to: { on: boolean }): Reporter {
+/** Messages also go to `file` while `now()`, stamped; a write that fails (a full disk) is skipped, never fatal. */
+function teeToFile(reporter: Reporter, file: string, now: () => boolean): Reporter {
   const append = (m: string) => {
-    if (!to.on) return;
+    if (!now()) return;
     try {
       fs.appendFileSync(file, `${new Date().toISOString()} ${m}\n`);
     } catch {

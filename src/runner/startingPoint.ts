@@ -13,6 +13,7 @@ import type { TaskPaths } from '../protocol/paths';
 import { groupsWithEnv, terminateGroup } from '../protocol/processGroups';
 import { isSameProcessAlive } from '../protocol/processInfo';
 import { resumability } from '../protocol/resumable';
+import { checkpointFacts, needsFacts, untrustedState } from '../protocol/staleState';
 import { definitionHash, publicDefinition, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
 import { ACTIVE_STATES, type TaskStatus } from '../protocol/transitions';
 import { RunnerError, type Reporter } from './reporter';
@@ -27,10 +28,10 @@ export interface StartingPoint {
 /** The status before this runner, and the state that said it. Holding the lock, an active state means lost. */
 export function previousState(paths: TaskPaths, reporter: Reporter): { status: TaskStatus; state?: RunnerState } {
   const read = readJsonSync(paths.state, stateSchema);
-  if (read.ok) return { status: ACTIVE_STATES.has(read.value.status) ? 'lost' : read.value.status, state: read.value };
-  if (read.error.code !== 'missing') reporter.error(`${read.error.message} (taken as lost: the checkpoint decides what runs)`);
-  const hasProgress = fs.existsSync(paths.checkpoint);
-  return { status: read.error.code === 'missing' && !hasProgress ? 'idle' : 'lost' };
+  const untrusted = untrustedState(read, needsFacts(read) ? checkpointFacts(paths) : undefined);
+  if (untrusted) reporter.error(untrusted);
+  if (!read.ok) return { status: untrusted ? 'lost' : 'idle' };
+  return { status: untrusted || ACTIVE_STATES.has(read.value.status) ? 'lost' : read.value.status, state: read.value };
 }
 
 /**
@@ -50,7 +51,7 @@ export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | un
 }
 
 export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPoint {
-  keepPrevious(paths);
+  keepPrevious(paths, true); // with the journal folded in: nothing committed is thrown away
   fs.rmSync(paths.journal, { force: true });
   // Step state and outputs of an earlier run must not leak into this one.
   fs.rmSync(paths.stepsDir, { recursive: true, force: true });
