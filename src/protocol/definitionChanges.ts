@@ -1,7 +1,7 @@
 /** What changed in a definition since a checkpoint was written, in words a person can act on. */
 import type { StepDefinition, TaskDefinition } from './schemas';
 
-const STEP_FIELDS: (keyof StepDefinition)[] = ['run', 'cwd', 'env', 'timeout', 'retries', 'retryDelay', 'forEach', 'concurrency', 'continueOnError'];
+const STEP_FIELDS: (keyof StepDefinition)[] = ['run', 'cwd', 'env', 'timeout', 'retries', 'retryDelay', 'forEach', 'concurrency', 'continueOnError', 'allowEmpty'];
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 export function describeChanges(before: TaskDefinition, after: TaskDefinition): string[] {

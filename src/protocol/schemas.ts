@@ -99,10 +99,11 @@ export const stepSchema = z.strictObject({
     'How many items run at once (default 1); needs forEach.',
   ),
   continueOnError: optional(z.boolean(), 'Run the other items when one fails; the step still fails at the end, and resume retries just the failed items. Needs forEach.'),
+  allowEmpty: optional(z.boolean(), 'Let the step complete when its forEach finds no items (default false: no items fails the step, saying why). Needs forEach.'),
 }).check(
   z.superRefine((step, ctx) => {
     if (step.forEach) return;
-    for (const key of ['concurrency', 'continueOnError'] as const)
+    for (const key of ['concurrency', 'continueOnError', 'allowEmpty'] as const)
       if (step[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} applies only to a step with forEach`, input: step[key] });
   }),
 );

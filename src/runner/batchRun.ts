@@ -91,7 +91,7 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
   if (current && current.stepId === step.id && stableStringify(current.source) === stableStringify(step.forEach)) return current;
   let items: string[];
   try {
-    items = resolveItems(step.forEach!, ctx.stepFolder(step), ctx.root);
+    items = resolveItems(step.forEach!, ctx.stepFolder(step), ctx.root, step.allowEmpty);
   } catch (err) {
     if (!(err instanceof ItemsError)) throw err;
     return err.message;

@@ -5,10 +5,17 @@ const PROGRESS = /^::progress (\d+)\/(\d+)\s*$/;
 /** Longer lines are handed on in pieces: memory stays bounded whatever a step prints. */
 const MAX_LINE = 4096;
 
-/** `::progress <done>/<total>`, or undefined. */
+/**
+ * `::progress <done>/<total>`, or undefined. Only what state.json can hold: both safe non-negative
+ * integers (400 digits would be Infinity, written as null), and `done` at most `total` (7/5 is 5/5).
+ */
 export function parseProgress(line: string): { done: number; total: number } | undefined {
   const m = PROGRESS.exec(line);
-  return m ? { done: Number(m[1]), total: Number(m[2]) } : undefined;
+  if (!m) return undefined;
+  const done = Number(m[1]);
+  const total = Number(m[2]);
+  if (!Number.isSafeInteger(done) || !Number.isSafeInteger(total) || done < 0 || total < 0) return undefined;
+  return { done: Math.min(done, total), total };
 }
 
 /** Splits a byte stream into lines, UTF-8 safe across chunks, without a trailing "\r". */

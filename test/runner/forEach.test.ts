@@ -47,7 +47,7 @@ describe('runner: forEach steps', () => {
         { id: 'listed', run: record('listed.txt'), forEach: { items: ['a b', 7, 'ü'] } },
         { id: 'lines', run: record('lines.txt'), forEach: { file: 'list.txt' } },
         { id: 'files', run: record('files.txt'), forEach: { glob: 'data/**/*.txt' }, concurrency: 2 },
-        { id: 'none', run: 'exit 1', forEach: { items: [] } },
+        { id: 'none', run: 'exit 1', forEach: { items: [] }, allowEmpty: true },
       ],
     });
     const r = ptask(ws, 'run', 't');
