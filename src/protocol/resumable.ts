@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { describeChanges } from './definitionChanges';
 import type { TaskPaths } from './paths';
-import { definitionHash, definitionSchema, publicDefinition, type TaskDefinition } from './schemas';
+import { definitionSchema, publicDefinition, sameDefinition, type TaskDefinition } from './schemas';
 
 export type Resumability =
   /** `loaded` is undefined when there is no checkpoint yet; `changes` are those that `force` let through. */
@@ -24,7 +24,7 @@ export function resumability(paths: TaskPaths, def: TaskDefinition, force: boole
     return { ok: false, problem: 'damaged', file: loaded.error.file, message };
   }
   const { checkpoint } = loaded.value;
-  if (checkpoint.definitionHash === definitionHash(def)) return { ok: true, loaded: loaded.value, changes: [] };
+  if (sameDefinition(checkpoint.definitionHash, def)) return { ok: true, loaded: loaded.value, changes: [] };
   const before = definitionSchema.safeParse(checkpoint.definition);
   const changes = before.success ? describeChanges(before.data, publicDefinition(def)) : ['the checkpoint does not hold the earlier definition'];
   if (force) return { ok: true, loaded: loaded.value, changes };

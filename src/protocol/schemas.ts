@@ -336,7 +336,8 @@ export const failurePauseSchema = z.object({
 });
 export type FailurePause = z.infer<typeof failurePauseSchema>;
 
-export const CHECKPOINT_REASONS = ['started', 'items-resolved', 'compaction', 'paused', 'interrupted', 'completed', 'failed'] as const;
+/** `definition-changed`: a resume goes on under a changed definition (forced, or tuned); written before any step runs. */
+export const CHECKPOINT_REASONS = ['started', 'items-resolved', 'compaction', 'paused', 'interrupted', 'completed', 'failed', 'definition-changed'] as const;
 
 export const checkpointSchema = z.object({
   v: z.literal(1),
@@ -381,10 +382,28 @@ export function publicDefinition(def: TaskDefinition): TaskDefinition {
   return redactDeep(masked, redactor(secretValues(def)));
 }
 
-/** A stable hash of what the definition does: labels, `$schema` and key order do not count. */
+/**
+ * How a step runs, not what it does: a change to these takes effect on resume, without `--force`.
+ * (Tuning a step that failed for want of retries or time is the usual reason to resume it.)
+ */
+export const TUNING_FIELDS = ['concurrency', 'timeout', 'retries', 'retryDelay'] as const;
+
+/**
+ * A stable hash of what the definition does: labels, `$schema`, key order and the tuning fields do
+ * not count. "v2:" tells it from the hashes of earlier versions, which counted the tuning fields.
+ */
 export function definitionHash(def: TaskDefinition): string {
+  return `v2:${hashOf(def, TUNING_FIELDS)}`;
+}
+
+/** Is `stored` (a checkpoint's) the hash of `def`? Hashes written before v2 are compared as they were made. */
+export function sameDefinition(stored: string, def: TaskDefinition): boolean {
+  return stored === (stored.startsWith('v2:') ? definitionHash(def) : hashOf(def, []));
+}
+
+function hashOf(def: TaskDefinition, ignored: readonly string[]): string {
   const { $schema: _schema, name: _name, description: _description, ...rest } = def;
-  const steps = rest.steps.map(({ name: _stepName, ...step }) => step);
+  const steps = rest.steps.map(({ name: _stepName, ...step }) => Object.fromEntries(Object.entries(step).filter(([key]) => !ignored.includes(key))));
   return createHash('sha256').update(stableStringify({ ...rest, steps })).digest('hex').slice(0, 16);
 }
 

@@ -14,7 +14,8 @@ import { groupsWithEnv, terminateGroup } from '../protocol/processGroups';
 import { isSameProcessAlive } from '../protocol/processInfo';
 import { resumability } from '../protocol/resumable';
 import { checkpointFacts, needsFacts, untrustedState } from '../protocol/staleState';
-import { definitionHash, publicDefinition, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
+import { describeChanges } from '../protocol/definitionChanges';
+import { definitionHash, definitionSchema, publicDefinition, sameDefinition, stableStringify, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
 import { ACTIVE_STATES, type TaskStatus } from '../protocol/transitions';
 import { RunnerError, type Reporter } from './reporter';
 
@@ -23,6 +24,8 @@ export interface StartingPoint {
   lastSeq: number;
   batch: ItemProgress | null;
   isNew: boolean;
+  /** A resume under a changed definition (forced, or only tuned): the checkpoint now holds the new one, to be written before any step runs. */
+  redefined?: boolean;
 }
 
 /** The status before this runner, and the state that said it. Holding the lock, an active state means lost. */
@@ -76,13 +79,19 @@ export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, force: b
   if (!loaded) return newCheckpoint(paths, def); // stopped before its first checkpoint
   const { checkpoint } = loaded;
   const hash = definitionHash(def);
-  if (checkpoint.definitionHash !== hash) {
+  const definition = publicDefinition(def);
+  // Forced, or tuned (concurrency, timeout, retries, retryDelay: no force needed): from now on the checkpoint follows the new one.
+  const redefined = checkpoint.definitionHash !== hash || stableStringify(checkpoint.definition) !== stableStringify(definition);
+  if (redefined) {
+    const before = definitionSchema.safeParse(checkpoint.definition);
+    const tuned = before.success && sameDefinition(checkpoint.definitionHash, def) ? describeChanges(before.data, definition) : [];
+    if (tuned.length) reporter.info(`Resuming with changes that need no --force: ${tuned.join('; ')}`);
     checkpoint.definitionHash = hash;
-    checkpoint.definition = publicDefinition(def);
+    checkpoint.definition = definition;
   }
   // A forEach step that --force removed, or that is no longer a forEach step, has no items in progress.
   const batch = loaded.batch && def.steps.some((step) => step.id === loaded.batch!.stepId && step.forEach) ? loaded.batch : null;
-  return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false };
+  return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false, redefined };
 }
 
 /**

@@ -133,7 +133,9 @@ export class TaskRun implements RunContext {
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;
     this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, sleep: (ms) => control.sleep(ms), onRetry: () => {} };
+    // A new run, and a resume under a changed definition, are on disk before any step runs: a crash then resumes as it should.
     if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
+    if (start.redefined && !this.log.snapshot('definition-changed', { unfinished: this.unfinished })) throw this.startError;
 
     this.started = true;
     this.control.look();

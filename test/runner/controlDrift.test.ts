@@ -11,7 +11,7 @@ import type { UsableView } from '../../src/control/checks';
 import { startTask, type StartOutcome } from '../../src/control/start';
 import { EXIT } from '../../src/protocol/exitCodes';
 import { readTaskViewAsync } from '../../src/protocol/taskView';
-import { ptask, RUNNER, snapshotTree, workspace, type Workspace } from './helpers';
+import { ptask, RUNNER, snapshotTree, status, waitFor, workspace, type Workspace } from './helpers';
 
 const EXIT_OF: Record<string, number> = { notAllowed: EXIT.usage, pausedForAll: EXIT.paused, changed: EXIT.badInput, badFile: EXIT.badInput, held: EXIT.locked, cannotWrite: EXIT.failed };
 
@@ -91,5 +91,7 @@ describe('control: the extension and ptask refuse alike, and a refusal writes no
     // The task is short: the runner may have finished before it was seen holding the task.
     assert.ok(outcome.kind === 'started' || (outcome.kind === 'ended' && outcome.exitCode === EXIT.failed), JSON.stringify(outcome));
     assert.equal(JSON.parse(fs.readFileSync(path.join(ws.runDir('t'), 'control.json'), 'utf8')).requestedBy, 'vscode');
+    // The detached runner finishes before the workspace goes.
+    await waitFor('the runner to finish', () => !fs.existsSync(ws.file('t', 'runner.lock')) && status(ws, 't').status === 'failed');
   });
 });
