@@ -273,6 +273,7 @@ async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<nu
   const timeoutMs = waitTimeout(ctx);
   const outcome = stopTask(view, request, 'cli');
   if (outcome.kind === 'already') return print(`'${view.id}' is already ${outcome.status}`);
+  if (outcome.kind === 'ownPause') return print(`'${view.id}' was paused by pause-all; now you paused it too, and resume-all leaves it paused (request ${outcome.seq})`);
   if (outcome.kind !== 'requested') return refused(outcome);
   if (!ctx.values.wait) {
     if (outcome.waiting) return print(`${request === 'pause' ? 'Pausing' : 'Interrupting'} '${view.id}': its runner stops waiting to resume it (request ${outcome.seq})`);

@@ -1,9 +1,9 @@
 /** Pause all and resume all: one global file, so that pausing every task is one atomic write. */
 import { globalControlPath, listDefinitionIds } from '../protocol/paths';
-import { readTaskView } from '../protocol/taskView';
+import { readTaskView, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES } from '../protocol/transitions';
 import { refusingFileErrors, refusingFileErrorsAsync } from './checks';
-import { launch, type LaunchOptions } from './launch';
+import { launch, untilTaken, type LaunchOptions } from './launch';
 import type { Refusal } from './outcomes';
 import { requestGlobal, requestState } from './requests';
 
@@ -20,18 +20,29 @@ export function pauseAll(tasksDir: string, requestedBy: string): PauseAllOutcome
 
 export type ResumeAllOutcome = { kind: 'resumed'; resumed: string[]; failed: { id: string; message: string }[] } | Refusal;
 
+/** Paused by pause-all, and no person has asked to pause it since (a pause of a task pause-all paused makes it theirs). */
+const pausedForAllOnly = (view: TaskView) => view.state?.pausedBy === 'global' && !(view.control?.desired === 'paused' && view.control.seq > view.state.appliedSeq);
+
 /**
  * Turn pause-all off and resume, detached, exactly the tasks it paused (their state says pausedBy
- * "global"). Tasks paused by a person stay paused; one task that cannot resume keeps no other paused.
+ * "global"), those still pausing too. Tasks paused by a person stay paused; one task that cannot
+ * resume keeps no other paused.
  */
 export async function resumeAll(tasksDir: string, requestedBy: string, detach: Omit<LaunchOptions, 'paths' | 'mode'>): Promise<ResumeAllOutcome> {
-  const off = refusingFileErrors('resume all', () => void requestGlobal(globalControlPath(tasksDir), 'running', requestedBy));
-  if (off) return off;
+  const off = refusingFileErrors('resume all', () => requestGlobal(globalControlPath(tasksDir), 'running', requestedBy));
+  if ('kind' in off) return off;
   const resumed: string[] = [];
   const failed: { id: string; message: string }[] = [];
   for (const id of listDefinitionIds(tasksDir)) {
-    const view = readTaskView(tasksDir, id);
-    if (view.problem || view.status !== 'paused' || view.state?.pausedBy !== 'global') continue;
+    let view = readTaskView(tasksDir, id);
+    if (view.problem || !pausedForAllOnly(view)) continue;
+    // Still pausing: its runner sees pause-all off and goes on, unless it was writing its final pause.
+    if (view.status === 'pausing' && (await untilTaken(view.paths!, (s) => s.appliedGlobalSeq >= off.seq)) !== 'stopped') {
+      resumed.push(id);
+      continue;
+    }
+    view = readTaskView(tasksDir, id);
+    if (view.status !== 'paused' || !pausedForAllOnly(view)) continue;
     const launched = await refusingFileErrorsAsync('resume', async () => {
       requestState(view.paths!, 'running', requestedBy, view);
       return launch({ ...detach, paths: view.paths!, mode: 'resume' });

@@ -8,7 +8,9 @@ import { EXIT } from '../protocol/exitCodes';
 import { describeHolder, holderOf } from '../protocol/holder';
 import { readRunnerLock } from '../protocol/lock';
 import { assertRunFilesSafe, type TaskPaths } from '../protocol/paths';
+import type { RunnerState } from '../protocol/schemas';
 import { readTaskView } from '../protocol/taskView';
+import { ACTIVE_STATES } from '../protocol/transitions';
 import type { Refusal } from './outcomes';
 
 /** Poll a condition until it holds (returns its value) or the deadline passes (returns undefined). */
@@ -115,4 +117,18 @@ export async function launch(opts: LaunchOptions): Promise<LaunchOutcome> {
     return { kind: 'held', holder, message: describeHolder(opts.paths.id, holder) };
   }
   return { kind: 'ended', exitCode: launched.exitCode, output: launched.output };
+}
+
+/**
+ * After a request to a live runner: did it take it (`taken(state)`), or did it stop first? A runner
+ * that is writing its final pause as the request lands stops without it; the caller then starts
+ * a new one, so that no request is reported done that was not. 'unknown' after the deadline.
+ */
+export async function untilTaken(paths: TaskPaths, taken: (state: RunnerState) => boolean, timeoutMs = 5000): Promise<'taken' | 'stopped' | 'unknown'> {
+  const seen = await waitFor(() => {
+    const now = readTaskView(paths.tasksDir, paths.id);
+    if (now.state && taken(now.state)) return 'taken';
+    return !ACTIVE_STATES.has(now.status) && !now.waiting && 'stopped';
+  }, timeoutMs);
+  return seen ?? 'unknown';
 }

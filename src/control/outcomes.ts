@@ -21,3 +21,9 @@ export type Refusal =
   | { kind: 'held'; holder: Holder; message: string }
   /** A file could not be written (a full or read-only disk). */
   | { kind: 'cannotWrite'; error: WriteError; message: string };
+
+const REFUSALS: ReadonlySet<string> = new Set<Refusal['kind']>(['notAllowed', 'pausedForAll', 'changed', 'badFile', 'held', 'cannotWrite']);
+
+export function isRefusal<T extends { kind: string }>(outcome: T | Refusal): outcome is Refusal {
+  return REFUSALS.has(outcome.kind);
+}

@@ -5,9 +5,10 @@
  */
 import { assertRunFilesSafe } from '../protocol/paths';
 import { resumability } from '../protocol/resumable';
+import { readTaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, type Request } from '../protocol/transitions';
 import { notAllowed, pausedForAll, refusingFileErrors, refusingFileErrorsAsync, unusable, type UsableView } from './checks';
-import { launch, type LaunchOptions, type LaunchOutcome } from './launch';
+import { launch, untilTaken, type LaunchOptions, type LaunchOutcome } from './launch';
 import type { Refusal } from './outcomes';
 import { requestState } from './requests';
 
@@ -26,14 +27,17 @@ export type StartOutcome =
   /** Checked and requested: the caller runs the runner now. */
   | { kind: 'ready' }
   | LaunchOutcome
-  /** A resume of a task whose runner is alive: a pending pause is cancelled, or nothing was needed. */
-  | { kind: 'liveRunner'; status: 'running' | 'pausing' | 'interrupting'; pid?: number }
+  /** A resume of a task whose runner is alive: a pending pause is cancelled (the runner took request `seq`), or nothing was needed. */
+  | { kind: 'liveRunner'; status: 'running' | 'pausing' | 'interrupting'; pid?: number; seq: number }
   /** A task whose runner waits to resume it after a failure: that runner resumes it now. */
   | { kind: 'waitCut'; pid?: number; resumeAt?: string }
   | Refusal;
 
 export async function startTask(view: UsableView, req: StartRequest): Promise<StartOutcome> {
   const checked = refusingFileErrors(req.mode, () => check(view, req));
+  // A pause was pending: the runner takes the resume, or it was already writing its final pause; then it is resumed anew.
+  if (checked?.kind === 'liveRunner' && checked.status === 'pausing' && (await untilTaken(view.paths, (s) => s.appliedSeq >= checked.seq)) === 'stopped')
+    return startTask(readTaskView(view.paths.tasksDir, view.id) as UsableView, req);
   if (checked !== undefined) return checked;
   if (!req.detach) return { kind: 'ready' };
   const detach = req.detach;
@@ -51,8 +55,8 @@ function check(view: UsableView, req: StartRequest): StartOutcome | undefined {
       const pid = view.state?.pid ?? 0;
       return { kind: 'held', holder: { by: 'runner', pid, host: view.state?.host ?? '', lockFile: paths.lock }, message: `'${view.id}' is ${view.status} (runner pid ${pid})` };
     }
-    requestState(paths, 'running', req.requestedBy, view);
-    return { kind: 'liveRunner', status: view.status as 'running' | 'pausing' | 'interrupting', pid: view.state?.pid };
+    const { seq } = requestState(paths, 'running', req.requestedBy, view);
+    return { kind: 'liveRunner', status: view.status as 'running' | 'pausing' | 'interrupting', pid: view.state?.pid, seq };
   }
   const refused = notAllowed(view, request);
   if (refused) return refused;

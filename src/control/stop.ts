@@ -11,6 +11,8 @@ export type StopOutcome =
   | { kind: 'requested'; seq: number; waiting: boolean }
   /** Paused or interrupting already: nothing to write. */
   | { kind: 'already'; status: TaskView['status'] }
+  /** Paused by pause-all: now it is a person's pause too, and resume-all leaves it paused. */
+  | { kind: 'ownPause'; seq: number }
   | Refusal;
 
 export function stopTask(view: UsableView, request: 'pause' | 'interrupt', requestedBy: string): StopOutcome {
@@ -18,6 +20,8 @@ export function stopTask(view: UsableView, request: 'pause' | 'interrupt', reque
     const refused = unusable(view) ?? notAllowed(view, request);
     if (refused) return refused;
     const waiting = Boolean(view.waiting);
+    if (request === 'pause' && view.status === 'paused' && !waiting && view.state?.pausedBy === 'global')
+      return { kind: 'ownPause' as const, seq: requestState(view.paths, 'paused', requestedBy, view).seq };
     if ((view.status === 'paused' && !waiting) || view.status === 'interrupting') return { kind: 'already', status: view.status };
     const control = requestState(view.paths, request === 'pause' ? 'paused' : 'interrupted', requestedBy, view);
     return { kind: 'requested', seq: control.seq, waiting };

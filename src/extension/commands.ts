@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { pauseAll, resumeAll } from '../control/all';
 import { exampleTask } from '../control/example';
 import type { LaunchOptions } from '../control/launch';
-import type { Refusal } from '../control/outcomes';
+import { isRefusal, type Refusal } from '../control/outcomes';
 import { resetTask } from '../control/reset';
 import { startTask, type StartOutcome } from '../control/start';
 import { stopTask } from '../control/stop';
@@ -185,7 +185,7 @@ export class Commands implements vscode.Disposable {
     const target = await this.target(node, 'pause', 'Pause which task?');
     if (!target) return;
     const outcome = stopTask(target.view, 'pause', 'vscode');
-    if (outcome.kind !== 'requested' && outcome.kind !== 'already') return this.refused(outcome);
+    if (isRefusal(outcome)) return this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -202,7 +202,7 @@ export class Commands implements vscode.Disposable {
       if (choice !== 'Interrupt') return;
     }
     const outcome = stopTask(target.view, 'interrupt', 'vscode');
-    if (outcome.kind !== 'requested' && outcome.kind !== 'already') return this.refused(outcome);
+    if (isRefusal(outcome)) return this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -216,7 +216,7 @@ export class Commands implements vscode.Disposable {
     );
     if (choice !== 'Reset') return;
     const outcome = resetTask(target.view);
-    if (outcome.kind !== 'reset' && outcome.kind !== 'nothing') await this.refused(outcome);
+    if (isRefusal(outcome)) await this.refused(outcome);
     target.store.schedule([target.view.id]);
   }
 
@@ -226,10 +226,10 @@ export class Commands implements vscode.Disposable {
       if (!fs.existsSync(store.tasksDir)) continue;
       if (desired === 'paused') {
         const outcome = pauseAll(store.tasksDir, 'vscode');
-        if (outcome.kind !== 'requested') await this.refused(outcome);
+        if (isRefusal(outcome)) await this.refused(outcome);
       } else {
         const outcome = await resumeAll(store.tasksDir, 'vscode', this.launchOptions(store));
-        if (outcome.kind !== 'resumed') await this.refused(outcome);
+        if (isRefusal(outcome)) await this.refused(outcome);
         else for (const f of outcome.failed) void vscode.window.showErrorMessage(`Could not resume '${f.id}': ${lastLine(f.message)}`);
       }
       store.schedule(undefined);
