@@ -128,12 +128,16 @@ function requireTasksDir(ctx: Context): void {
   if (problem) throw new CliExit(problem, EXIT.badInput);
 }
 
-/** The task's view; bad ids are usage errors, missing or invalid definitions bad input (damaged run files are control's to refuse). */
+/** The task's view; bad or unknown ids are usage errors, invalid definitions bad input (damaged run files are control's to refuse). */
 function viewOf(ctx: Context, id: string): TaskView & { paths: TaskPaths } {
   const problem = taskIdProblem(id);
   if (problem) throw new UsageError(problem);
   requireTasksDir(ctx);
   const view = readTaskView(ctx.tasksDir, id);
+  if (view.paths && !fs.existsSync(view.paths.definition)) {
+    const ids = listDefinitionIds(ctx.tasksDir);
+    throw new UsageError(`no task '${id}' in ${ctx.tasksDir}: ${ids.length ? `the tasks there are ${ids.join(', ')}` : `it has none (a task is a file <id>.json there)`}`);
+  }
   if (view.problem) throw new CliExit(view.problem, EXIT.badInput);
   return view as TaskView & { paths: TaskPaths };
 }
@@ -230,7 +234,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
     case 'liveRunner':
       return print(outcome.status === 'pausing' ? `Resumed '${view.id}': the pause is cancelled` : `'${view.id}' is already ${outcome.status}`);
     case 'waitCut':
-      return print(`Resuming '${view.id}' now: its runner (pid ${outcome.pid}) was waiting to resume it at ${outcome.resumeAt}; follow it with: ptask status ${view.id}`);
+      return print(`Resuming '${view.id}' now: its runner (pid ${outcome.pid}) was waiting to resume it${outcome.resumeAt ? ` at ${clock(outcome.resumeAt)}` : ''}; follow it with: ptask status ${view.id}`);
     case 'held':
       // Another resume got there first: the task is being resumed, which is what was asked.
       if (mode === 'resume' && ctx.values.detach && outcome.holder.by === 'runner') return print(`'${view.id}' is already being resumed by another runner`);
@@ -288,19 +292,23 @@ async function control(ctx: Context, request: 'pause' | 'interrupt'): Promise<nu
   return final.status === 'paused' ? EXIT.paused : final.status === 'interrupted' ? EXIT.interrupted : EXIT.failed;
 }
 
-function pauseAll(ctx: Context): number {
+async function pauseAll(ctx: Context): Promise<number> {
   requireTasksDir(ctx);
-  const outcome = requestPauseAll(ctx.tasksDir, 'cli');
+  const outcome = await requestPauseAll(ctx.tasksDir, 'cli');
   if (outcome.kind !== 'requested') return refused(outcome);
-  return print(`Pause all is on (request ${outcome.seq}): no task starts${outcome.pausing.length ? `; pausing ${outcome.pausing.join(', ')} after their steps in flight` : ''}`);
+  const pausing = outcome.pausing.filter((id) => !outcome.notTaken.includes(id));
+  print(`Pause all is on (request ${outcome.seq}): no task starts${pausing.length ? `; pausing ${pausing.join(', ')} after their steps in flight` : ''}`);
+  for (const id of outcome.notTaken) console.error(`ptask: could not pause '${id}': its runner has not taken the request (see ptask status ${id})`);
+  return outcome.notTaken.length ? EXIT.failed : EXIT.completed;
 }
 
 async function resumeAll(ctx: Context): Promise<number> {
   requireTasksDir(ctx);
   const outcome = await requestResumeAll(ctx.tasksDir, 'cli', { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder });
   if (outcome.kind !== 'resumed') return refused(outcome);
+  print(`Pause all is off${outcome.resumed.length ? `; resumed ${outcome.resumed.join(', ')}` : ''}`);
   for (const { id, message } of outcome.failed) console.error(`ptask: could not resume '${id}': ${message}`);
-  return print(`Pause all is off${outcome.resumed.length ? `; resumed ${outcome.resumed.join(', ')}` : ''}`);
+  return outcome.failed.length ? EXIT.failed : EXIT.completed;
 }
 
 /** For people who start from a terminal: a .tasks folder with a task to try. */

@@ -7,15 +7,19 @@ import { launch, untilTaken, type LaunchOptions } from './launch';
 import type { Refusal } from './outcomes';
 import { requestGlobal, requestState } from './requests';
 
-export type PauseAllOutcome = { kind: 'requested'; seq: number; pausing: string[] } | Refusal;
+/** `notTaken`: running tasks whose runner did not take the request in time. */
+export type PauseAllOutcome = { kind: 'requested'; seq: number; pausing: string[]; notTaken: string[] } | Refusal;
 
-/** Every runner pauses at its next boundary, and no task starts, until resume all. */
-export function pauseAll(tasksDir: string, requestedBy: string): PauseAllOutcome {
-  return refusingFileErrors('pause all', () => {
-    const control = requestGlobal(globalControlPath(tasksDir), 'paused', requestedBy);
-    const pausing = listDefinitionIds(tasksDir).filter((id) => ACTIVE_STATES.has(readTaskView(tasksDir, id).status));
-    return { kind: 'requested' as const, seq: control.seq, pausing };
+/** Every runner pauses at its next boundary, and no task starts, until resume all. Says which running tasks did not take it. */
+export async function pauseAll(tasksDir: string, requestedBy: string, timeoutMs = 2000): Promise<PauseAllOutcome> {
+  const control = refusingFileErrors('pause all', () => requestGlobal(globalControlPath(tasksDir), 'paused', requestedBy));
+  if ('kind' in control) return control;
+  const running = listDefinitionIds(tasksDir).flatMap((id) => {
+    const view = readTaskView(tasksDir, id);
+    return ACTIVE_STATES.has(view.status) && view.paths ? [view.paths] : [];
   });
+  const taken = await Promise.all(running.map((paths) => untilTaken(paths, (s) => s.appliedGlobalSeq >= control.seq, timeoutMs)));
+  return { kind: 'requested', seq: control.seq, pausing: running.map((p) => p.id), notTaken: running.filter((_, i) => taken[i] === 'unknown').map((p) => p.id) };
 }
 
 export type ResumeAllOutcome = { kind: 'resumed'; resumed: string[]; failed: { id: string; message: string }[] } | Refusal;
@@ -35,7 +39,11 @@ export async function resumeAll(tasksDir: string, requestedBy: string, detach: O
   const failed: { id: string; message: string }[] = [];
   for (const id of listDefinitionIds(tasksDir)) {
     let view = readTaskView(tasksDir, id);
-    if (view.problem || !pausedForAllOnly(view)) continue;
+    if (!pausedForAllOnly(view)) continue;
+    if (view.problem) {
+      failed.push({ id, message: view.problem }); // it stays paused: say so, and why
+      continue;
+    }
     // Still pausing: its runner sees pause-all off and goes on, unless it was writing its final pause.
     if (view.status === 'pausing' && (await untilTaken(view.paths!, (s) => s.appliedGlobalSeq >= off.seq)) !== 'stopped') {
       resumed.push(id);

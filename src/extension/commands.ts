@@ -225,8 +225,9 @@ export class Commands implements vscode.Disposable {
     for (const store of this.stores()) {
       if (!fs.existsSync(store.tasksDir)) continue;
       if (desired === 'paused') {
-        const outcome = pauseAll(store.tasksDir, 'vscode');
+        const outcome = await pauseAll(store.tasksDir, 'vscode');
         if (isRefusal(outcome)) await this.refused(outcome);
+        else for (const id of outcome.notTaken) void vscode.window.showWarningMessage(`'${id}' has not taken the pause: its runner may be gone. See its state in the tree.`);
       } else {
         const outcome = await resumeAll(store.tasksDir, 'vscode', this.launchOptions(store));
         if (isRefusal(outcome)) await this.refused(outcome);
