@@ -62,6 +62,11 @@ export class ItemProgress {
     this.failures.set(failure.index, failure);
   }
 
+  /** The attempts an item has used in earlier runs (it failed then): its attempts count on from there. */
+  attemptsBefore(index: number): number {
+    return this.failures.get(index)?.attempts ?? 0;
+  }
+
   /** The first failures by index, for messages. */
   firstFailures(count: number): FailedItem[] {
     return [...this.failures.values()].sort((a, b) => a.index - b.index).slice(0, count);

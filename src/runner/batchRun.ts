@@ -123,19 +123,21 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const runItem = async (i: number): Promise<ItemEnd> => {
     const item = batch.items[i];
     const stateFile = path.join(files.itemStates, `${i}.state`);
+    // Attempts count across runs: a resume after a failure goes on from the failed item's count.
+    const before = batch.attemptsBefore(i);
     const host = { ...ctx.loopHost, onRetry: (n: number, reason: string, delay: number) => ctx.reporter.info(`↻ ${step.id} item ${i} (${item}): ${reason}; retrying in ${delay}ms (${n}/${policy.retries} retries used)`) };
     const settled: Settled = await runAttempts(
       policy,
       host,
       (attempt, watch) => {
         // spawn() copies the environment before it returns: one object serves every item, unspread.
-        Object.assign(env, { ITEM: item, ITEM_INDEX: String(i), TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_STATE: stateFile });
+        Object.assign(env, { ITEM: item, ITEM_INDEX: String(i), TASK_STEP_ATTEMPT: String(before + attempt), TASK_STEP_STATE: stateFile });
         const running = ctx.startAttempt({
           command: step.run,
           cwd,
           env,
           logFile: files.log,
-          logHeader: `[${i}] === ${step.id} item ${i} attempt ${attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
+          logHeader: `[${i}] === ${step.id} item ${i} attempt ${before + attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
           identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
           onStdoutLine: watch?.onLine,
@@ -157,7 +159,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
       case 'pauseOn':
         return { kind: 'pause', reason: `item ${i} (${item}) failed: ${settled.reason}; ${settled.why}` };
       case 'failed':
-        return { kind: 'failed', failure: { index: i, item, attempts: settled.attempt, error: settled.reason, endedAt: new Date().toISOString() } };
+        return { kind: 'failed', failure: { index: i, item, attempts: before + settled.attempt, error: settled.reason, endedAt: new Date().toISOString() } };
     }
   };
 

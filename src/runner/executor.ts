@@ -11,7 +11,7 @@ export interface AttemptSpec {
   cwd: string;
   env: NodeJS.ProcessEnv;
   logFile: string;
-  /** Written before the attempt's first output: a step that prints nothing costs no file. */
+  /** The attempt's first line in the log (its number, its start): every attempt leaves one. */
   logHeader: string;
   /** Log line by line, each with this prefix: the items of a forEach step share one log. */
   logPrefix?: string;

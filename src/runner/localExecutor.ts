@@ -1,6 +1,6 @@
 /**
  * The local executor: each attempt is `/bin/sh -c <command>` in its own process group, its
- * output appended to the step's log. When the shell exits, whatever it left running in its group
+ * output appended to the step's log after a header line (written even when it prints nothing). When the shell exits, whatever it left running in its group
  * is stopped too (a step frees everything it started), and the attempt ends when the group is
  * empty and its output drained. A process that left the group (`setsid cmd &`) but holds the
  * attempt's output would keep it open for ever: after DRAIN_MS the output is no longer read, and the
@@ -31,10 +31,13 @@ export class LocalExecutor implements Executor {
 
   start(spec: AttemptSpec): RunningAttempt {
     const log = new StepLog(spec, this.logs);
+    log.write(''); // every attempt leaves its header, even one that prints nothing
     let child;
     try {
       child = spawn('/bin/sh', ['-c', spec.command], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
+      log.write(`could not start: ${(err as Error).message}\n`);
+      log.close();
       return { pid: undefined, exited: true, ended: Promise.resolve({ kind: 'spawn-error', error: (err as Error).message }), stop: () => {} };
     }
     const pgid = child.pid;
@@ -106,7 +109,7 @@ export class LocalExecutor implements Executor {
   }
 }
 
-/** The step's log, opened at the attempt's first output. A write that fails stops the logging, not the step. */
+/** The step's log, opened with the attempt's header. A write that fails stops the logging, not the step. */
 class StepLog {
   private fd: number | undefined;
   private failed = false;
@@ -120,8 +123,9 @@ class StepLog {
         this.fd = fs.openSync(this.spec.logFile, LOG_FLAGS, 0o644);
         fs.writeSync(this.fd, this.spec.logHeader);
       }
-      if (typeof data === 'string') fs.writeSync(this.fd, data);
-      else fs.writeSync(this.fd, data);
+      if (typeof data === 'string') {
+        if (data) fs.writeSync(this.fd, data);
+      } else fs.writeSync(this.fd, data);
     } catch (err) {
       this.failed = true;
       this.spec.onLogError?.(err as Error);
@@ -130,6 +134,7 @@ class StepLog {
 
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { keepPrevious, type LoadedCheckpoint } from '../protocol/checkpoint';
 import { EXIT } from '../protocol/exitCodes';
 import type { ItemProgress } from '../protocol/itemProgress';
@@ -55,6 +56,7 @@ export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | un
 
 export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPoint {
   keepPrevious(paths, true); // with the journal folded in: nothing committed is thrown away
+  keepEarlierLogs(paths);
   fs.rmSync(paths.journal, { force: true });
   // Step state and outputs of an earlier run must not leak into this one.
   fs.rmSync(paths.stepsDir, { recursive: true, force: true });
@@ -72,6 +74,20 @@ export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPo
     unfinished: null,
   };
   return { checkpoint, lastSeq: 0, batch: null, isNew: true };
+}
+
+/** The logs of the last few runs are kept, under logs/earlier/<time>/; the new run starts its own. */
+const KEEP_EARLIER_RUNS = 3;
+
+function keepEarlierLogs(paths: TaskPaths): void {
+  const logs = fs.readdirSync(paths.logsDir).filter((n) => n.endsWith('.log'));
+  if (!logs.length) return;
+  const earlier = path.join(paths.logsDir, 'earlier');
+  const dir = path.join(earlier, new Date().toISOString().replace(/[-:]/g, '').replace('.', ''));
+  fs.mkdirSync(dir, { recursive: true });
+  for (const name of logs) fs.renameSync(path.join(paths.logsDir, name), path.join(dir, name));
+  const runs = fs.readdirSync(earlier).sort();
+  for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_EARLIER_RUNS))) fs.rmSync(path.join(earlier, old), { recursive: true, force: true });
 }
 
 export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter: Reporter): StartingPoint {

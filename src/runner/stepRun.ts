@@ -17,7 +17,10 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
   const began = performance.now();
   const policy = ctx.attemptPolicy(step);
   const host = { ...ctx.loopHost, onRetry: (n: number, reason: string, delay: number) => ctx.reporter.info(`↻ ${step.id}: ${reason}; retrying in ${delay}ms (${n}/${policy.retries} retries used)`) };
-  const settled = await runAttempts(policy, host, (attempt, watch) => {
+  // Attempts count across runs: a resume after a failure or an interrupt goes on from there.
+  const before = previous?.attempts ?? 0;
+  const settled = await runAttempts(policy, host, (n, watch) => {
+    const attempt = before + n;
     if (fs.existsSync(files.output)) fs.rmSync(files.output);
     const attemptStart = new Date().toISOString();
     state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
@@ -44,7 +47,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     }
     return running;
   });
-  const attempts = (previous?.attempts ?? 0) + settled.attempt;
+  const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
     id: step.id,
     index,

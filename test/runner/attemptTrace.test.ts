@@ -1,0 +1,57 @@
+/** Every attempt leaves a trace: a header in its log even when it prints nothing, an attempt number that counts across resumes, the logs of the last few runs. */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ptask, readLines, workspace, type Workspace } from './helpers';
+
+describe('runner: every attempt leaves a trace', () => {
+  let ws: Workspace;
+  let attempts: string;
+  beforeEach(() => {
+    ws = workspace();
+    attempts = path.join(ws.root, 'attempts');
+  });
+  afterEach(() => ws.cleanup());
+
+  const log = (step: string) => fs.readFileSync(ws.file('t', path.join('logs', `${step}.log`)), 'utf8');
+
+  it('an attempt that prints nothing still has its header (attempt number, start time, run)', () => {
+    ws.define('t', { steps: [{ id: 'quiet', run: 'true' }] });
+    assert.equal(ptask(ws, 'run', 't').code, 0);
+    assert.match(log('quiet'), /^=== quiet attempt 1 · \d{4}-\d\d-\d\dT[\d:.]+Z · run [0-9a-f-]{36} ===\n$/);
+  });
+
+  it('TASK_STEP_ATTEMPT and the log count attempts across resumes, for steps and items', () => {
+    const record = (what: string) => `echo "${what} $TASK_STEP_ATTEMPT" >> ${JSON.stringify(attempts)}`;
+    ws.define('t', {
+      steps: [
+        { id: 's', run: `${record('s')}; exit 3`, retries: 1, retryDelay: '10ms' },
+        { id: 'e', run: `${record('e')}; exit 3`, forEach: { items: ['x'] } },
+      ],
+    });
+    assert.equal(ptask(ws, 'run', 't').code, 1);
+    assert.equal(ptask(ws, 'resume', 't').code, 1);
+    assert.deepEqual(readLines(attempts), ['s 1', 's 2', 's 3', 's 4']);
+    assert.deepEqual(log('s').match(/attempt \d+/g), ['attempt 1', 'attempt 2', 'attempt 3', 'attempt 4']);
+    ws.define('t', { steps: [{ id: 's', run: record('s'), retries: 1, retryDelay: '10ms' }, { id: 'e', run: `${record('e')}; exit 3`, forEach: { items: ['x'] } }] });
+    assert.equal(ptask(ws, 'resume', 't', '--force').code, 1);
+    assert.equal(ptask(ws, 'resume', 't').code, 1);
+    assert.deepEqual(readLines(attempts).slice(4), ['s 5', 'e 1', 'e 2']);
+    assert.match(ws.readJson('t', 'checkpoint.json').unfinished.error, /item 0 \(x\) failed: exit code 3/);
+  });
+
+  it('keeps the logs of the last three runs before this one, not forever', () => {
+    ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }] });
+    const runs: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      assert.equal(ptask(ws, 'run', 't').code, 0);
+      runs.push(ws.readJson('t', 'checkpoint.json').runId);
+    }
+    assert.match(log('a'), new RegExp(`run ${runs[4]}\\n$`));
+    assert.doesNotMatch(log('a'), new RegExp(runs[3]), 'this run only');
+    const earlier = fs.readdirSync(ws.file('t', path.join('logs', 'earlier'))).sort();
+    assert.equal(earlier.length, 3);
+    const kept = earlier.map((dir) => fs.readFileSync(ws.file('t', path.join('logs', 'earlier', dir, 'a.log')), 'utf8'));
+    assert.deepEqual(kept.map((text) => runs.findIndex((r) => text.includes(`run ${r}`))), [1, 2, 3]);
+  });
+});
