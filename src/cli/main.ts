@@ -16,7 +16,7 @@ import { EXIT } from '../protocol/exitCodes';
 import { taskJsonSchema } from '../protocol/jsonSchema';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
 import { asWriteError } from '../protocol/writeError';
-import { readTaskView, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
+import { readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { runTask, type Reporter } from '../runner/entry';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
@@ -134,11 +134,13 @@ function viewOf(ctx: Context, id: string): TaskView & { paths: TaskPaths } {
   if (problem) throw new UsageError(problem);
   requireTasksDir(ctx);
   const view = readTaskView(ctx.tasksDir, id);
-  if (view.paths && !fs.existsSync(view.paths.definition)) {
+  // A definition broken or gone while its runner runs: that runner goes on with its own copy, and can still be asked.
+  const live = runsOnRegardless(view);
+  if (view.paths && !fs.existsSync(view.paths.definition) && !live) {
     const ids = listDefinitionIds(ctx.tasksDir);
     throw new UsageError(`no task '${id}' in ${ctx.tasksDir}: ${ids.length ? `the tasks there are ${ids.join(', ')}` : `it has none (a task is a file <id>.json there)`}`);
   }
-  if (view.problem) throw new CliExit(view.problem, EXIT.badInput);
+  if (view.problem && !live) throw new CliExit(view.problem, EXIT.badInput);
   return view as TaskView & { paths: TaskPaths };
 }
 
@@ -170,6 +172,8 @@ function status(ctx: Context): number {
   const s = summarize(view);
   if (ctx.values.json) return print(JSON.stringify(s, null, 2));
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
+  if (view.definitionProblem) lines.push(`  definition ${view.definitionProblem}; the run goes on with the definition it started from`);
+  else if (s.definitionChanged) lines.push(`  definition changed since this run started: it takes effect on the next run`);
   if (s.currentStep) lines.push(`  now       ${describeNow(s)} since ${s.currentStep.startedAt}`);
   if (s.reason) lines.push(`  reason    ${s.reason}`);
   if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}`);

@@ -12,10 +12,12 @@ export type UsableView = TaskView & { paths: TaskPaths };
 
 /**
  * A view that cannot be acted on: a bad definition, or a damaged control.json (its next seq cannot
- * be known). A damaged state.json is no reason: the task is lost, and resume or reset mend it.
+ * be known). A damaged state.json is no reason: the task is lost, and resume or reset mend it. A
+ * request that needs no definition (pause, interrupt, reset) can go to a task whose definition broke.
  */
-export function unusable(view: TaskView): Refusal | undefined {
-  if (view.problem || !view.paths) return { kind: 'badFile', message: view.problem ?? `${view.id}.json: invalid` };
+export function unusable(view: TaskView, needsDefinition = true): Refusal | undefined {
+  const problem = needsDefinition || view.problem !== view.definitionProblem ? view.problem : undefined;
+  if (problem || !view.paths) return { kind: 'badFile', message: problem ?? `${view.id}.json: invalid` };
   if (view.controlProblem) return { kind: 'badFile', message: view.controlProblem };
   return undefined;
 }

@@ -16,7 +16,7 @@ export type ResetOutcome = { kind: 'reset' } | { kind: 'nothing' } | Refusal;
 
 export function resetTask(view: UsableView): ResetOutcome {
   return refusingFileErrors('reset', () => {
-    const refused = unusable(view) ?? notAllowed(view, 'reset');
+    const refused = unusable(view, false) ?? notAllowed(view, 'reset');
     if (refused) return refused;
     const { paths } = view;
     if (!fs.existsSync(paths.runDir)) return { kind: 'nothing' as const };

@@ -17,7 +17,8 @@ export type StopOutcome =
 
 export function stopTask(view: UsableView, request: 'pause' | 'interrupt', requestedBy: string): StopOutcome {
   return refusingFileErrors(request, () => {
-    const refused = unusable(view) ?? notAllowed(view, request);
+    // The runner runs the copy it started from: a definition broken meanwhile does not keep it from being paused.
+    const refused = unusable(view, false) ?? notAllowed(view, request);
     if (refused) return refused;
     const waiting = Boolean(view.waiting);
     if (request === 'pause' && view.status === 'paused' && !waiting && view.state?.pausedBy === 'global')

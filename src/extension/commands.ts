@@ -16,7 +16,7 @@ import { stopTask } from '../control/stop';
 import { listSnapshots } from '../protocol/checkpoint';
 import { FileError } from '../protocol/jsonFile';
 import { stepLogPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
-import { readTaskViewAsync, type TaskView } from '../protocol/taskView';
+import { readTaskViewAsync, runsOnRegardless, type TaskView } from '../protocol/taskView';
 import { canTransition, TransitionError, type Request } from '../protocol/transitions';
 import type { Settings } from './settings';
 import { taskActions, taskDescription } from './presentation';
@@ -76,7 +76,8 @@ export class Commands implements vscode.Disposable {
     const chosen = node ? taskNodeOf(node) : await this.pick(request, placeholder);
     if (!chosen) return undefined;
     const view = await readTaskViewAsync(chosen.store.tasksDir, chosen.id);
-    if (view.problem || !view.paths) throw new FileError(view.paths?.definition ?? `${chosen.id}.json`, view.problem ?? 'invalid', 'invalid');
+    // A live runner whose definition broke meanwhile still takes pause and interrupt (control refuses the rest).
+    if (!view.paths || (view.problem && !runsOnRegardless(view))) throw new FileError(view.paths?.definition ?? `${chosen.id}.json`, view.problem ?? 'invalid', 'invalid');
     const waiting = Boolean(view.waiting);
     if (request && !canTransition(view.status, request, waiting)) throw new TransitionError(view.id, request, view.status, waiting);
     return { store: chosen.store, view: view as Target['view'] };

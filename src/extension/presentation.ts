@@ -5,7 +5,7 @@
 import { formatDuration } from '../protocol/duration';
 import type { CompletedStep, UnfinishedStep } from '../protocol/schemas';
 import { redactor, secretValues, type Redact } from '../protocol/secrets';
-import type { TaskView } from '../protocol/taskView';
+import { runsOnRegardless, type TaskView } from '../protocol/taskView';
 import { allowedRequests, type Request, type TaskStatus } from '../protocol/transitions';
 
 export interface IconSpec {
@@ -29,7 +29,7 @@ const ICONS: Record<TaskStatus | 'invalid', IconSpec> = {
 };
 
 export function taskIcon(view: TaskView): IconSpec {
-  return ICONS[view.problem ? 'invalid' : view.status];
+  return ICONS[invalid(view) ? 'invalid' : view.status];
 }
 
 export function taskLabel(view: TaskView): string {
@@ -38,7 +38,7 @@ export function taskLabel(view: TaskView): string {
 
 /** e.g. "paused · 3/7 · embed 120/1000" */
 export function taskDescription(view: TaskView): string {
-  if (view.problem) return 'invalid';
+  if (invalid(view)) return 'invalid';
   const parts: string[] = [view.status === 'paused' && view.state?.pausedBy === 'global' ? 'paused (all)' : view.status];
   const total = view.definition?.steps.length ?? view.state?.stepsTotal ?? 0;
   if (view.state) parts.push(`${view.state.stepsDone}/${total}`);
@@ -88,13 +88,13 @@ function activeStep(view: TaskView) {
  * resume it (it can be paused and interrupted, not reset); ".checkpoint" when there is one to open.
  */
 export function taskContextValue(view: TaskView, hasCheckpoint: boolean): string {
-  const status = view.problem ? 'invalid' : view.waiting ? `${view.status}.waiting` : view.status;
+  const status = invalid(view) ? 'invalid' : view.waiting ? `${view.status}.waiting` : view.status;
   return `task.${status}${hasCheckpoint ? '.checkpoint' : ''}`;
 }
 
 /** What a person may ask of the task now (an invalid task: nothing but opening it). */
 export function taskActions(view: TaskView): Request[] {
-  return view.problem ? [] : allowedRequests(view.status, view.waiting);
+  return invalid(view) ? [] : allowedRequests(view.status, view.waiting);
 }
 
 const ago = (iso: string | undefined, now: number) => (iso ? `${formatDuration(Math.max(0, now - Date.parse(iso)))} ago` : undefined);
@@ -104,7 +104,9 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   const redact = masker(view);
   const escape = (text: string) => escapeMarkdown(redact(text));
   const lines = [`**${escape(view.definition?.name ?? view.id)}** \`${view.id}\``, ''];
-  if (view.problem) return [...lines, `$(error) ${escape(view.problem)}`].join('\n');
+  if (invalid(view)) return [...lines, `$(error) ${escape(view.problem!)}`].join('\n');
+  if (view.definitionProblem) lines.push(`$(warning) ${escape(view.definitionProblem)}: the run goes on with the definition it started from`, '');
+  else if (view.definitionChanged) lines.push('$(info) The definition changed since this run started: it takes effect on the next run', '');
   const s = view.state;
   lines.push(`State: **${view.status}**${s?.pausedBy && (view.status === 'paused' || view.status === 'pausing') ? ` (by ${s.pausedBy})` : ''}`);
   if (s) lines.push(`Steps done: ${s.stepsDone}/${view.definition?.steps.length ?? s.stepsTotal}`);
@@ -119,6 +121,11 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   if (c) lines.push(`Last request: ${c.desired} by ${c.requestedBy} ${ago(c.requestedAt, now)}, ${c.seq <= (s?.appliedSeq ?? 0) ? 'applied' : 'not applied yet'}`);
   for (const p of view.fileProblems) lines.push(`$(warning) ${escape(p)}`);
   return lines.join('  \n');
+}
+
+/** Shown as invalid: a broken definition, unless a live runner goes on regardless (it still takes pause and interrupt). */
+function invalid(view: TaskView): boolean {
+  return view.problem !== undefined && !runsOnRegardless(view);
 }
 
 function escapeMarkdown(text: string): string {

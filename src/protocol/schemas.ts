@@ -222,6 +222,8 @@ export const stateSchema = z.looseObject({
   /** Which automatic resume resumeAt is, of how many. */
   autoResume: optional(z.object({ attempt: z.int().check(z.positive()), maxAttempts: z.int().check(z.positive()) })),
   endedAt: optional(isoTime),
+  /** The hash of the definition this runner runs (its frozen copy): an edit meanwhile takes effect on the next run. */
+  definitionHash: optional(z.string()),
 });
 export type RunnerState = z.infer<typeof stateSchema>;
 

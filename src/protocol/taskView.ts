@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { quotable, readJson, readJsonSync, type ReadResult } from './jsonFile';
 import { lockHolderState, lockHolderStateAsync, readRunnerLock, readRunnerLockAsync, type LockHolderState } from './lock';
 import { assertTaskPathsSafe, PathError, taskIdProblem, taskPaths, type TaskPaths } from './paths';
-import { controlSchema, definitionSchema, stateSchema, type Control, type RunnerLock, type RunnerState, type TaskDefinition } from './schemas';
+import { controlSchema, definitionSchema, sameDefinition, stateSchema, type Control, type RunnerLock, type RunnerState, type TaskDefinition } from './schemas';
 import { checkpointFacts, checkpointFactsAsync, needsFacts, untrustedState, type CheckpointFacts } from './staleState';
 import { ACTIVE_STATES, type TaskStatus } from './transitions';
 
@@ -19,6 +19,10 @@ export interface TaskView {
   definition?: TaskDefinition;
   /** Why the definition (or its id, or its path) is unusable: file and reason. */
   problem?: string;
+  /** The definition file is missing or invalid (a `problem` too): a live runner goes on with the copy it started from. */
+  definitionProblem?: string;
+  /** A live runner runs another definition than the file's now: the edit takes effect on the next run. */
+  definitionChanged?: boolean;
   state?: RunnerState;
   /** state.json or control.json exists but is damaged. */
   fileProblems: string[];
@@ -34,6 +38,11 @@ export interface TaskView {
    * resumeAt and no live runner (it died while waiting) is resumed by whoever honours resumeAt.
    */
   waiting?: boolean;
+}
+
+/** Its definition broke or went while its runner runs: that runner goes on with its own copy, and still takes pause and interrupt. */
+export function runsOnRegardless(view: TaskView): boolean {
+  return view.definitionProblem !== undefined && view.problem === view.definitionProblem && (ACTIVE_STATES.has(view.status) || Boolean(view.waiting));
 }
 
 /** The task's view from its files (sync: for the CLI). */
@@ -94,7 +103,7 @@ function startView(tasksDir: string, id: string): TaskView {
 
 function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: ReadResult<RunnerState>, control?: ReadResult<Control>, runner: Runner = {}, now = Date.now(), facts?: CheckpointFacts): TaskView {
   if (def.ok) view.definition = def.value;
-  else view.problem = def.error.message;
+  else view.problem = view.definitionProblem = def.error.message;
   if (state?.ok) view.state = state.value;
   else if (state && state.error.code !== 'missing') view.fileProblems.push(state.error.message);
   if (control?.ok) view.control = control.value;
@@ -113,6 +122,8 @@ function finishView(view: TaskView, def: ReadResult<TaskDefinition>, state?: Rea
     }
     if (view.status === 'paused' && view.state.resumeAt) view.waiting = runnerAlive(view.state, runner, now);
   }
+  const live = ACTIVE_STATES.has(view.status) || view.waiting;
+  if (live && def.ok && view.state?.definitionHash) view.definitionChanged = !sameDefinition(view.state.definitionHash, def.value);
   const untrusted = state && untrustedState(state, facts);
   if (untrusted) {
     view.status = 'lost';
@@ -161,6 +172,8 @@ export interface TaskSummary {
   autoResume?: RunnerState['autoResume'];
   /** Its runner is alive, waiting to resume it at resumeAt. */
   waiting?: boolean;
+  /** The definition file changed (or broke, `error`) since its live runner started: it takes effect on the next run. */
+  definitionChanged?: boolean;
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
@@ -191,6 +204,7 @@ export function summarize(view: TaskView): TaskSummary {
     resumeAt: view.status === 'paused' ? s?.resumeAt : undefined,
     autoResume: view.status === 'paused' ? s?.autoResume : undefined,
     waiting: view.waiting,
+    definitionChanged: view.definitionChanged || undefined,
     pid: active || view.waiting ? s?.pid : undefined,
     startedAt: s?.startedAt,
     updatedAt: s?.updatedAt,

@@ -80,7 +80,8 @@ export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPo
 const KEEP_EARLIER_RUNS = 3;
 
 function keepEarlierLogs(paths: TaskPaths): void {
-  const logs = fs.readdirSync(paths.logsDir).filter((n) => n.endsWith('.log'));
+  // Plain files only: a link is not the tools' to move (the run meets it, and pauses saying why).
+  const logs = fs.readdirSync(paths.logsDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log')).map((e) => e.name);
   if (!logs.length) return;
   const earlier = path.join(paths.logsDir, 'earlier');
   const dir = path.join(earlier, new Date().toISOString().replace(/[-:]/g, '').replace('.', ''));

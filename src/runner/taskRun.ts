@@ -126,6 +126,7 @@ export class TaskRun implements RunContext {
       // A request already applied by an earlier runner is not applied again.
       appliedSeq: previous.state?.appliedSeq ?? 0,
       appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
+      definitionHash: checkpoint.definitionHash,
     };
     const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
     this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
