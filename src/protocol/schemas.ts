@@ -289,10 +289,12 @@ export const unfinishedStepSchema = z.object({
   /** The step's own saved progress (TASK_STEP_STATE): parsed JSON, or raw text when not JSON. */
   state: optional(z.unknown()),
   stateText: optional(z.string()),
+  /** A state too big to copy into every snapshot: kept by reference, in its file under steps/ (this many bytes). */
+  stateBytes: optional(count()),
 });
 export type UnfinishedStep = z.infer<typeof unfinishedStepSchema>;
 
-const savedStateSchema = z.object({ state: optional(z.unknown()), stateText: optional(z.string()) });
+const savedStateSchema = z.object({ state: optional(z.unknown()), stateText: optional(z.string()), stateBytes: optional(count()) });
 
 export const failedItemSchema = z.object({ index: count(), item: z.string(), attempts: count(), error: z.string(), endedAt: optional(isoTime) });
 export type FailedItem = z.infer<typeof failedItemSchema>;

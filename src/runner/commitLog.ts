@@ -91,15 +91,18 @@ export class CommitLog {
   }
 
   /**
-   * The step is committed, and durable (synced with everything before it) when this returns true:
-   * after a power loss, no step recorded done runs again. False: nothing of it is recorded.
+   * The step is committed, and synced with everything before it when this returns: after a power
+   * loss, no step recorded done runs again. False: nothing of it is recorded. (A sync that fails
+   * after the line was written is reported as any write failure: the line is there, and the task
+   * pauses; the final snapshot then makes it durable if the disk lets it.)
    */
   async commitStep(step: CompletedStep): Promise<boolean> {
     if (!this.writeLine({ type: 'step-completed', step })) return false;
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
     this.afterLine(false);
-    return this.flush();
+    await this.flush();
+    return true;
   }
 
   /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */

@@ -30,7 +30,7 @@ import { RunControl } from './runControl';
 import { ChainScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { StatePublisher } from './statePublisher';
-import { outputsEnv, type StepFiles } from './stepFiles';
+import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
 
 export interface RunOptions {
@@ -105,7 +105,7 @@ export class TaskRun implements RunContext {
     const { checkpoint } = start;
     this.runId = checkpoint.runId;
     this.unfinished = checkpoint.unfinished;
-    for (const step of checkpoint.completed) outputsEnv(step, this.outputEnv);
+    const hadOutputs = checkpoint.completed.map((step) => outputsEnv(step, this.outputEnv)).some(Boolean);
     // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.
     const failurePause = checkpoint.failurePause;
     if (failurePause) this.autoResumes.count = failurePause.autoResumes + 1;
@@ -139,6 +139,8 @@ export class TaskRun implements RunContext {
     if (start.redefined && !this.log.snapshot('definition-changed', { unfinished: this.unfinished })) throw this.startError;
 
     this.started = true;
+    // A file that cannot be written pauses the task at its first boundary, as any other.
+    if (hadOutputs) this.tryWrite(() => writeOutputsFile(outputsFile(paths), checkpoint.completed), outputsFile(paths));
     this.control.look();
     this.publisher.save();
     this.watcher.start();
@@ -216,6 +218,7 @@ export class TaskRun implements RunContext {
       TASK_STEP_ID: step.id,
       TASK_STEP_INDEX: String(index),
       TASK_PAUSE_REQUESTED: this.paths.pauseRequested,
+      TASK_OUTPUTS: outputsFile(this.paths),
       ...extra,
     };
   }
@@ -226,7 +229,8 @@ export class TaskRun implements RunContext {
 
   async commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean> {
     if (!(await this.log.commitStep(completed))) return false;
-    outputsEnv(completed, this.outputEnv);
+    // Later steps find every output, of any size, in TASK_OUTPUTS; a file that cannot be written pauses the task (the step is committed).
+    if (outputsEnv(completed, this.outputEnv)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
     this.unfinished = null;
     this.progressMade();
     if (fs.existsSync(files.state)) fs.rmSync(files.state);
