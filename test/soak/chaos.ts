@@ -9,12 +9,15 @@
  * - work recorded as done in a checkpoint never runs again (its marks stop growing);
  * - every step and item recorded as done had run (it has a mark);
  * - re-runs of unrecorded work stay within what the kills and interrupts explain;
- * - once the chaos stops, every task completes, and no runner or step process is left.
+ * - once the chaos stops, every task completes, and no runner or step process is left (nor any
+ *   process a step left behind: the "bulky" tasks' steps start a `setsid` daemon that holds their
+ *   output, which the runner must stop, and hand a 200 KB output to the next step);
+ * - foreground runners whose terminal hangs up pause; run folders deleted and run again start over.
  *
  * Every step and item appends "<task> <step> <item|-> <runId> <runnerPid>" to marks.txt when its
  * work is done, just before it exits: what ran, how often, in which run.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +31,8 @@ import { readTaskView, type TaskView } from '../../src/protocol/taskView';
 import { ACTIVE_STATES } from '../../src/protocol/transitions';
 
 export const RUNNER = path.resolve(__dirname, '../../dist/runner.js');
+/** script(1), from util-linux: a terminal for a foreground runner, that can go away. */
+const hasScript = spawnSync('script', ['--version']).status === 0;
 
 export interface SoakOptions {
   /** How long the chaos lasts; the drain (everything completes) comes after. */
@@ -130,7 +135,7 @@ function plans(count: number, rand: () => number): TaskPlan[] {
   const secs = (lo: number, hi: number) => (lo + rand() * (hi - lo)).toFixed(2);
   const out: TaskPlan[] = [];
   for (let i = 0; i < count; i++) {
-    const kind = ['chain', 'slow', 'swarm', 'units', 'limited'][i % 5];
+    const kind = ['chain', 'slow', 'swarm', 'units', 'limited', 'bulky'][i % 6];
     const id = `${kind}-${String(i).padStart(2, '0')}`;
     const steps: Array<Record<string, unknown>> = [];
     let pauseOn: object | undefined;
@@ -155,6 +160,13 @@ function plans(count: number, rand: () => number): TaskPlan[] {
         plain('long', `sh "$SCRIPTS/units.sh" ${pick(30, 60)} 0.1 $PPID`);
         each('parts', pick(4, 8), 2, `sh "$SCRIPTS/units.sh" ${pick(5, 10)} 0.1 $PPID`);
         plain('tail', MARK);
+        break;
+      case 'bulky':
+        // A daemon that holds the step's output (stopped by the runner once the shell exits), and
+        // an output too big for the environment: the next step reads it from TASK_OUTPUTS.
+        plain('make', `SOAK_DAEMON=1 setsid sleep 600 & printf '{"big":"%s"}' "$(head -c 200000 /dev/zero | tr '\\0' x)" > "$TASK_STEP_OUTPUT"; ${MARK}`);
+        plain('use', `[ -z "$TASK_OUTPUT_MAKE_BIG" ] && [ "$(wc -c < "$TASK_OUTPUTS")" -gt 200000 ] || exit 9; sleep ${secs(0.1, 0.5)}; ${MARK}`);
+        plain('end', `sleep ${secs(0.1, 0.5)}; ${MARK}`);
         break;
       case 'limited':
         // maxAttempts is generous: a kill -9 while waiting counts as an automatic resume too.
@@ -248,6 +260,8 @@ function scanProcesses(root: string, envCache = new Map<string, EnvInfo>()): Pro
   return out;
 }
 
+const DAEMON = Buffer.from('SOAK_DAEMON=1');
+
 function envInfo(environ: Buffer, needle: Buffer, root: string): EnvInfo {
   if (!environ.includes(needle)) return { inWorkspace: false };
   const env = new Map<string, string>();
@@ -256,7 +270,8 @@ function envInfo(environ: Buffer, needle: Buffer, root: string): EnvInfo {
     if (eq > 0 && (entry.startsWith('TASK_') || entry.startsWith('ITEM_'))) env.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
   const task = env.get('TASK_ID');
-  if (!task || !env.get('TASK_PAUSE_REQUESTED')?.startsWith(root)) return { inWorkspace: true };
+  // A daemon a step started: not the step (it must be gone once the step ends, which the end checks).
+  if (!task || !env.get('TASK_PAUSE_REQUESTED')?.startsWith(root) || environ.includes(DAEMON)) return { inWorkspace: true };
   return { inWorkspace: true, step: { task, step: env.get('TASK_STEP_ID') ?? '?', item: env.get('ITEM_INDEX') ?? '-', runId: env.get('TASK_RUN_ID') ?? '?' } };
 }
 
@@ -606,12 +621,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   // ---- the CLI ---------------------------------------------------------------------------------
   let inFlight = 0;
   const pending = new Set<Promise<unknown>>();
+  /** Controllers in flight, by task. */
+  const busy = new Map<string, number>();
   const count = (op: string) => (summary.operations[op] = (summary.operations[op] ?? 0) + 1);
   const scenario = (name: string) => (summary.scenarios[name] = (summary.scenarios[name] ?? 0) + 1);
   /** Run `ptask <args>` in the background; its exit code and output are checked when it ends. */
   const cli = (op: string, args: string[], task?: string): Promise<{ code: number; out: string }> => {
     count(op);
     inFlight++;
+    if (task) busy.set(task, (busy.get(task) ?? 0) + 1);
     const started = Date.now();
     const done = new Promise<{ code: number; out: string }>((resolve) => {
       const child = spawn(process.execPath, [RUNNER, ...args, '--root', root], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -621,6 +639,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), out }));
     }).then((r) => {
       inFlight--;
+      if (task) busy.set(task, busy.get(task)! - 1);
       const codes = (summary.exitCodes[op] ??= {});
       codes[r.code] = (codes[r.code] ?? 0) + 1;
       for (const m of r.out.matchAll(/runner pid (\d+)/g)) runnerPids.add(Number(m[1]));
@@ -748,7 +767,27 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
         void cli('resume', ['resume', v.id, '--detach'], v.id);
         if (await until(() => scanProcesses(root, envCache).some((p) => p.runnerOf === v.id), 2000)) killAnyRunner(v.id);
       }
+    } else if (roll < 95.5) {
+      // A foreground runner whose terminal goes away (an ssh drop): script(1) gives it one, then dies.
+      const v = hasScript ? pickOf(all.filter(resumable)) : undefined;
+      if (v) {
+        scenario('terminal hang-up');
+        count('resume (foreground)');
+        const terminal = spawn('script', ['-qfec', `${process.execPath} ${RUNNER} resume ${v.id} --root ${root}`, '/dev/null'], { stdio: 'ignore' });
+        const gone = new Promise((resolve) => terminal.on('exit', resolve));
+        if (await until(() => ACTIVE_STATES.has(readTaskView(tasksDir, v.id).status), 3000)) await sleep(rand() * 400);
+        terminal.kill('SIGKILL');
+        await gone;
+      }
     } else if (roll < 97) {
+      // A run folder deleted (`git clean -fdX`, `rm -rf`) while nothing runs it, then the task run again: it starts over.
+      const v = pickOf(all.filter((x) => ['paused', 'interrupted', 'failed', 'completed'].includes(x.status) && !x.waiting));
+      if (v && !busy.get(v.id) && !scanProcesses(root, envCache).some((p) => p.runnerOf === v.id || p.step?.task === v.id)) {
+        scenario('run folder deleted');
+        fs.rmSync(tracks.get(v.id)!.paths.runDir, { recursive: true, force: true });
+        void cli('run', ['run', v.id, '--detach'], v.id);
+      }
+    } else if (roll < 98.5) {
       // Controllers disagreeing at once: resume, run --fresh and reset of the same task together.
       const v = pickOf(all.filter(resumable));
       if (v) {
