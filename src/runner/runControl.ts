@@ -116,7 +116,8 @@ export class RunControl {
   /** Move between running, pausing and interrupting as wanted; true when something changed. While waiting, the wait decides. */
   private apply(): boolean {
     let changed = false;
-    const want = this.waiting ? undefined : this.want();
+    // Only a live run moves (a write that fails as the run ends, or while it waits, changes no status).
+    const want = this.waiting || !ACTIVE_STATES.has(this.current) ? undefined : this.want();
     if (want?.want === 'interrupt' && this.current !== 'interrupting') {
       this.move('interrupt');
       this.interruption.abort();
