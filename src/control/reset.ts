@@ -32,7 +32,7 @@ export function resetTask(view: UsableView): ResetOutcome {
       if (view.status === 'lost') for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) signalGroup(pgid, 'SIGTERM');
       keepPrevious(paths, true); // with the journal folded in: a reset can be undone by hand
       for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
-      for (const dir of [paths.stepsDir, paths.logsDir]) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of [paths.stepsDir, paths.logsDir, paths.itemsDir]) fs.rmSync(dir, { recursive: true, force: true });
     } finally {
       lock.release();
     }

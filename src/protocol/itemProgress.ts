@@ -20,25 +20,43 @@ export class ItemProgress {
   /** TASK_STEP_STATE of items that stopped part way, as last saved in a checkpoint. */
   states: SavedStates | undefined;
 
-  private constructor(readonly stepId: string, readonly source: unknown, readonly resolvedAt: string, readonly items: string[]) {
-    this.marks = new Uint8Array(items.length);
+  /** `itemsFile`: the list is kept in items/<itemsFile> (too large for every snapshot); until `load`, readers know only the counts. */
+  private constructor(readonly stepId: string, readonly source: unknown, readonly resolvedAt: string, private list: string[] | undefined, readonly total: number, readonly itemsFile?: string) {
+    this.marks = new Uint8Array(total);
   }
 
-  static create(stepId: string, source: unknown, items: string[]): ItemProgress {
-    return new ItemProgress(stepId, source, new Date().toISOString(), items);
+  static create(stepId: string, source: unknown, items: string[], itemsFile?: string): ItemProgress {
+    return new ItemProgress(stepId, source, new Date().toISOString(), items, items.length, itemsFile);
   }
 
   /** From a validated checkpoint (batchSchema checked the ranges and indexes). */
   static fromCheckpoint(batch: BatchCheckpoint): ItemProgress {
-    const progress = new ItemProgress(batch.stepId, batch.source, batch.resolvedAt, batch.items);
-    for (const [first, last] of parseRanges(batch.done, batch.items.length)) for (let i = first; i <= last; i++) progress.markDone(i);
+    const progress = new ItemProgress(batch.stepId, batch.source, batch.resolvedAt, batch.items, batch.total, batch.itemsFile);
+    for (const [first, last] of parseRanges(batch.done, batch.total)) for (let i = first; i <= last; i++) progress.markDone(i);
     for (const failure of batch.failed) progress.markFailed(failure);
     progress.states = batch.states;
     return progress;
   }
 
-  get total(): number {
-    return this.items.length;
+  /** The frozen list; kept in its own file, it must be `load`ed first (the runner does). */
+  get items(): string[] {
+    if (!this.list) throw new Error(`the items of step "${this.stepId}" are in items/${this.itemsFile}, not loaded`);
+    return this.list;
+  }
+
+  get loaded(): boolean {
+    return this.list !== undefined;
+  }
+
+  /** The list read from its file; failures recorded before it was known get their item's text. */
+  load(items: string[]): void {
+    this.list = items;
+    for (const f of this.failures.values()) if (!f.item) f.item = items[f.index] ?? '';
+  }
+
+  /** An item's text, or "" while the list is not loaded (readers that only count). */
+  itemAt(index: number): string {
+    return this.list?.[index] ?? '';
   }
 
   get failedCount(): number {
@@ -84,11 +102,11 @@ export class ItemProgress {
       stepId: this.stepId,
       source: this.source,
       resolvedAt: this.resolvedAt,
-      total: this.items.length,
-      done: formatRanges(this.items.length, (i) => this.marks[i] === DONE),
+      total: this.total,
+      done: formatRanges(this.total, (i) => this.marks[i] === DONE),
       failed: [...this.failures.values()].sort((a, b) => a.index - b.index),
       ...(this.states && Object.keys(this.states).length ? { states: this.states } : {}),
-      items: this.items,
+      ...(this.itemsFile ? { itemsFile: this.itemsFile } : { items: this.items }),
     };
   }
 }

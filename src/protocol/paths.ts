@@ -19,6 +19,8 @@ export interface TaskPaths {
   logsDir: string;
   /** Files handed to steps: TASK_STEP_OUTPUT and TASK_STEP_STATE. */
   stepsDir: string;
+  /** The frozen item lists too large to copy into every snapshot: `<step>.json`. */
+  itemsDir: string;
   lock: string;
   pauseRequested: string;
   runnerLog: string;
@@ -59,6 +61,7 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
     checkpointsDir: path.join(runDir, 'checkpoints'),
     logsDir: path.join(runDir, 'logs'),
     stepsDir: path.join(runDir, 'steps'),
+    itemsDir: path.join(runDir, 'items'),
     lock: path.join(runDir, 'runner.lock'),
     pauseRequested: path.join(runDir, 'pause-requested'),
     runnerLog: path.join(runDir, 'runner.log'),
@@ -140,7 +143,7 @@ export function assertTaskPathsSafe(paths: TaskPaths): void {
  * have its oldest files deleted). For writers only; readers do not need it.
  */
 export function assertRunFilesSafe(paths: TaskPaths): void {
-  for (const file of [paths.journal, paths.checkpointsDir, paths.logsDir, paths.stepsDir, paths.pauseRequested, paths.runnerLog, paths.checkpoint, paths.state, paths.control, paths.lock]) {
+  for (const file of [paths.journal, paths.checkpointsDir, paths.logsDir, paths.stepsDir, paths.itemsDir, paths.pauseRequested, paths.runnerLog, paths.checkpoint, paths.state, paths.control, paths.lock]) {
     if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink())
       throw new PathError(`${file}: is a symbolic link; the tools write only to plain files and folders in ${paths.runDir} (remove it)`);
   }

@@ -314,21 +314,27 @@ export const batchSchema = z
     failed: z.array(failedItemSchema),
     /** TASK_STEP_STATE of items that stopped part way (paused, interrupted), by index. */
     states: optional(z.record(z.string(), savedStateSchema)),
-    items: z.array(z.string()),
+    /** The list, when it is small; a large one is in items/<itemsFile>, frozen once, so that snapshots stay small. */
+    items: optional(z.array(z.string())),
+    itemsFile: optional(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.json$/, 'a file name in the run folder\'s items/'))),
   })
   .check(
     z.superRefine((batch, ctx) => {
-      if (batch.total !== batch.items.length) ctx.addIssue({ code: 'custom', path: ['total'], message: `is ${batch.total} but there are ${batch.items.length} items`, input: batch.total });
+      if ((batch.items === undefined) === (batch.itemsFile === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'needs either items or itemsFile', input: batch.items });
+      if (batch.items && batch.total !== batch.items.length) ctx.addIssue({ code: 'custom', path: ['total'], message: `is ${batch.total} but there are ${batch.items.length} items`, input: batch.total });
       try {
-        parseRanges(batch.done, batch.items.length);
+        parseRanges(batch.done, batch.total);
       } catch (err) {
         ctx.addIssue({ code: 'custom', path: ['done'], message: (err as Error).message, input: batch.done });
       }
       for (const [i, f] of batch.failed.entries())
-        if (f.index >= batch.items.length) ctx.addIssue({ code: 'custom', path: ['failed', i, 'index'], message: 'is beyond the last item', input: f.index });
+        if (f.index >= batch.total) ctx.addIssue({ code: 'custom', path: ['failed', i, 'index'], message: 'is beyond the last item', input: f.index });
     }),
   );
 export type BatchCheckpoint = z.infer<typeof batchSchema>;
+
+/** items/<step>.json: a frozen item list too large for the snapshots. */
+export const itemListSchema = z.array(z.string());
 
 /** Why the task paused on a failure (pauseOn), and where its automatic resumes stand. */
 export const failurePauseSchema = z.object({

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ItemProgress } from '../protocol/itemProgress';
-import { stableStringify, type FailedItem, type StepDefinition, type UnfinishedStep } from '../protocol/schemas';
+import { readJsonSync } from '../protocol/jsonFile';
+import { itemListSchema, stableStringify, type FailedItem, type StepDefinition, type UnfinishedStep } from '../protocol/schemas';
 import { runAttempts, type Settled } from './attemptLoop';
 import type { LiveBatch, RunContext, Stop } from './context';
 import { ItemsError, resolveItems } from './items';
@@ -20,6 +21,8 @@ import { readItemStates, restoreStepState, stepFiles, type StepFiles } from './s
  */
 const ITEM_RECORD_MS = STATE_THROTTLE_MS;
 const ITEM_PROGRESS_MS = 500;
+/** An item list larger than this (as JSON) is kept in items/<step>.json rather than in every snapshot. */
+const MAX_INLINE_ITEMS = 64 * 1024;
 /** A forEach step of at least this many items reports each tenth done. */
 const REPORT_MIN_ITEMS = 100;
 
@@ -88,6 +91,8 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
  */
 function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): ItemProgress | string | undefined {
   const current = ctx.log.batch;
+  const unreadable = current?.stepId === step.id ? loadFrozen(ctx, current) : undefined;
+  if (unreadable) return unreadable;
   if (current && current.stepId === step.id && stableStringify(current.source) === stableStringify(step.forEach)) return current;
   let items: string[];
   try {
@@ -96,12 +101,24 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
     if (!(err instanceof ItemsError)) throw err;
     return err.message;
   }
-  const resolved = ItemProgress.create(step.id, step.forEach, items);
+  // A list too large to copy into every snapshot is frozen in its own file, once.
+  const resolved = ItemProgress.create(step.id, step.forEach, items, JSON.stringify(items).length > MAX_INLINE_ITEMS ? `${step.id}.json` : undefined);
   // The forEach changed (resume --force): an item done before, by its text, stays done.
   if (current?.stepId === step.id) carryOverDone(current, resolved);
   // The states of another item list go; a folder that cannot be removed pauses the task, as a snapshot that cannot be written does.
   if (!ctx.tryWrite(() => fs.rmSync(files.itemStates, { recursive: true, force: true }))) return undefined;
   return ctx.log.startBatch(resolved, { unfinished: ctx.unfinished }) ? resolved : undefined;
+}
+
+/** Read a frozen list kept in its own file; a message (the step fails) when it is gone or damaged. */
+function loadFrozen(ctx: RunContext, batch: ItemProgress): string | undefined {
+  if (batch.loaded) return undefined;
+  const file = path.join(ctx.paths.itemsDir, batch.itemsFile!);
+  const read = readJsonSync(file, itemListSchema);
+  if (!read.ok || read.value.length !== batch.total)
+    return `${read.ok ? `${file}: holds ${read.value.length} items, the checkpoint ${batch.total}` : read.error.message}: the frozen item list cannot be read; run the task with --fresh to start over`;
+  batch.load(read.value);
+  return undefined;
 }
 
 /**

@@ -18,6 +18,7 @@
  * recorded nothing, and every later commit fails too, so the runner can only pause.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ItemProgress } from '../protocol/itemProgress';
 import { keepPrevious } from '../protocol/checkpoint';
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
@@ -105,8 +106,23 @@ export class CommitLog {
     return true;
   }
 
-  /** A forEach step starts: its frozen item list goes into a durable snapshot before any item runs. */
+  /**
+   * A forEach step starts: its frozen item list goes into a durable snapshot before any item runs
+   * (a large one into its own file first, written once, which the snapshots then name).
+   */
   startBatch(batch: ItemProgress, stop: StopRecord): boolean {
+    if (batch.itemsFile) {
+      const file = path.join(this.paths.itemsDir, batch.itemsFile);
+      try {
+        fs.mkdirSync(this.paths.itemsDir, { recursive: true });
+        writeJsonAtomicSync(file, batch.items, { durable: true });
+      } catch (err) {
+        const failed = asWriteError(err, file, true);
+        if (!failed) throw err;
+        this.options.onWriteError?.(failed);
+        return false;
+      }
+    }
     const previous = this.itemProgress;
     this.itemProgress = batch;
     if (this.snapshot('items-resolved', stop)) return true;
@@ -170,7 +186,8 @@ export class CommitLog {
    * still hold everything): the line is committed all the same, and the failure reported.
    */
   private afterLine(isItem: boolean): void {
-    if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes)) return this.requestSync(isItem);
+    // A snapshot costs its bytes and, with items, a pass over their marks: the journal pays for both first.
+    if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes, (this.itemProgress?.total ?? 0) / 4)) return this.requestSync(isItem);
     // Progress: the compaction records no failure pause.
     if (this.writeSnapshot('compaction', { unfinished: this.checkpoint.unfinished })) return;
     this.compactionFailed = true;

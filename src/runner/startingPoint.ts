@@ -58,8 +58,9 @@ export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPo
   keepPrevious(paths, true); // with the journal folded in: nothing committed is thrown away
   keepEarlierLogs(paths);
   fs.rmSync(paths.journal, { force: true });
-  // Step state and outputs of an earlier run must not leak into this one.
+  // Step state, outputs and frozen item lists of an earlier run must not leak into this one.
   fs.rmSync(paths.stepsDir, { recursive: true, force: true });
+  fs.rmSync(paths.itemsDir, { recursive: true, force: true });
   fs.mkdirSync(paths.stepsDir, { recursive: true });
   const checkpoint: Checkpoint = {
     v: 1,
