@@ -775,6 +775,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
         count('resume (foreground)');
         const terminal = spawn('script', ['-qfec', `${process.execPath} ${RUNNER} resume ${v.id} --root ${root}`, '/dev/null'], { stdio: 'ignore' });
         const gone = new Promise((resolve) => terminal.on('exit', resolve));
+        // Hung up at a random moment into the run: the chaos's own pace, not a wait for anything.
         if (await until(() => ACTIVE_STATES.has(readTaskView(tasksDir, v.id).status), 3000)) await sleep(rand() * 400);
         terminal.kill('SIGKILL');
         await gone;
