@@ -2,6 +2,7 @@
  * The attempts of one step or one item, until one of them settles it: success; a failure once
  * the retries are used up (each retry after a growing delay); a failure that matches pauseOn
  * (no retry: the task pauses); exit 75 while a pause is pending (it paused inside); an interrupt;
+ * the runner's own Ctrl+C or hang-up, caught by an attempt as it started;
  * or a pause or an interrupt that comes during a retry delay. The timeout and the interrupt stop
  * the attempt through its executor; the first cause wins.
  */
@@ -27,6 +28,8 @@ export interface LoopHost {
   pausing(): boolean;
   /** Neither pausing nor interrupting: a retry goes on after its delay. */
   running(): boolean;
+  /** The runner itself was sent this signal (Ctrl+C, a hang-up) during this run. */
+  received(signal: NodeJS.Signals): boolean;
   /** Sleep, or less when the wanted state changes. */
   sleep(ms: number): Promise<void>;
   onRetry(attempt: number, reason: string, delayMs: number): void;
@@ -53,6 +56,11 @@ export async function runAttempts(policy: AttemptPolicy, host: LoopHost, start: 
     if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n };
     if (end.kind === 'interrupted') return { kind: 'interrupted', attempt: n };
     if (end.kind === 'exited' && end.exitCode === PAUSE_EXIT_CODE && host.pausing()) return { kind: 'pausedInside', attempt: n };
+    // A terminal's Ctrl+C or hang-up reaches an attempt caught starting (a new process leaves the
+    // terminal's process group only as it runs): it was stopped with the runner, it did not fail.
+    if (end.kind === 'exited' && end.signal && host.received(end.signal) && !host.running()) {
+      return host.pausing() ? { kind: 'pausedInside', attempt: n } : { kind: 'interrupted', attempt: n };
+    }
     const reason = describeEnd(end);
     // A failure that says "wait" (a rate limit, no credit) pauses at once: retrying now would not help.
     const why = policy.pauseOn?.why(end, watch);

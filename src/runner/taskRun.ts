@@ -77,7 +77,12 @@ export class TaskRun implements RunContext {
   private started = false;
   /** A write that failed before the steps began: the run does not start. */
   private startError: WriteError | undefined;
-  private readonly onSignal = () => this.control?.signalled();
+  /** The signals this runner was sent: an attempt killed by one of them was stopped with it. */
+  private readonly signalsReceived = new Set<NodeJS.Signals>();
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.signalsReceived.add(signal);
+    this.control?.signalled();
+  };
 
   constructor(private readonly opts: RunOptions, readonly paths: TaskPaths, readonly def: TaskDefinition, private readonly redact: Redact) {
     this.id = paths.id;
@@ -133,7 +138,7 @@ export class TaskRun implements RunContext {
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;
-    this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, sleep: (ms) => control.sleep(ms), onRetry: () => {} };
+    this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, received: (signal) => this.signalsReceived.has(signal), sleep: (ms) => control.sleep(ms), onRetry: () => {} };
     // A new run, and a resume under a changed definition, are on disk before any step runs: a crash then resumes as it should.
     if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
     if (start.redefined && !this.log.snapshot('definition-changed', { unfinished: this.unfinished })) throw this.startError;

@@ -29,6 +29,8 @@ describe('runner: a lost terminal or a closed pipe', () => {
     let screen = '';
     terminal.stdout.on('data', (d) => (screen += d));
     await waitFor('the runner to start in the terminal', () => screen.includes("Running 't'"));
+    // Once step a runs it has left the terminal's process group (one caught starting is stopped with the runner: unit test).
+    await waitFor('step a to run', () => status(ws, 't').currentStep?.pid);
     terminal.kill('SIGKILL'); // the terminal is gone: the runner's side of it hangs up
     const final = await waitFor('the task to stop', () => {
       const s = status(ws, 't');

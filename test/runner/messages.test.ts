@@ -36,5 +36,7 @@ describe('ptask: exit codes and messages', () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /resumed ok/);
     assert.match(r.stderr, /could not resume 'bad': .*duplicate step id/);
+    // The runner resume-all started is detached: the workspace goes only once it is done with it.
+    await waitFor("'ok' to complete", () => status(ws, 'ok').status === 'completed');
   });
 });

@@ -16,6 +16,11 @@ class FakeAttempt implements RunningAttempt {
     this.resolve({ kind: 'exited', exitCode, signal: null });
   }
 
+  kill(signal: NodeJS.Signals): void {
+    this.exited = true;
+    this.resolve({ kind: 'exited', exitCode: null, signal });
+  }
+
   stop(): void {
     this.stops++;
     this.exited = true;
@@ -23,15 +28,16 @@ class FakeAttempt implements RunningAttempt {
   }
 }
 
-/** A fake executor: each attempt exits with the next code of the script (a number), or waits to be stopped ('hang'). */
-function fakeExecutor(script: (number | 'hang')[], lines: string[][] = []) {
+/** A fake executor: each attempt exits with the next code of the script (a number), dies of a signal, or waits to be stopped ('hang'). */
+function fakeExecutor(script: (number | 'hang' | 'SIGHUP' | 'SIGINT')[], lines: string[][] = []) {
   const started: FakeAttempt[] = [];
   const start = (n: number, watch: { onLine: (line: string) => void } | undefined) => {
     const attempt = new FakeAttempt();
     started.push(attempt);
     for (const line of lines[n - 1] ?? []) watch?.onLine(line);
     const next = script[n - 1];
-    if (next !== 'hang') queueMicrotask(() => attempt.exit(next));
+    if (typeof next === 'number') queueMicrotask(() => attempt.exit(next));
+    else if (next !== 'hang') queueMicrotask(() => attempt.kill(next));
     return attempt;
   };
   return { start, started };
@@ -48,6 +54,7 @@ function host(overrides: Partial<LoopHost> = {}) {
     // Retry delays are what is tested here: a real timer, of a few milliseconds.
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     onRetry: () => {},
+    received: () => false,
     ...overrides,
   };
   return h;
@@ -109,6 +116,19 @@ describe('attempt loop (fake executor)', () => {
     const h = host();
     h.status = 'pausing';
     assert.deepEqual(await runAttempts(policy({ retries: 2 }), h, ex.start), { kind: 'pausedInside', attempt: 1 });
+  });
+
+  it("an attempt killed by the runner's own Ctrl+C or hang-up (caught as it started) is stopped with the runner, not failed", async () => {
+    const hungUp = host({ received: (signal) => signal === 'SIGHUP' });
+    hungUp.status = 'pausing';
+    assert.deepEqual(await runAttempts(policy({ retries: 2 }), hungUp, fakeExecutor(['SIGHUP']).start), { kind: 'pausedInside', attempt: 1 });
+    hungUp.status = 'interrupting';
+    assert.deepEqual(await runAttempts(policy({ retries: 2 }), hungUp, fakeExecutor(['SIGHUP']).start), { kind: 'interrupted', attempt: 1 });
+    // Another signal, or the same one while the runner goes on (it was not the runner's), is the attempt's own failure.
+    hungUp.status = 'pausing';
+    assert.equal((await runAttempts(policy(), hungUp, fakeExecutor(['SIGINT']).start)).kind, 'failed');
+    const goingOn = host({ received: () => true });
+    assert.deepEqual(await runAttempts(policy({ retries: 1 }), goingOn, fakeExecutor(['SIGHUP', 0]).start), { kind: 'succeeded', attempt: 2 });
   });
 
   it('exit 75 with no pause pending is an ordinary failure, retried', async () => {
