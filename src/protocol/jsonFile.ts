@@ -179,6 +179,8 @@ export interface WriteOptions {
    * milliseconds. Without it the write is still atomic for readers and survives a crash of the process.
    */
   durable?: boolean;
+  /** The file's permissions (default 0644): 0600 for what only the owner may read. */
+  mode?: number;
 }
 
 /**
@@ -189,7 +191,7 @@ export function writeJsonAtomicSync(file: string, value: unknown, options: Write
   const text = JSON.stringify(value, null, 2) + '\n';
   const tmp = tempName(file);
   try {
-    const fd = fs.openSync(tmp, 'w', 0o644);
+    const fd = fs.openSync(tmp, 'w', options.mode ?? 0o644);
     try {
       fs.writeFileSync(fd, text);
       if (options.durable) fs.fsyncSync(fd);

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ItemProgress } from '../protocol/itemProgress';
 import { readJsonSync } from '../protocol/jsonFile';
+import { redactDeep } from '../protocol/secrets';
 import { itemListSchema, stableStringify, type FailedItem, type StepDefinition, type UnfinishedStep } from '../protocol/schemas';
 import { runAttempts, type Settled } from './attemptLoop';
 import type { LiveBatch, RunContext, Stop } from './context';
@@ -93,7 +94,9 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
   const current = ctx.log.batch;
   const unreadable = current?.stepId === step.id ? loadFrozen(ctx, current) : undefined;
   if (unreadable) return unreadable;
-  if (current && current.stepId === step.id && stableStringify(current.source) === stableStringify(step.forEach)) return current;
+  // The source is kept masked (it may name a secret): it is compared masked.
+  const source = redactDeep(step.forEach, ctx.redact);
+  if (current && current.stepId === step.id && stableStringify(current.source) === stableStringify(source)) return current;
   let items: string[];
   try {
     items = resolveItems(step.forEach!, ctx.stepFolder(step), ctx.root, step.allowEmpty);
@@ -101,8 +104,10 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
     if (!(err instanceof ItemsError)) throw err;
     return err.message;
   }
-  // A list too large to copy into every snapshot is frozen in its own file, once.
-  const resolved = ItemProgress.create(step.id, step.forEach, items, JSON.stringify(items).length > MAX_INLINE_ITEMS ? `${step.id}.json` : undefined);
+  // A list too large to copy into every snapshot is frozen in its own file, once; so is one that
+  // holds a secret (readable by its owner only): snapshots and status never show it.
+  const ownFile = JSON.stringify(items).length > MAX_INLINE_ITEMS || items.some((item) => ctx.redact(item) !== item);
+  const resolved = ItemProgress.create(step.id, source, items, ownFile ? `${step.id}.json` : undefined);
   // The forEach changed (resume --force): an item done before, by its text, stays done.
   if (current?.stepId === step.id) carryOverDone(current, resolved);
   // The states of another item list go; a folder that cannot be removed pauses the task, as a snapshot that cannot be written does.

@@ -23,7 +23,7 @@ import type { ItemProgress } from '../protocol/itemProgress';
 import { keepPrevious } from '../protocol/checkpoint';
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
-import type { Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
+import type { BatchCheckpoint, Checkpoint, CompletedStep, FailedItem, FailurePause, JournalRecord, UnfinishedStep } from '../protocol/schemas';
 import { noRedaction, type Redact } from '../protocol/secrets';
 import { asWriteError, WriteError } from '../protocol/writeError';
 
@@ -115,7 +115,8 @@ export class CommitLog {
       const file = path.join(this.paths.itemsDir, batch.itemsFile);
       try {
         fs.mkdirSync(this.paths.itemsDir, { recursive: true });
-        writeJsonAtomicSync(file, batch.items, { durable: true });
+        // Owner-only: the one copy of items that hold a secret (the snapshots name the file).
+        writeJsonAtomicSync(file, batch.items, { durable: true, mode: 0o600 });
       } catch (err) {
         const failed = asWriteError(err, file, true);
         if (!failed) throw err;
@@ -139,7 +140,7 @@ export class CommitLog {
   }
 
   commitItemFailed(failure: FailedItem): boolean {
-    const masked = { ...failure, error: this.redact(failure.error) };
+    const masked = { ...failure, item: this.redact(failure.item), error: this.redact(failure.error) };
     const { index, attempts, error, endedAt } = masked;
     if (!this.writeLine({ type: 'item-failed', stepId: this.itemProgress!.stepId, index, attempts, error, endedAt: endedAt! })) return false;
     this.itemProgress!.markFailed(masked);
@@ -246,6 +247,12 @@ export class CommitLog {
     return this.writeSnapshot(reason, stop);
   }
 
+  /** A failure's item text comes back from the list when it is loaded: masked again here. */
+  private maskedBatch(progress: ItemProgress): BatchCheckpoint {
+    const batch = progress.toCheckpoint();
+    return { ...batch, failed: batch.failed.map((f) => ({ ...f, item: this.redact(f.item), error: this.redact(f.error) })) };
+  }
+
   private writeSnapshot(reason: Checkpoint['reason'], stop: StopRecord): boolean {
     if (this.muted) return false;
     const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
@@ -258,7 +265,7 @@ export class CommitLog {
       journalSeq: this.seq,
       unfinished,
       ...(failurePause ? { failurePause } : {}),
-      ...(this.itemProgress ? { batch: this.itemProgress.toCheckpoint() } : {}),
+      ...(this.itemProgress ? { batch: this.maskedBatch(this.itemProgress) } : {}),
     };
     try {
       keepPrevious(this.paths);

@@ -1,6 +1,7 @@
 /** What the parts of a run share: the run itself, as its steps and items see it. */
 import type { TaskPaths } from '../protocol/paths';
 import type { CompletedStep, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
+import type { Redact } from '../protocol/secrets';
 import type { AttemptPolicy, LoopHost } from './attemptLoop';
 import type { CommitLog } from './commitLog';
 import type { AttemptSpec, RunningAttempt } from './executor';
@@ -31,6 +32,8 @@ export interface RunContext {
   readonly def: TaskDefinition;
   readonly runId: string;
   readonly reporter: Reporter;
+  /** Masks secret values in what the runner writes of the definition and the items. */
+  readonly redact: Redact;
   readonly control: RunControl;
   readonly publisher: StatePublisher;
   readonly log: CommitLog;

@@ -84,7 +84,7 @@ export class TaskRun implements RunContext {
     this.control?.signalled();
   };
 
-  constructor(private readonly opts: RunOptions, readonly paths: TaskPaths, readonly def: TaskDefinition, private readonly redact: Redact) {
+  constructor(private readonly opts: RunOptions, readonly paths: TaskPaths, readonly def: TaskDefinition, readonly redact: Redact) {
     this.id = paths.id;
     this.root = opts.root;
     this.reporter = opts.reporter;

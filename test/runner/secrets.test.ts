@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixture, ptask, status, waitFor, workspace, type CliResult, type Workspace } from './helpers';
+import { fixture, ptask, readLines, status, waitFor, workspace, type CliResult, type Workspace } from './helpers';
 
 const TOKEN = 'tok-4f9a2c1e8bQx';
 const NEW_TOKEN = 'tok-NEW-77d1e0aa';
@@ -125,5 +125,37 @@ describe('runner and CLI: secrets', () => {
     assert.equal(checkpoint.definition.env.API_TOKEN, '***');
     assert.equal(checkpoint.definition.steps[1].run, 'test "$API_TOKEN" = "***"');
     assert.equal(checkpoint.definition.env.PLAIN, 'visible');
+  });
+
+  it('an item that is a secret runs with its value, and is masked everywhere else: its list is kept in items/, owner-only', async () => {
+    const marks = path.join(ws.root, 'marks');
+    const fixed = path.join(ws.root, 'fixed');
+    const listFile = path.join(ws.root, 'list.txt');
+    fs.writeFileSync(listFile, `plain\n${PASSWORD}\n`);
+    const run = `echo "$ITEM" >> ${JSON.stringify(marks)}; [ "$ITEM" = plain ] || [ -e ${JSON.stringify(fixed)} ] || { echo "no access with $ITEM" >&2; exit 1; }`;
+    ws.define('t', {
+      env: { API_TOKEN: TOKEN, DB_PASSWORD: PASSWORD },
+      steps: [
+        { id: 'inline', run, forEach: { items: ['plain', TOKEN] } },
+        { id: 'fromFile', run, forEach: { file: 'list.txt' } },
+      ],
+    });
+    const failed = cli('run', 't');
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    assert.match(status(ws, 't').reason, /item 1 \(\*\*\*\) failed: exit code 1/);
+    fs.writeFileSync(fixed, '');
+    const done = cli('resume', 't');
+    assert.equal(done.code, 0, done.stdout + done.stderr);
+    // The items ran with their values, each once (the failed one twice: it failed, then it was retried).
+    assert.deepEqual(readLines(marks), ['plain', TOKEN, TOKEN, 'plain', PASSWORD]);
+    const items = path.join(ws.runDir('t'), 'items');
+    for (const step of ['inline', 'fromFile']) assert.equal(fs.statSync(path.join(items, `${step}.json`)).mode & 0o777, 0o600, step);
+    const logs = path.join(ws.runDir('t'), 'logs');
+    const files = filesOf(ws.runDir('t'), logs).filter((f) => !f.file.startsWith(items + path.sep));
+    assert.ok(files.some((f) => f.file.includes(`${path.sep}checkpoints${path.sep}`)), files.map((f) => f.file).join('\n'));
+    for (const secret of [TOKEN, PASSWORD]) {
+      for (const { file, text } of files) assert.ok(!text.includes(secret), `${secret} in ${file}:\n${text}`);
+      for (const out of outputs) assert.ok(!out.includes(secret), `${secret} in the output of ${out}`);
+    }
   });
 });
