@@ -21,6 +21,8 @@ export interface TaskPaths {
   stepsDir: string;
   /** The frozen item lists too large to copy into every snapshot: `<step>.json`. */
   itemsDir: string;
+  /** What each attempt's supervisor recorded of it (started, its group, its end): `<run>.<slot>.tsv`. */
+  attemptsDir: string;
   lock: string;
   pauseRequested: string;
   runnerLog: string;
@@ -58,6 +60,7 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
     control: path.join(runDir, 'control.json'),
     checkpoint: path.join(runDir, 'checkpoint.json'),
     journal: path.join(runDir, 'journal.jsonl'),
+    attemptsDir: path.join(runDir, 'attempts'),
     checkpointsDir: path.join(runDir, 'checkpoints'),
     logsDir: path.join(runDir, 'logs'),
     stepsDir: path.join(runDir, 'steps'),

@@ -162,10 +162,11 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           logHeader: `[${i}] === ${step.id} item ${i} attempt ${before + attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
           identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
+          record: { key: `${step.id}#${i}`, attempt: before + attempt },
+          onStarted: (pid) => tracker.started(pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS)),
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
         });
-        if (running.pid !== undefined) tracker.started(running.pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS));
         return running;
       },
       (running) => running.pid !== undefined && tracker.ended(running.pid),

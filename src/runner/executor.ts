@@ -11,6 +11,10 @@ export interface AttemptSpec {
   cwd: string;
   env: NodeJS.ProcessEnv;
   logFile: string;
+  /** What the attempt is, in its supervisor's records: the step (or "<step>#<item index>") and the attempt's number. */
+  record: { key: string; attempt: number };
+  /** Its process group exists (at once for the local executor, a moment later for a slot). */
+  onStarted?: (pid: number) => void;
   /** The attempt's first line in the log (its number, its start): every attempt leaves one. */
   logHeader: string;
   /** Log line by line, each with this prefix: the items of a forEach step share one log. */
@@ -31,7 +35,7 @@ export interface AttemptSpec {
 export type ExecEnd = { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null } | { kind: 'spawn-error'; error: string };
 
 export interface RunningAttempt {
-  /** Its process group (the local executor), undefined when it could not start. */
+  /** Its process group; undefined until it has started, or when it could not start. */
   readonly pid: number | undefined;
   /** Its command has exited: stopping it now only frees what it left behind. */
   readonly exited: boolean;
@@ -43,6 +47,10 @@ export interface RunningAttempt {
 
 export interface Executor {
   start(spec: AttemptSpec): RunningAttempt;
+  /** The run folder is another run's now: write nothing more there. */
+  mute(): void;
+  /** No more attempts will start. */
+  close(): void;
 }
 
 /** How an attempt ended: as its executor saw it, or stopped by the runner (a timeout, an interrupt). */

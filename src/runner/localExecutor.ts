@@ -29,6 +29,8 @@ export class LocalExecutor implements Executor {
     this.logs.muted = true;
   }
 
+  close(): void {}
+
   start(spec: AttemptSpec): RunningAttempt {
     const log = new StepLog(spec, this.logs);
     log.write(''); // every attempt leaves its header, even one that prints nothing
@@ -94,6 +96,7 @@ export class LocalExecutor implements Executor {
         drainThenCutOff();
       });
     }
+    if (pgid !== undefined) spec.onStarted?.(pgid);
     function finishStream() {
       openStreams--;
       finish();

@@ -31,6 +31,13 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       logFile: files.log,
       logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${ctx.runId} ===\n`,
       identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
+      record: { key: step.id, attempt },
+      // With its pid, so that the next runner can stop it if this one is killed.
+      onStarted: (pid) => {
+        if (state.currentStep?.id !== step.id || state.currentStep.attempt !== attempt) return;
+        state.currentStep = { ...state.currentStep, pid };
+        ctx.publisher.save(STATE_THROTTLE_MS);
+      },
       onStdoutLine: (line) => {
         watch?.onLine(line);
         const progress = parseProgress(line);
@@ -40,11 +47,6 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       },
       onStderrLine: watch?.onLine,
     });
-    if (running.pid !== undefined) {
-      // With its pid, so that the next runner can stop it if this one is killed.
-      state.currentStep = { ...state.currentStep, pid: running.pid };
-      ctx.publisher.save(STATE_THROTTLE_MS);
-    }
     return running;
   });
   const attempts = before + settled.attempt;

@@ -21,7 +21,7 @@ import { runBatch } from './batchRun';
 import { CommitLog } from './commitLog';
 import type { LiveBatch, RunContext, Stop } from './context';
 import { ControlWatcher, readControlFiles } from './controlFiles';
-import type { AttemptSpec, RunningAttempt } from './executor';
+import type { AttemptSpec, Executor, RunningAttempt } from './executor';
 import { LocalExecutor } from './localExecutor';
 import type { LockOwnership } from './ownership';
 import { PauseOnPolicy } from './pauseOn';
@@ -31,6 +31,7 @@ import { ChainScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { StatePublisher } from './statePublisher';
 import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
+import { SlotExecutor, slotsAvailable } from './slotExecutor';
 import { runStep } from './stepRun';
 
 export interface RunOptions {
@@ -64,7 +65,7 @@ export class TaskRun implements RunContext {
   publisher!: StatePublisher;
   log!: CommitLog;
   loopHost!: LoopHost;
-  private readonly executor: LocalExecutor;
+  private readonly executor: Executor;
   private readonly autoResumes: AutoResumes;
   private readonly watcher: ControlWatcher;
   /** Attempts in flight: stopped on a fatal error. */
@@ -90,7 +91,11 @@ export class TaskRun implements RunContext {
     this.reporter = opts.reporter;
     this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn, redact);
     this.autoResumes = new AutoResumes(this.pauseOn);
-    this.executor = new LocalExecutor(opts.graceMs);
+    // Slots when perl is there (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
+    this.executor =
+      process.env.PTASK_EXECUTOR !== 'local' && slotsAvailable()
+        ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`))
+        : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
   }
 
@@ -403,6 +408,7 @@ export class TaskRun implements RunContext {
 
   dispose(): void {
     this.watcher.stop();
+    this.executor.close();
     this.publisher?.stop();
     this.log?.close();
     for (const sig of SIGNALS) process.off(sig, this.onSignal);
