@@ -178,6 +178,7 @@ function status(ctx: Context): number {
   if (s.reason) lines.push(`  reason    ${s.reason}`);
   if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}`);
   if (s.pausedBy && (s.status === 'paused' || s.status === 'pausing')) lines.push(`  paused by ${s.pausedBy}`);
+  if (s.adopted) lines.push(`  adopted   from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended while no runner watched`);
   if (s.resumeAt) {
     const attempt = s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : '';
     const who = s.waiting ? `its runner (pid ${s.pid}) is waiting` : `no runner is waiting: the next 'ptask resume' or VS Code resumes it`;

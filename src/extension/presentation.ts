@@ -113,6 +113,7 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   const step = activeStep(view);
   if (step) lines.push(`Current step: \`${stepNow(step)}\`${step.items?.running ? `, ${step.items.running} running` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
   if (view.lostReason ?? s?.reason) lines.push(`Reason: ${escape(view.lostReason ?? s!.reason!)}`);
+  if (s?.adopted) lines.push(`Adopted from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended unwatched`);
   if (s?.resumeAt && view.status === 'paused')
     lines.push(`Resumes by itself ${at(s.resumeAt)}${s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : ''}`);
   if (s) lines.push(`Started: ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);

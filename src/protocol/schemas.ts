@@ -224,6 +224,8 @@ export const stateSchema = z.looseObject({
   endedAt: optional(isoTime),
   /** The hash of the definition this runner runs (its frozen copy): an edit meanwhile takes effect on the next run. */
   definitionHash: optional(z.string()),
+  /** Attempts this runner took over from the lost runner before it: still running then, or ended while no runner watched. */
+  adopted: optional(z.object({ running: count(), ended: count() })),
 });
 export type RunnerState = z.infer<typeof stateSchema>;
 

@@ -174,6 +174,8 @@ export interface TaskSummary {
   waiting?: boolean;
   /** The definition file changed (or broke, `error`) since its live runner started: it takes effect on the next run. */
   definitionChanged?: boolean;
+  /** This run took over attempts a lost runner left. */
+  adopted?: RunnerState['adopted'];
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
@@ -205,6 +207,7 @@ export function summarize(view: TaskView): TaskSummary {
     autoResume: view.status === 'paused' ? s?.autoResume : undefined,
     waiting: view.waiting,
     definitionChanged: view.definitionChanged || undefined,
+    adopted: s?.adopted,
     pid: active || view.waiting ? s?.pid : undefined,
     startedAt: s?.startedAt,
     updatedAt: s?.updatedAt,

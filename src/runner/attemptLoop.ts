@@ -53,6 +53,11 @@ export async function runAttempts(policy: AttemptPolicy, host: LoopHost, start: 
   for (let n = 1; ; n++) {
     const watch = policy.pauseOn?.watch();
     const end = await attemptOnce(policy.timeoutMs, host.interrupt, () => start(n, watch), onEnded);
+    // An adopted attempt that ended unseen and unrecorded: it runs again, as the same attempt.
+    if (end.kind === 'lost') {
+      n--;
+      continue;
+    }
     if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n };
     if (end.kind === 'interrupted') return { kind: 'interrupted', attempt: n };
     if (end.kind === 'exited' && end.exitCode === PAUSE_EXIT_CODE && host.pausing()) return { kind: 'pausedInside', attempt: n };

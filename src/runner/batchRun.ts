@@ -11,6 +11,7 @@ import { redactDeep } from '../protocol/secrets';
 import { itemListSchema, stableStringify, type FailedItem, type StepDefinition, type UnfinishedStep } from '../protocol/schemas';
 import { runAttempts, type Settled } from './attemptLoop';
 import type { LiveBatch, RunContext, Stop } from './context';
+import { itemKey } from './attemptRecords';
 import { ItemsError, resolveItems } from './items';
 import { STATE_THROTTLE_MS } from './statePublisher';
 import { readItemStates, restoreStepState, stepFiles, type StepFiles } from './stepFiles';
@@ -133,7 +134,9 @@ function loadFrozen(ctx: RunContext, batch: ItemProgress): string | undefined {
  */
 function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: ItemProgress, tracker: BatchTracker, files: StepFiles): Promise<string | undefined> {
   const { control } = ctx;
-  const toRun = batch.toRun();
+  // Items a lost runner left running (or that ended unwatched) are taken over first, whatever the concurrency.
+  const adopted = (i: number) => ctx.isAdopted(itemKey(step.id, i));
+  const toRun = batch.toRun().sort((a, b) => Number(adopted(b)) - Number(adopted(a)) || a - b);
   let next = 0;
   let stopReason: string | undefined;
   // The same for every item and attempt: built once, not per item.
@@ -162,7 +165,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           logHeader: `[${i}] === ${step.id} item ${i} attempt ${before + attempt} · ${new Date().toISOString()} · ITEM=${item} ===\n`,
           logPrefix: `[${i}] `,
           identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
-          record: { key: `${step.id}#${i}`, attempt: before + attempt },
+          record: { key: itemKey(step.id, i), attempt: before + attempt },
           onStarted: (pid) => tracker.started(pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS)),
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
@@ -226,7 +229,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
     const pump = () => {
       if (ended) return;
       control.look();
-      while (control.running && stopReason === undefined && tracker.running < tracker.concurrency && next < toRun.length) {
+      while (control.running && stopReason === undefined && next < toRun.length && (tracker.running < tracker.concurrency || adopted(toRun[next]))) {
         const i = toRun[next++];
         tracker.running++;
         runItem(i)

@@ -45,6 +45,8 @@ export interface RunContext {
   batch: LiveBatch | undefined;
   /** Start an attempt on the executor; it is stopped with the others on a fatal error. */
   startAttempt(spec: AttemptSpec): RunningAttempt;
+  /** An attempt of this key was left by a lost runner: it is taken over when its step or item starts. */
+  isAdopted(key: string): boolean;
   attemptPolicy(step: StepDefinition): AttemptPolicy;
   /** The step's environment: the task's and the step's env, earlier steps' outputs, TASK_*, then `extra`. */
   stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv;

@@ -32,7 +32,11 @@ export interface AttemptSpec {
 }
 
 /** How an attempt's command ended, as the executor saw it. */
-export type ExecEnd = { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null } | { kind: 'spawn-error'; error: string };
+export type ExecEnd =
+  | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
+  | { kind: 'spawn-error'; error: string }
+  /** An adopted attempt whose processes are gone and whose end nobody recorded: it runs again. */
+  | { kind: 'lost' };
 
 export interface RunningAttempt {
   /** Its process group; undefined until it has started, or when it could not start. */
@@ -66,5 +70,7 @@ export function describeEnd(end: AttemptEnd): string {
       return `could not start: ${end.error}`;
     case 'interrupted':
       return 'interrupted';
+    case 'lost':
+      return 'ended while no runner watched, its end not recorded';
   }
 }

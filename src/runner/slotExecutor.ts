@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
+import { processStartTime } from '../protocol/processInfo';
 import type { AttemptSpec, ExecEnd, Executor, RunningAttempt } from './executor';
 import { SLOT_SCRIPT } from './slotScript';
 
@@ -49,7 +50,11 @@ export class SlotExecutor implements Executor {
     let slot = this.idle.pop();
     if (!slot) {
       const file = this.recordsFile(this.count++);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+      } catch {
+        // as above
+      }
       slot = new Slot(file, this.graceMs, (gone) => {
         this.slots.delete(gone);
         const at = this.idle.indexOf(gone);
@@ -86,6 +91,12 @@ class Slot {
     this.child.stdout!.on('data', (chunk: Buffer) => this.read(chunk));
     this.child.on('error', (err) => this.gone(`could not start its supervisor (perl): ${err.message}`));
     this.child.on('exit', (code, signal) => this.gone(`its supervisor ended (${signal ?? `exit code ${code}`})`));
+    // Who wrote the records that follow: a successor asks whether this slot still lives.
+    try {
+      if (this.child.pid) fs.appendFileSync(records, `slot\t${this.child.pid}\t${processStartTime(this.child.pid) ?? ''}\n`);
+    } catch {
+      // a full disk: the attempts run, unrecorded (a successor could not adopt them)
+    }
     this.idle();
   }
 

@@ -42,13 +42,14 @@ export function previousState(paths: TaskPaths, reporter: Reporter): { status: T
  * A runner killed with -9 leaves its step's process group running (a forEach step: one group an
  * item in flight): stop them before running the step again.
  */
-export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | undefined, graceMs: number, reporter: Reporter): Promise<void> {
+export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | undefined, graceMs: number, reporter: Reporter, adopted = new Set<number>()): Promise<void> {
   const step = state?.currentStep;
   const recorded = [...(step?.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step?.processes ?? [])];
   const alive = new Set(recorded.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime)).map((g) => g.pid));
   // Items started in the last moments before the kill are not in state.json yet; their
   // processes carry this task's step environment.
   for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) alive.add(pgid);
+  for (const pgid of adopted) alive.delete(pgid); // taken over: waited for, not stopped
   if (!alive.size) return;
   reporter.info(`Stopping ${step ? `step '${step.id}'` : 'the step'} left running by the lost runner (process group ${[...alive].join(', ')})`);
   await Promise.all([...alive].map((pgid) => terminateGroup(pgid, graceMs)));

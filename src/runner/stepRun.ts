@@ -21,7 +21,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
   const before = previous?.attempts ?? 0;
   const settled = await runAttempts(policy, host, (n, watch) => {
     const attempt = before + n;
-    if (fs.existsSync(files.output)) fs.rmSync(files.output);
+    // An adopted attempt's output is its own: it may have written it already.
+    if (!ctx.isAdopted(step.id) && fs.existsSync(files.output)) fs.rmSync(files.output);
     const attemptStart = new Date().toISOString();
     state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
     const running = ctx.startAttempt({

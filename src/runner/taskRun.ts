@@ -32,6 +32,9 @@ import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from
 import { StatePublisher } from './statePublisher';
 import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
+import { adoptableAttempts, alreadyCommitted, type AttemptRecord } from './attemptRecords';
+import { AdoptedAttempt } from './adoptedAttempt';
+import { terminateGroup } from '../protocol/processGroups';
 import { runStep } from './stepRun';
 
 export interface RunOptions {
@@ -68,6 +71,8 @@ export class TaskRun implements RunContext {
   private readonly executor: Executor;
   private readonly autoResumes: AutoResumes;
   private readonly watcher: ControlWatcher;
+  /** What a lost runner left in flight, by key (see attemptRecords.ts): taken over, not run again. */
+  private readonly adoptions = new Map<string, AttemptRecord>();
   /** Attempts in flight: stopped on a fatal error. */
   private readonly inFlight = new Set<RunningAttempt>();
   /** Earlier steps' outputs, as environment variables. */
@@ -106,13 +111,19 @@ export class TaskRun implements RunContext {
     const status = transition(this.id, previous.status, request);
     const files = readControlFiles(paths);
     if (files.problems.length) throw new RunnerError(files.problems.map((p) => p.message).join('\n'), EXIT.badInput);
+    // A resume of a lost task takes over what its runner left: attempts still running, and ends recorded while no runner watched.
+    if (request === 'resume' && previous.status === 'lost') for (const record of await adoptableAttempts(paths.attemptsDir)) this.adoptions.set(record.key, record);
+    const adoptedGroups = new Set([...this.adoptions.values()].flatMap((r) => (r.pgid ? [r.pgid] : [])));
     // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
-    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter);
+    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter, adoptedGroups);
+    // Records of attempts nobody will adopt: a new run, or a reset task.
+    if (!this.adoptions.size && !(request === 'resume' && previous.status === 'lost')) fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
     // Left by a runner killed while pausing: steps would take it for a pause of this run.
     fs.rmSync(paths.pauseRequested, { force: true });
 
     const start = request === 'resume' ? resumeCheckpoint(paths, def, this.opts.force ?? false, reporter) : newCheckpoint(paths, def);
     const { checkpoint } = start;
+    for (const record of this.adoptions.values()) if (alreadyCommitted(record, checkpoint, start.batch)) this.adoptions.delete(record.key);
     this.runId = checkpoint.runId;
     this.unfinished = checkpoint.unfinished;
     const hadOutputs = checkpoint.completed.map((step) => outputsEnv(step, this.outputEnv)).some(Boolean);
@@ -138,6 +149,7 @@ export class TaskRun implements RunContext {
       appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
       definitionHash: checkpoint.definitionHash,
     };
+    this.describeAdoptions(state);
     const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
     this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
@@ -194,14 +206,32 @@ export class TaskRun implements RunContext {
   // ---- what the steps and items are given (RunContext) ----------------------------------------
 
   startAttempt(spec: AttemptSpec): RunningAttempt {
-    const running = this.executor.start({
-      ...spec,
-      // A log that cannot be written pauses the task after it; the output goes on unlogged.
-      onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
-    });
+    const adopted = this.adoptions.get(spec.record.key);
+    this.adoptions.delete(spec.record.key);
+    const running = adopted
+      ? new AdoptedAttempt(adopted, this.opts.graceMs, spec.onStarted)
+      : this.executor.start({
+          ...spec,
+          // A log that cannot be written pauses the task after it; the output goes on unlogged.
+          onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
+        });
     this.inFlight.add(running);
     void running.ended.then(() => this.inFlight.delete(running));
     return running;
+  }
+
+  isAdopted(key: string): boolean {
+    return this.adoptions.has(key);
+  }
+
+  /** Say what was taken over: in state.json (status, the tree) and in the runner's messages. */
+  private describeAdoptions(state: RunnerState): void {
+    if (!this.adoptions.size) return;
+    const ended = [...this.adoptions.values()].filter((r) => r.end).length;
+    state.adopted = { running: this.adoptions.size - ended, ended };
+    this.reporter.info(
+      `Adopting what the lost runner left: ${state.adopted.running} attempt(s) still running (waited for, not run again), ${ended} that ended while no runner watched (committed from their records)`,
+    );
   }
 
   attemptPolicy(step: StepDefinition): AttemptPolicy {
@@ -292,6 +322,8 @@ export class TaskRun implements RunContext {
     const state = publisher.state;
     this.watcher.stop();
     if (control.disowned) return this.disownedExit();
+    // Adopted attempts this run never reached (their step went with a changed definition): stopped, they run again.
+    await Promise.all([...this.adoptions.values()].map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.opts.graceMs) : undefined)));
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);
@@ -300,6 +332,8 @@ export class TaskRun implements RunContext {
     // Not written: checkpoint.json and the journal are as they were, and together hold every commit.
     const snapshotted = await this.log.finalSnapshot(stop.kind, { unfinished, failurePause });
     if (!snapshotted) stop = this.pausedByDisk(stop);
+    // Every attempt has ended and is committed: their records are no longer needed.
+    else this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);

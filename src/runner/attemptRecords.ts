@@ -1,0 +1,163 @@
+/**
+ * What the slots recorded of their attempts (attempts/*.tsv in the run folder), read back by the
+ * runner that resumes a lost task. Each slot appends, a write a line (a crash of the slot or the
+ * runner cannot tear one; a power loss may cut the last, which is then ignored):
+ *   slot  <pid> <start time>           the slot itself (written by the runner that made it)
+ *   start <key> <attempt> <pid> <ms>   a request taken: it will run
+ *   group <key> <attempt> <pgid>       its process group exists
+ *   end   <key> <attempt> <exit code> <signal number> <ms> [<why it could not start>]
+ * A key is a step id, or "<step>#<item index>". Records are not synced: the runner commits what
+ * it sees, durably; a power loss before that runs the attempts again.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { groupAlive } from '../protocol/processGroups';
+import { isSameProcessAlive } from '../protocol/processInfo';
+import type { ItemProgress } from '../protocol/itemProgress';
+import type { Checkpoint } from '../protocol/schemas';
+import type { ExecEnd } from './executor';
+
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** The key of an item's attempts. */
+export const itemKey = (stepId: string, index: number) => `${stepId}#${index}`;
+
+export interface AttemptRecord {
+  key: string;
+  attempt: number;
+  /** The slot running it, and whether that slot is still alive (then it will record the end). */
+  slot: { pid: number; startTime: string | undefined };
+  pgid?: number;
+  end?: ExecEnd;
+  /** The file it is in, for a poller that waits for its end. */
+  file: string;
+}
+
+/** The last attempt recorded for each key, over every records file in `dir`. */
+export function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
+  const records = new Map<string, AttemptRecord>();
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith('.tsv'));
+  } catch {
+    return records;
+  }
+  // Oldest first: a later runner's record of the same attempt (run again) wins.
+  const files = names.map((n) => path.join(dir, n)).sort((a, b) => mtime(a) - mtime(b));
+  for (const file of files) foldRecords(file, readText(file), records);
+  return records;
+}
+
+/** Fold one file's lines into `records`; also used by the poller for lines added since. */
+export function foldRecords(file: string, text: string, records: Map<string, AttemptRecord>): void {
+  let slot = { pid: 0, startTime: undefined as string | undefined };
+  const lines = text.split('\n');
+  lines.pop(); // the last is empty, or cut short
+  for (const line of lines) {
+    const f = line.split('\t');
+    if (f[0] === 'slot' && f.length >= 3) slot = { pid: Number(f[1]), startTime: f[2] || undefined };
+    if (f.length < 4) continue;
+    const [kind, key, attemptText] = f;
+    const attempt = Number(attemptText);
+    if (!Number.isSafeInteger(attempt)) continue;
+    const known = records.get(key);
+    if (kind === 'start') {
+      const pid = Number(f[3]);
+      if (!known || attempt >= known.attempt) records.set(key, { key, attempt, slot: { pid, startTime: pid === slot.pid ? slot.startTime : undefined }, file });
+    } else if (known && known.attempt === attempt && known.file === file) {
+      if (kind === 'group') known.pgid = Number(f[3]);
+      if (kind === 'end' && f.length >= 6) known.end = endOf(f);
+    }
+  }
+}
+
+function endOf(f: string[]): ExecEnd {
+  if (f[6]) return { kind: 'spawn-error', error: f[6] };
+  return f[4] ? { kind: 'exited', exitCode: null, signal: SIGNAL_NAMES.get(Number(f[4])) ?? 'SIGKILL' } : { kind: 'exited', exitCode: Number(f[3]), signal: null };
+}
+
+/** Will this attempt's end still be recorded (its slot lives), or are its processes at least alive? */
+export function recordState(r: AttemptRecord): 'ended' | 'supervised' | 'orphaned' | 'gone' {
+  if (r.end) return 'ended';
+  if (slotAlive(r)) return 'supervised';
+  if (r.pgid && r.pgid > 1 && groupAlive(r.pgid)) return 'orphaned';
+  return 'gone';
+}
+
+export function slotAlive(r: AttemptRecord): boolean {
+  return r.slot.pid > 1 && isSameProcessAlive(r.slot.pid, r.slot.startTime);
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function mtime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Lines added to a records file since the last read (the last, unfinished one kept for the next). */
+export class RecordsTail {
+  private offset = 0;
+  private partial = '';
+
+  constructor(private readonly file: string) {}
+
+  /** Fold what was added into `records`. */
+  read(records: Map<string, AttemptRecord>): void {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(this.file, 'r');
+      const buffer = Buffer.alloc(64 * 1024);
+      for (let got = fs.readSync(fd, buffer, 0, buffer.length, this.offset); got > 0; got = fs.readSync(fd, buffer, 0, buffer.length, this.offset)) {
+        this.offset += got;
+        this.partial += buffer.toString('utf8', 0, got);
+      }
+    } catch {
+      return;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+    const cut = this.partial.lastIndexOf('\n');
+    if (cut < 0) return;
+    foldRecords(this.file, this.partial.slice(0, cut + 1), records);
+    this.partial = this.partial.slice(cut + 1);
+  }
+}
+
+/**
+ * The attempts a lost runner left that a successor takes over: ended (with a record) or still
+ * alive. A slot that took a request but has not recorded its group yet is given a moment to.
+ */
+export async function adoptableAttempts(dir: string, waitMs = 2000): Promise<AttemptRecord[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const records = [...readAttemptRecords(dir).values()].filter((r) => recordState(r) !== 'gone');
+    const starting = records.filter((r) => !r.end && r.pgid === undefined && slotAlive(r));
+    if (!starting.length || Date.now() > deadline) return records.filter((r) => r.end || r.pgid !== undefined || slotAlive(r));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Whether the checkpoint already holds this attempt's outcome (its runner committed it before it
+ * died): then there is nothing to adopt.
+ */
+export function alreadyCommitted(r: AttemptRecord, checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): boolean {
+  const hash = r.key.lastIndexOf('#');
+  if (hash < 0) return checkpoint.completed.some((s) => s.id === r.key) || (checkpoint.unfinished?.id === r.key && checkpoint.unfinished.attempts >= r.attempt);
+  const stepId = r.key.slice(0, hash);
+  const index = Number(r.key.slice(hash + 1));
+  if (checkpoint.completed.some((s) => s.id === stepId)) return true;
+  if (!batch || batch.stepId !== stepId || !Number.isSafeInteger(index) || index >= batch.total) return false;
+  return batch.isDone(index) || batch.attemptsBefore(index) >= r.attempt;
+}

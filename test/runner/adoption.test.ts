@@ -1,0 +1,143 @@
+/**
+ * Work that outlives its runner: attempts run under slots that record their own end, so a runner
+ * killed with -9 orphans nothing. The next runner adopts what it left: attempts still running are
+ * waited for, not run again; attempts that ended while no runner watched are committed from their
+ * records. Each item and step appends its mark as its last act: a mark twice is work run twice.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ptask, readLines, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
+
+const gated = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'starts'))}; while [ ! -e ${JSON.stringify(path.join(dir, `gate-${name}`))} ]; do sleep 0.02; done`;
+const mark = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'marks'))}`;
+
+/** A foreground runner, to kill with -9 (it is the process itself, not a launcher). */
+function runner(ws: Workspace, ...args: string[]) {
+  const child = spawn(process.execPath, [RUNNER, ...args, '--root', ws.root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => out };
+}
+
+const recordsText = (ws: Workspace, id: string) => {
+  const dir = ws.file(id, 'attempts');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('') : '';
+};
+
+function countOf(lines: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
+  return counts;
+}
+
+describe('runner: work that outlives its runner', () => {
+  let ws: Workspace;
+  beforeEach(() => (ws = workspace()));
+  afterEach(() => ws.cleanup());
+
+  it('an item mid-way when its runner is killed is adopted and finishes once; one that ends while no runner is alive is committed from its record', async () => {
+    const dir = ws.root;
+    ws.define('t', { steps: [{ id: 'e', run: `${gated(dir, '$ITEM')}; ${mark(dir, '$ITEM')}`, forEach: { items: ['a', 'b', 'c'] }, concurrency: 2 }] });
+    const first = runner(ws, 'run', 't');
+    await waitFor('two items to start', () => readLines(path.join(dir, 'starts')).length === 2);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Item a ends while no runner is alive: its slot records the end.
+    fs.writeFileSync(path.join(dir, 'gate-a'), '');
+    await waitFor('a to end, recorded', () => readLines(path.join(dir, 'marks')).includes('a') && /^end\te#0\t1\t0\t/m.test(recordsText(ws, 't')));
+    const second = runner(ws, 'resume', 't');
+    const resumed = await waitFor('the resume to adopt both', () => {
+      const s = status(ws, 't');
+      return s.status === 'running' && s.adopted && s;
+    });
+    assert.deepEqual(resumed.adopted, { running: 1, ended: 1 });
+    assert.match(ptask(ws, 'status', 't').stdout, /adopted +from the lost runner: 1 attempt\(s\) still running, 1 that had ended while no runner watched/);
+    fs.writeFileSync(path.join(dir, 'gate-b'), '');
+    fs.writeFileSync(path.join(dir, 'gate-c'), '');
+    assert.equal(await second.exited, 0, second.output());
+    assert.equal(status(ws, 't').status, 'completed');
+    assert.deepEqual(readLines(path.join(dir, 'starts')).sort(), ['a', 'b', 'c'], 'no item started twice');
+    assert.deepEqual(readLines(path.join(dir, 'marks')).sort(), ['a', 'b', 'c']);
+    assert.ok(!fs.existsSync(ws.file('t', 'attempts')), 'the records go once the run has committed them');
+  });
+
+  it('a step mid-way is adopted: not run again, its outputs reach the next step', async () => {
+    const dir = ws.root;
+    const out = path.join(dir, 'b-saw');
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `${gated(dir, 'a')}; echo '{"answer":"42"}' > "$TASK_STEP_OUTPUT"; ${mark(dir, 'a')}` },
+        { id: 'b', run: `echo "$TASK_OUTPUT_A_ANSWER" > ${JSON.stringify(out)}; ${mark(dir, 'b')}` },
+      ],
+    });
+    const first = runner(ws, 'run', 't');
+    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = runner(ws, 'resume', 't');
+    await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
+    fs.writeFileSync(path.join(dir, 'gate-a'), '');
+    assert.equal(await second.exited, 0, second.output());
+    assert.deepEqual(readLines(path.join(dir, 'starts')), ['a']);
+    assert.deepEqual(readLines(path.join(dir, 'marks')), ['a', 'b']);
+    assert.equal(fs.readFileSync(out, 'utf8').trim(), '42');
+  });
+
+  it('interrupt stops an adopted attempt; resume runs it again', async () => {
+    const dir = ws.root;
+    ws.define('t', { steps: [{ id: 'a', run: `${gated(dir, 'a')}; ${mark(dir, 'a')}` }] });
+    const first = runner(ws, 'run', 't');
+    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = runner(ws, 'resume', 't');
+    await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
+    assert.equal(ptask(ws, 'interrupt', 't', '--wait', '--timeout', '10').code, 0);
+    assert.equal(await second.exited, 4, second.output());
+    assert.equal(status(ws, 't').status, 'interrupted');
+    fs.writeFileSync(path.join(dir, 'gate-a'), '');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.deepEqual(readLines(path.join(dir, 'starts')), ['a', 'a'], 'stopped, then run again');
+    assert.deepEqual(readLines(path.join(dir, 'marks')), ['a']);
+  });
+
+  /** kill -9 at random moments, each followed by a resume, until the task completes: every mark once. */
+  async function killAndResume(id: string, expected: string[], kills: number, maxDelayMs: number): Promise<void> {
+    const marks = path.join(ws.root, 'marks');
+    let seed = Number(process.env.ADOPTION_SEED ?? 20261201);
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let k = 0; k < kills; k++) {
+      // Killed before it wrote anything, the task is still idle: run it, else resume it.
+      const r = runner(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
+      await new Promise((resolve) => setTimeout(resolve, 30 + random() * maxDelayMs)); // a random moment, not a synchronisation
+      r.child.kill('SIGKILL');
+      await r.exited;
+      if (status(ws, id).status === 'completed') break;
+    }
+    const last = runner(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
+    const code = await last.exited;
+    assert.ok(code === 0 || status(ws, id).status === 'completed', last.output());
+    assert.equal(status(ws, id).status, 'completed');
+    const twice = [...countOf(readLines(marks))].filter(([, n]) => n > 1);
+    assert.deepEqual(twice, [], 'no work that had finished ran again');
+    assert.deepEqual([...countOf(readLines(marks)).keys()].sort(), [...expected].sort(), 'every item or step done');
+  }
+
+  it('kill -9 at random moments of a forEach of 2,000 items at concurrency 4, 20 times, each followed by a resume: every item once', async function () {
+    this.timeout(180_000);
+    const items = Array.from({ length: 2000 }, (_, i) => `i${i}`);
+    ws.define('t', { steps: [{ id: 'e', run: mark(ws.root, '$ITEM'), forEach: { items }, concurrency: 4 }] });
+    await killAndResume('t', items, 20, 400);
+  });
+
+  it('kill -9 at random moments of a chain of 300 steps, 20 times, each followed by a resume: every step once', async function () {
+    this.timeout(180_000);
+    const ids = Array.from({ length: 300 }, (_, i) => `s${i}`);
+    ws.define('t', { steps: ids.map((id) => ({ id, run: mark(ws.root, id) })) });
+    await killAndResume('t', ids, 20, 400);
+  });
+});
