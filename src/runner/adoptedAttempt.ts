@@ -2,11 +2,13 @@
  * An attempt a lost runner left, taken over by its successor: not run again, not stopped, but
  * watched to its end like one of its own. Ended while no runner watched: its recorded end. Still
  * supervised by its slot: the end that slot records. Its slot gone but its processes alive: it
- * ends when they are gone, as 'lost' (nobody saw how), and runs again. Pause waits for it;
+ * ends when they are gone, as 'lost' (nobody saw how), and runs again; so does one that paused
+ * itself (exit 75) for the pause its runner was making. Pause waits for it;
  * interrupt and timeouts stop its group as any other.
  */
 import { groupAlive, terminateGroup } from '../protocol/processGroups';
 import { RecordsTail, slotAlive, type AttemptRecord } from './attemptRecords';
+import { PAUSE_EXIT_CODE } from './attemptLoop';
 import type { ExecEnd, RunningAttempt } from './executor';
 
 /** How often an adopted attempt's records file (or its group) is looked at. */
@@ -48,7 +50,8 @@ export class AdoptedAttempt implements RunningAttempt {
           this.onStarted?.(this.pid);
           if (this.stopWanted) this.stop();
         }
-        if (r.end) return r.end;
+        // Exit 75 while no runner watched: it paused itself (its state saved) for a pause that is over now; it goes on.
+        if (r.end) return r.end.kind === 'exited' && r.end.exitCode === PAUSE_EXIT_CODE ? { kind: 'lost' } : r.end;
         if (!supervised && !(r.pgid && groupAlive(r.pgid))) return { kind: 'lost' };
       } else if (!supervised) return { kind: 'lost' };
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -35,7 +35,7 @@ export interface AttemptSpec {
 export type ExecEnd =
   | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
   | { kind: 'spawn-error'; error: string }
-  /** An adopted attempt whose processes are gone and whose end nobody recorded: it runs again. */
+  /** An adopted attempt whose processes are gone and whose end nobody recorded (or that paused itself): it runs again. */
   | { kind: 'lost' };
 
 export interface RunningAttempt {

@@ -179,10 +179,8 @@ class SlotAttempt implements RunningAttempt {
         this.spec.onStarted?.(this.pid);
         if (this.stopWanted) this.stop();
         return;
-      case 'O':
-        return this.spec.onStdoutLine?.(rest);
-      case 'E':
-        return this.spec.onStderrLine?.(rest);
+      case 'O': // stdout and stderr, one stream
+        return (this.spec.onStdoutLine ?? this.spec.onStderrLine)?.(rest);
       case 'L': {
         // "<errno> <message>": an error with its code, as fs would throw it, so that it is named in words.
         const [errno, ...message] = rest.split(' ');

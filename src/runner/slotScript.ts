@@ -6,8 +6,8 @@
  * Arguments: the records file, the runner's pid, the grace (ms) before SIGKILL, the drain (ms).
  * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, cwd, log file, header,
  * prefix ("" for none), wants lines ("1"/"0"), command, then NAME=value for the environment.
- * Reports on stdout, a line each: "S <pgid>" started, "O <line>" / "E <line>" output (when
- * wanted), "L <error>" the log cannot be written, "Q" the shell exited, "X <code> <signal> <held>"
+ * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
+ * (when wanted), "L <error>" the log cannot be written, "Q" the shell exited, "X <code> <signal> <held>"
  * the end, or "F <error>" it could not start. Records, appended to the records file, one write a
  * line: "start", "group", "end" (see attemptRecords.ts).
  */
@@ -21,7 +21,6 @@ my ($records, $runner, $grace_ms, $drain_ms) = @ARGV;
 my $now = sub { int(time() * 1000) };
 eval { require Time::HiRes; $now = sub { int(Time::HiRes::time() * 1000) }; 1 };
 $SIG{PIPE} = 'IGNORE';
-$SIG{CHLD} = sub {};  # only to cut a select short when the shell exits
 # Without its records (a full disk) an attempt still runs; only a successor could not adopt it.
 my $rec;
 sysopen($rec, $records, O_WRONLY | O_APPEND | O_CREAT, 0644) or undef $rec;
@@ -48,32 +47,30 @@ exit 0;
 sub run_attempt {
   my ($key, $n, $cwd, $log, $header, $prefix, $lines, $command, @env) = @_;
   record("start\t$key\t$n\t$$\t" . $now->() . "\n");
-  pipe(my $out_r, my $out_w) or return cannot_start($key, $n, "pipe: $!");
-  pipe(my $err_r, my $err_w) or return cannot_start($key, $n, "pipe: $!");
-  pipe(my $status_r, my $status_w) or return cannot_start($key, $n, "pipe: $!");
+  return cannot_start($key, $n, "chdir $cwd: No such file or directory") unless -d $cwd;
+  # One pipe for stdout and stderr, as they interleave; raw descriptors (POSIX), not Perl handles.
+  my ($out, $in) = POSIX::pipe();
+  return cannot_start($key, $n, "pipe: $!") unless defined $out;
   my $pid = fork();
-  return cannot_start($key, $n, "fork: $!") unless defined $pid;
+  unless (defined $pid) { POSIX::close($_) for $out, $in; return cannot_start($key, $n, "fork: $!") }
   if ($pid == 0) {
     POSIX::setpgid(0, 0);
-    close $out_r; close $err_r; close $status_r;
-    $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
-    POSIX::dup2(fileno($out_w), 1); POSIX::dup2(fileno($err_w), 2);
+    $SIG{PIPE} = 'DEFAULT';
+    POSIX::close($out);
+    POSIX::dup2($in, 1); POSIX::dup2($in, 2);
+    POSIX::close($in) if $in > 2;
     open(STDIN, '<', '/dev/null');
-    my $fail = sub { syswrite($status_w, $_[0]); POSIX::_exit(127) };
-    chdir($cwd) or $fail->("chdir $cwd: $!");
-    %ENV = ();
-    for (@env) { my ($name, $value) = split /=/, $_, 2; $ENV{$name} = $value }
+    chdir($cwd) or do { print STDERR "could not start: chdir $cwd: $!\n"; POSIX::_exit(127) };
+    # The attempt's environment: mostly the slot's own (both the runner's), so only what differs is set.
+    my %want = map { split /=/, $_, 2 } @env;
+    for (keys %ENV) { delete $ENV{$_} unless exists $want{$_} }
+    while (my ($name, $value) = each %want) { $ENV{$name} = $value unless defined $ENV{$name} && $ENV{$name} eq $value }
     { exec('/bin/sh', '-c', $command) };
-    $fail->("/bin/sh: $!");
+    print STDERR "could not start: /bin/sh: $!\n";
+    POSIX::_exit(127);
   }
-  close $out_w; close $err_w; close $status_w;
-  my $why = '';
-  1 while sysread($status_r, $why, 4096, length $why);  # EOF at exec: the descriptor is close-on-exec
-  close $status_r;
-  if ($why ne '') {
-    waitpid($pid, 0);
-    return cannot_start($key, $n, $why);
-  }
+  POSIX::close($in);
+  POSIX::setpgid($pid, $pid);  # here too: the group exists before the runner may signal it
   record("group\t$key\t$n\t$pid\n");
   report("S $pid\n");
 
@@ -87,37 +84,31 @@ sub run_attempt {
   };
   $write->($header);
 
-  my %partial = (fileno($out_r) => '', fileno($err_r) => '');
-  my %tag = (fileno($out_r) => 'O', fileno($err_r) => 'E');
-  my %open = (fileno($out_r) => $out_r, fileno($err_r) => $err_r);
+  my $partial = '';
   my $emit = sub {
-    my ($f, $line) = @_;
+    my $line = shift;
     $line =~ s/\r$//;
     $write->("$prefix$line\n") if $prefix ne '';
-    report("$tag{$f} $line\n") if $lines;
+    report("O $line\n") if $lines;
   };
-  my ($status, $gone_at);
-  while (%open) {
+  my ($status, $gone_at, $open) = (undef, undef, 1);
+  while ($open) {
     my $rin = '';
-    vec($rin, $_, 1) = 1 for keys %open;
+    vec($rin, $out, 1) = 1;
     my $timeout = defined $gone_at ? 0.02 : (defined $status ? 0.01 : 0.05);
-    my $ready = select(my $rout = $rin, undef, undef, $timeout);
-    if ($ready > 0) {
-      for my $f (keys %open) {
-        next unless vec($rout, $f, 1);
-        my $got = sysread($open{$f}, my $chunk, 65536);
-        if (!$got) {
-          $emit->($f, $partial{$f}) if $partial{$f} ne '';
-          close $open{$f};
-          delete $open{$f};
-          next;
-        }
-        if ($prefix eq '') { $write->($chunk) }
-        next unless $prefix ne '' || $lines;
-        my @parts = split /\n/, $partial{$f} . $chunk, -1;
-        $partial{$f} = pop @parts;
-        $emit->($f, $_) for @parts;
-        while (length($partial{$f}) > 4096) { $emit->($f, substr($partial{$f}, 0, 4096, '')) }
+    if (select(my $rout = $rin, undef, undef, $timeout) > 0) {
+      my $got = POSIX::read($out, my $chunk, 65536);
+      if (!defined $got || $got == 0) {  # POSIX::read says "0 but true" at the end
+        $emit->($partial) if $partial ne '';
+        $open = 0;
+        last;
+      }
+      $write->($chunk) if $prefix eq '';
+      if ($prefix ne '' || $lines) {
+        my @parts = split /\n/, $partial . $chunk, -1;
+        $partial = pop @parts;
+        $emit->($_) for @parts;
+        $emit->(substr($partial, 0, 4096, '')) while length($partial) > 4096;
       }
     }
     unless (defined $status) {
@@ -127,13 +118,12 @@ sub run_attempt {
     # group): after the drain it is no longer read; the runner stops what carries the identity.
     last if defined $gone_at && $now->() - $gone_at > $drain_ms;
   }
-  my $held = %open ? 1 : 0;
-  close $_ for values %open;
+  POSIX::close($out);
   unless (defined $status) { waitpid($pid, 0); $status = $?; report("Q\n"); stop_group($pid) }
   close $fd if $log_ok;
   my ($code, $signal) = ($status & 127) ? ('', $status & 127) : ($status >> 8, '');
   record("end\t$key\t$n\t$code\t$signal\t" . $now->() . "\n");
-  report("X $code $signal $held\n");
+  report("X $code $signal $open\n");
 }
 
 # Whatever the shell left running in its group goes with it: TERM, then KILL after the grace.

@@ -25,6 +25,13 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     if (!ctx.isAdopted(step.id) && fs.existsSync(files.output)) fs.rmSync(files.output);
     const attemptStart = new Date().toISOString();
     state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
+    const onLine = (line: string) => {
+      watch?.onLine(line);
+      const progress = parseProgress(line);
+      if (!progress) return;
+      state.currentStep = { ...state.currentStep!, progress };
+      ctx.publisher.save(STATE_THROTTLE_MS);
+    };
     const running = ctx.startAttempt({
       command: step.run,
       cwd: ctx.stepFolder(step),
@@ -39,14 +46,9 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
         state.currentStep = { ...state.currentStep, pid };
         ctx.publisher.save(STATE_THROTTLE_MS);
       },
-      onStdoutLine: (line) => {
-        watch?.onLine(line);
-        const progress = parseProgress(line);
-        if (!progress) return;
-        state.currentStep = { ...state.currentStep!, progress };
-        ctx.publisher.save(STATE_THROTTLE_MS);
-      },
-      onStderrLine: watch?.onLine,
+      // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
+      onStdoutLine: onLine,
+      onStderrLine: onLine,
     });
     return running;
   });

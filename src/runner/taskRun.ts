@@ -111,13 +111,14 @@ export class TaskRun implements RunContext {
     const status = transition(this.id, previous.status, request);
     const files = readControlFiles(paths);
     if (files.problems.length) throw new RunnerError(files.problems.map((p) => p.message).join('\n'), EXIT.badInput);
-    // A resume of a lost task takes over what its runner left: attempts still running, and ends recorded while no runner watched.
-    if (request === 'resume' && previous.status === 'lost') for (const record of await adoptableAttempts(paths.attemptsDir)) this.adoptions.set(record.key, record);
+    // A resume takes over what the runner before left (it died, or could not write its last commits): attempts still
+    // running, and ends recorded while no runner watched. A run that ended well deleted its records.
+    if (request === 'resume') for (const record of await adoptableAttempts(paths.attemptsDir)) this.adoptions.set(record.key, record);
     const adoptedGroups = new Set([...this.adoptions.values()].flatMap((r) => (r.pgid ? [r.pgid] : [])));
     // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
     if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter, adoptedGroups);
     // Records of attempts nobody will adopt: a new run, or a reset task.
-    if (!this.adoptions.size && !(request === 'resume' && previous.status === 'lost')) fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
+    if (request !== 'resume') fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
     // Left by a runner killed while pausing: steps would take it for a pause of this run.
     fs.rmSync(paths.pauseRequested, { force: true });
 

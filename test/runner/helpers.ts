@@ -114,3 +114,20 @@ export function snapshotTree(dir: string): Record<string, string> {
 }
 
 export const fixture = (name: string) => `node ${JSON.stringify(path.join(FIXTURES, name))}`;
+
+/**
+ * The power goes: every process of this workspace dies at once (its runners, their slots, the
+ * steps), found by the workspace's path in their command line or environment. Linux (/proc).
+ */
+export function powerLoss(ws: Workspace): void {
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const seen = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') + fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+      if (seen.includes(ws.root)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone, or not ours
+    }
+  }
+}

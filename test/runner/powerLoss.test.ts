@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listSnapshots } from '../../src/protocol/checkpoint';
-import { ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
+import { powerLoss, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: the states a power loss leaves', () => {
   let ws: Workspace;
@@ -35,10 +35,12 @@ describe('runner: the states a power loss leaves', () => {
   const killedInStepC = async () => {
     fs.writeFileSync(slow, '');
     const runner = ptaskChild(ws, 'run', 't');
-    const step = await waitFor('step c to run', () => ws.readJson('t', 'state.json').currentStep?.pid && ws.readJson('t', 'state.json').currentStep);
+    const step = await waitFor('step c to run', () => {
+      const current = ws.readJson('t', 'state.json').currentStep;
+      return current?.id === 'c' && current.pid && current;
+    });
     assert.equal(step.id, 'c');
-    runner.child.kill('SIGKILL');
-    process.kill(-step.pid, 'SIGKILL');
+    powerLoss(ws); // the runner, its slot and the step
     await runner.exited;
     fs.rmSync(slow);
     assert.ok(readLines(ws.file('t', 'journal.jsonl')).length >= 2, 'a and b are in the journal');

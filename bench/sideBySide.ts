@@ -1,0 +1,116 @@
+/**
+ * Side by side with the tools a user would pick instead, in the same run, rounds alternating
+ * which goes first (figures are medians):
+ *  1. 2,000 trivial items (`true` through `sh -c`): `xargs -P1 -I{} sh -c true` against ptask at
+ *     concurrency 1, `xargs -P4` against concurrency 4; and ptask's concurrency 4 / 1.
+ *  2. 2,000 small real items (sha256sum + gzip of a 4 KB file): `xargs -P2` against concurrency 2.
+ *  3. A chain of 1,000 trivial steps against `make -j1` with the same recipes (each `sh -c true`;
+ *     ptask commits each step durably before the next starts).
+ * Also the runner's own CPU a trivial item (bench/cpuAtExit.cjs, preloaded), and the same runs
+ * with PTASK_EXECUTOR=local (every attempt forked by the runner, as before the slots).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { log, makeWorkspace, median, QUICK, round, RUNNER, timeProcess, type BenchResult, type Workspace } from './lib';
+
+const CPU_AT_EXIT = path.join(__dirname, 'cpuAtExit.cjs');
+const ITEMS = QUICK ? 300 : 2000;
+const STEPS = QUICK ? 200 : 1000;
+const ROUNDS = QUICK ? 1 : 3;
+const SMALL_REAL = `sha256sum "$ITEM" > "$ITEM.sha" && gzip -kf "$ITEM"`;
+
+function prepare(ws: Workspace): void {
+  const names = Array.from({ length: ITEMS }, (_, i) => `item-${i}`);
+  fs.writeFileSync(path.join(ws.root, 'items.txt'), names.join('\n') + '\n');
+  const data = path.join(ws.root, 'data');
+  fs.mkdirSync(data);
+  const block = Buffer.alloc(4096, 'pausable tasks ');
+  for (const name of names) fs.writeFileSync(path.join(data, name), block);
+  fs.writeFileSync(path.join(data, 'files.txt'), names.join('\n') + '\n');
+  // Items from a file in the task's folder: the workspace for the trivial ones, data/ for the real ones.
+  const task = (id: string, run: string, concurrency: number, folder?: string) =>
+    fs.writeFileSync(path.join(ws.tasksDir, `${id}.json`), JSON.stringify({ ...(folder ? { cwd: folder } : {}), steps: [{ id: 'each', run, forEach: { file: folder ? 'files.txt' : 'items.txt' }, concurrency }] }));
+  task('c1', 'true', 1);
+  task('c4', 'true', 4);
+  task('real2', SMALL_REAL, 2, 'data');
+  fs.writeFileSync(path.join(ws.tasksDir, 'chain.json'), JSON.stringify({ steps: Array.from({ length: STEPS }, (_, i) => ({ id: `s${i}`, run: 'true' })) }));
+  const targets = Array.from({ length: STEPS }, (_, i) => `s${i}`);
+  fs.writeFileSync(path.join(ws.root, 'Makefile'), `all: ${targets.join(' ')}\n.PHONY: all ${targets.join(' ')}\n` + targets.map((t) => `${t}:\n\t@sh -c true\n`).join(''));
+}
+
+const sh = (script: string, cwd: string) => timeProcess('/bin/sh', ['-c', script], 0, cwd);
+const ptask = (ws: Workspace, id: string, env: NodeJS.ProcessEnv = {}) => timeProcess(process.execPath, [RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...process.env, ...env });
+
+/** The runner's own CPU (user + system, ms) for one run, from inside it. */
+async function runnerCpu(ws: Workspace, id: string): Promise<number> {
+  const file = path.join(ws.scratch, `${id}.cpu.json`);
+  await timeProcess(process.execPath, ['-r', CPU_AT_EXIT, RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...process.env, BENCH_CPU_FILE: file });
+  const { user, system } = JSON.parse(fs.readFileSync(file, 'utf8')) as { user: number; system: number };
+  return (user + system) / 1000;
+}
+
+export async function sideBySide(): Promise<BenchResult> {
+  const ws = makeWorkspace('side-by-side');
+  try {
+    prepare(ws);
+    const data = path.join(ws.root, 'data');
+    const runs: Record<string, () => Promise<number>> = {
+      'xargs -P1': () => sh('xargs -P1 -I{} sh -c true < items.txt', ws.root),
+      'ptask c1': () => ptask(ws, 'c1'),
+      'xargs -P4': () => sh('xargs -P4 -I{} sh -c true < items.txt', ws.root),
+      'ptask c4': () => ptask(ws, 'c4'),
+      'xargs -P2 real': () => sh(`xargs -P2 -I{} sh -c 'sha256sum "{}" > "{}.sha" && gzip -kf "{}"' < files.txt`, data),
+      'ptask c2 real': () => ptask(ws, 'real2'),
+      'make -j1': () => sh('make -j1 -s', ws.root),
+      'ptask chain': () => ptask(ws, 'chain'),
+      'local c1': () => ptask(ws, 'c1', { PTASK_EXECUTOR: 'local' }),
+      'local c4': () => ptask(ws, 'c4', { PTASK_EXECUTOR: 'local' }),
+      'local chain': () => ptask(ws, 'chain', { PTASK_EXECUTOR: 'local' }),
+    };
+    const times: Record<string, number[]> = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
+    const names = Object.keys(runs);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of r % 2 ? [...names].reverse() : names) times[name].push(await runs[name]());
+      log(`side by side: round ${r + 1}/${ROUNDS} done`);
+    }
+    const m = (k: string) => median(times[k]);
+    const cpuMs = await runnerCpu(ws, 'c1');
+    const ratios = {
+      c1VsXargsP1: m('ptask c1') / m('xargs -P1'),
+      c4VsXargsP4: m('ptask c4') / m('xargs -P4'),
+      c4OverC1: m('ptask c1') / m('ptask c4'),
+      realVsXargsP2: m('ptask c2 real') / m('xargs -P2 real'),
+      chainVsMake: m('ptask chain') / m('make -j1'),
+      localC1VsXargsP1: m('local c1') / m('xargs -P1'),
+      localC4VsXargsP4: m('local c4') / m('xargs -P4'),
+      localChainVsMake: m('local chain') / m('make -j1'),
+    };
+    const met = ratios.c1VsXargsP1 <= 1.25 && ratios.c4VsXargsP4 <= 1.25 && ratios.c4OverC1 >= 1.6 && ratios.realVsXargsP2 <= 1.1 && ratios.chainVsMake <= 1.5 && cpuMs / ITEMS <= 1;
+    const x = (v: number) => `${round(v)}x`;
+    return {
+      id: 'side-by-side',
+      title: `side by side: ${ITEMS.toLocaleString('en')} items against xargs, ${STEPS.toLocaleString('en')} steps against make`,
+      headline: `c1 ${x(ratios.c1VsXargsP1)} xargs -P1, c4 ${x(ratios.c4VsXargsP4)} xargs -P4, chain ${x(ratios.chainVsMake)} make`,
+      target: '≤ 1.25x xargs (c1, c4), c4/c1 ≥ 1.6x, ≤ 1.1x xargs -P2 on small real items, ≤ 1.5x make, runner CPU ≤ 1 ms an item',
+      met,
+      details: {
+        items: ITEMS,
+        steps: STEPS,
+        rounds: ROUNDS,
+        medianMs: Object.fromEntries(names.map((k) => [k, round(m(k), 0)])),
+        allMs: Object.fromEntries(names.map((k) => [k, times[k].map((t) => round(t, 0))])),
+        ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v, 2)])),
+        runnerCpuMsPerItem: round(cpuMs / ITEMS, 3),
+      },
+      notes: [
+        `trivial items: ptask c1 ${round(m('ptask c1'), 0)} ms vs xargs -P1 ${round(m('xargs -P1'), 0)} ms (${x(ratios.c1VsXargsP1)}); c4 ${round(m('ptask c4'), 0)} vs xargs -P4 ${round(m('xargs -P4'), 0)} (${x(ratios.c4VsXargsP4)}); c4 / c1 ${x(ratios.c4OverC1)}`,
+        `small real items (sha256sum + gzip of 4 KB): ptask c2 ${round(m('ptask c2 real'), 0)} ms vs xargs -P2 ${round(m('xargs -P2 real'), 0)} ms (${x(ratios.realVsXargsP2)})`,
+        `${STEPS} trivial steps: ptask ${round(m('ptask chain'), 0)} ms vs make -j1 ${round(m('make -j1'), 0)} ms (${x(ratios.chainVsMake)}), each step's commit durable before the next`,
+        `the runner's own CPU: ${round(cpuMs / ITEMS, 3)} ms an item (c1)`,
+        `forked by the runner (PTASK_EXECUTOR=local, as before the slots): c1 ${x(ratios.localC1VsXargsP1)} xargs -P1, c4 ${x(ratios.localC4VsXargsP4)} xargs -P4, chain ${x(ratios.localChainVsMake)} make`,
+      ],
+    };
+  } finally {
+    ws.cleanup();
+  }
+}
