@@ -140,8 +140,9 @@ function runnerAlive(state: RunnerState, { lock, holder }: Runner, now: number):
 
 function whyLost(state: RunnerState, { lock, holder }: Runner, now: number): string | undefined {
   if (!lock) return `its runner (pid ${state.pid}) is gone: no runner.lock`;
-  if (lock.pid !== state.pid && lock.purpose === 'run') return undefined; // a new runner has just taken over
+  // Stale first: a runner killed after it took the lock and before it wrote state.json is lost too.
   if (holder === 'stale') return `its runner (pid ${lock.pid}) is no longer running`;
+  if (lock.pid !== state.pid && lock.purpose === 'run') return undefined; // a new runner has just taken over
   if (holder === 'elsewhere' && now - Date.parse(state.heartbeatAt) > HEARTBEAT_STALE_MS)
     return `its runner on ${quotable(lock.host, 100)} has not written a heartbeat since ${quotable(state.heartbeatAt, 100)}`;
   return undefined;

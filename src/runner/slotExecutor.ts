@@ -51,9 +51,10 @@ export class SlotExecutor implements Executor {
     if (!slot) {
       const file = this.recordsFile(this.count++);
       try {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
+        // Not recursive: a run folder deleted under the runner is not made again here.
+        fs.mkdirSync(path.dirname(file));
       } catch {
-        // as above
+        // there already; or no run folder, or a full disk: the attempts run, unrecorded
       }
       slot = new Slot(file, this.graceMs, (gone) => {
         this.slots.delete(gone);

@@ -121,7 +121,7 @@ describe('runner: work that outlives its runner', () => {
     const last = runner(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
     const code = await last.exited;
     assert.ok(code === 0 || status(ws, id).status === 'completed', last.output());
-    assert.equal(status(ws, id).status, 'completed');
+    assert.equal(status(ws, id).status, 'completed', `exit ${code}: ${last.output()}`);
     const twice = [...countOf(readLines(marks))].filter(([, n]) => n > 1);
     assert.deepEqual(twice, [], 'no work that had finished ran again');
     assert.deepEqual([...countOf(readLines(marks)).keys()].sort(), [...expected].sort(), 'every item or step done');

@@ -45,6 +45,16 @@ describe('readTaskViewAsync', () => {
     assert.match(view.lostReason!, /is no longer running/);
   });
 
+  it('agrees on a runner killed after it took the lock and before it wrote state.json: lost, not "taking over" for ever', async () => {
+    writeRun(spawnSync(process.execPath, ['-e', '']).pid!, 'proc:1');
+    // state.json still names the runner before it, which is dead too.
+    const stateFile = path.join(dir, 't', 'state.json');
+    fs.writeFileSync(stateFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(stateFile, 'utf8')), pid: spawnSync(process.execPath, ['-e', '']).pid! }));
+    const view = await read();
+    assert.equal(view.status, 'lost');
+    assert.match(view.lostReason!, /is no longer running/);
+  });
+
   it('agrees on a running task whose runner is this process: running', async () => {
     writeRun(process.pid, processStartTime(process.pid)!);
     assert.equal((await read()).status, 'running');
