@@ -131,12 +131,12 @@ sub stop_group {
   my $pgid = shift;
   # A moment first: what is leaving the group (setsid cmd &) or ending goes by itself.
   my $settle = $now->() + 20;
-  select(undef, undef, undef, 0.002) while kill(0, -$pgid) && $now->() < $settle;
-  return $now->() unless kill(0, -$pgid);
+  select(undef, undef, undef, 0.002) while group_alive($pgid) && $now->() < $settle;
+  return $now->() unless group_alive($pgid);
   kill('TERM', -$pgid);
   my $until = $now->() + $grace_ms;
   my $killed = 0;
-  while (kill(0, -$pgid)) {
+  while (group_alive($pgid)) {
     if ($now->() > $until) {
       last if $killed;  # zombies an init does not reap hold nothing: the group is gone
       kill('KILL', -$pgid);
@@ -145,6 +145,24 @@ sub stop_group {
     select(undef, undef, undef, 0.01);
   }
   return $now->();
+}
+
+# A member that is not a zombie: a killed orphan stays one until init reaps it, which some inits
+# (containers, VMs) do late; it holds nothing.
+sub group_alive {
+  my $pgid = shift;
+  return 0 unless kill(0, -$pgid);
+  opendir(my $proc, '/proc') or return 1;
+  for my $pid (readdir $proc) {
+    next unless $pid =~ /^\d+$/;
+    open(my $f, '<', "/proc/$pid/stat") or next;
+    my $stat = <$f>;
+    close $f;
+    next unless defined $stat;
+    my @fields = split / /, substr($stat, rindex($stat, ')') + 2);
+    return 1 if $fields[2] == $pgid && $fields[0] ne 'Z';
+  }
+  return 0;
 }
 
 sub cannot_start {

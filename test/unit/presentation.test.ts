@@ -96,6 +96,12 @@ describe('tree presentation', () => {
     assert.match(text, /Last request: paused by vscode 30s ago, not applied yet/);
   });
 
+  it('tooltip: what a run adopted from the lost runner before it', () => {
+    const text = taskTooltip(view({ state: state({ adopted: { running: 2, ended: 1 } }) }), undefined);
+    assert.match(text, /Adopted from the lost runner: 2 attempt\(s\) still running, 1 that had ended unwatched/);
+    assert.doesNotMatch(taskTooltip(view(), undefined), /Adopted/);
+  });
+
   it('lists steps: done with duration, running with progress, unfinished with its outcome, pending', () => {
     const completed = [{ id: 'fetch', index: 0, exitCode: 0, attempts: 1, startedAt: 'a', endedAt: 'b', durationMs: 1500 }];
     const running = stepRows(view(), completed, null, Date.parse('2026-01-01T00:00:02Z'));
