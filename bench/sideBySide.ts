@@ -39,12 +39,12 @@ function prepare(ws: Workspace): void {
 }
 
 const sh = (script: string, cwd: string) => timeProcess('/bin/sh', ['-c', script], 0, cwd);
-const ptask = (ws: Workspace, id: string, env: NodeJS.ProcessEnv = {}) => timeProcess(process.execPath, [RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...process.env, ...env });
+const ptask = (ws: Workspace, id: string, env: NodeJS.ProcessEnv = {}) => timeProcess(process.execPath, [RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, env);
 
 /** The runner's own CPU (user + system, ms) for one run, from inside it. */
 async function runnerCpu(ws: Workspace, id: string): Promise<number> {
   const file = path.join(ws.scratch, `${id}.cpu.json`);
-  await timeProcess(process.execPath, ['-r', CPU_AT_EXIT, RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...process.env, BENCH_CPU_FILE: file });
+  await timeProcess(process.execPath, ['-r', CPU_AT_EXIT, RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { BENCH_CPU_FILE: file });
   const { user, system } = JSON.parse(fs.readFileSync(file, 'utf8')) as { user: number; system: number };
   return (user + system) / 1000;
 }

@@ -31,7 +31,8 @@ async function timelines(count: number): Promise<{ runner: Timeline; baseline: T
     writeTask(ws, 'trivial', steps(count, 'true'));
     const file = (who: string) => path.join(ws.scratch, `${who}.timeline.json`);
     await timeProcess(process.execPath, ['-r', TIMELINE, BASELINE, String(count), path.join(ws.scratch, 'baseline.log')], 0, REPO, { BENCH_SPAWN_TIMELINE: file('baseline') });
-    await timeProcess(process.execPath, ['-r', TIMELINE, RUNNER, 'run', 'trivial', '--root', ws.root], 0, REPO, { BENCH_SPAWN_TIMELINE: file('runner') });
+    // The runner's own spawn() path: with slots it spawns only its slots (side-by-side times both).
+    await timeProcess(process.execPath, ['-r', TIMELINE, RUNNER, 'run', 'trivial', '--root', ws.root], 0, REPO, { BENCH_SPAWN_TIMELINE: file('runner'), PTASK_EXECUTOR: 'local' });
     const read = (who: string) => JSON.parse(fs.readFileSync(file(who), 'utf8')) as Timeline;
     return { runner: read('runner'), baseline: read('baseline') };
   } finally {

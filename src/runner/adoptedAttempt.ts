@@ -6,10 +6,11 @@
  * itself (exit 75) for the pause its runner was making. Pause waits for it;
  * interrupt and timeouts stop its group as any other.
  */
+import * as fs from 'node:fs';
 import { groupAlive, terminateGroup } from '../protocol/processGroups';
 import { RecordsTail, slotAlive, type AttemptRecord } from './attemptRecords';
 import { PAUSE_EXIT_CODE } from './attemptLoop';
-import type { ExecEnd, RunningAttempt } from './executor';
+import type { AttemptSpec, ExecEnd, RunningAttempt } from './executor';
 
 /** How often an adopted attempt's records file (or its group) is looked at. */
 const POLL_MS = 25;
@@ -21,11 +22,14 @@ export class AdoptedAttempt implements RunningAttempt {
   private stopping: Promise<void> | undefined;
   private stopWanted = false;
 
-  constructor(private readonly record: AttemptRecord, private readonly graceMs: number, private readonly onStarted?: (pid: number) => void) {
+  /** `spec`: the attempt as this run would have started it: its log, and who wants its lines. */
+  constructor(private readonly record: AttemptRecord, private readonly graceMs: number, private readonly spec: Pick<AttemptSpec, 'logFile' | 'logPrefix' | 'onStdoutLine' | 'onStarted'>) {
     this.pid = record.pgid;
-    if (this.pid !== undefined) queueMicrotask(() => onStarted?.(this.pid!));
+    if (this.pid !== undefined) queueMicrotask(() => spec.onStarted?.(this.pid!));
     this.ended = this.watch().then(async (end) => {
       this.exited = true;
+      // A failure is matched against pauseOn's patterns with the lines it logged, as if they had been seen.
+      if (end.kind === 'exited' && end.exitCode !== 0 && spec.onStdoutLine) for (const line of lastAttemptLines(spec.logFile, spec.logPrefix ?? '')) spec.onStdoutLine(line);
       await this.stopping;
       return end;
     });
@@ -47,7 +51,7 @@ export class AdoptedAttempt implements RunningAttempt {
       if (r.attempt === this.record.attempt) {
         if (r.pgid !== undefined && this.pid === undefined) {
           this.pid = r.pgid;
-          this.onStarted?.(this.pid);
+          this.spec.onStarted?.(this.pid);
           if (this.stopWanted) this.stop();
         }
         // Exit 75 while no runner watched: it paused itself (its state saved) for a pause that is over now; it goes on.
@@ -57,4 +61,28 @@ export class AdoptedAttempt implements RunningAttempt {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
+}
+
+/** How much of the end of a log is read back for an adopted attempt's lines. */
+const REPLAY_BYTES = 1024 * 1024;
+
+/** The lines of the last attempt in a log (after its last header; for an item, its own prefixed lines). */
+export function lastAttemptLines(logFile: string, prefix: string): string[] {
+  let text: string;
+  try {
+    const fd = fs.openSync(logFile, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const buffer = Buffer.alloc(Math.min(size, REPLAY_BYTES));
+      fs.readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+      text = buffer.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
+  const mine = text.split('\n').filter((line) => line.startsWith(prefix)).map((line) => line.slice(prefix.length));
+  const header = mine.map((line) => line.startsWith('=== ')).lastIndexOf(true);
+  return mine.slice(header + 1).filter(Boolean);
 }

@@ -23,7 +23,7 @@ export const DRAIN_MS = 250;
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
-/** Is there a `perl` to run slots with? Looked for once, on PATH. */
+/** Is there a `perl` to run slots with? Looked for on PATH, once a runner. */
 export function slotsAvailable(): boolean {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     try {

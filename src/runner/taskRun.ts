@@ -15,6 +15,7 @@ import type { CompletedStep, RunnerState, StepDefinition, TaskDefinition, Unfini
 import type { Redact } from '../protocol/secrets';
 import { ACTIVE_STATES, transition, type Request, type RunnerEvent } from '../protocol/transitions';
 import { asWriteError, WriteError } from '../protocol/writeError';
+import { Adoptions } from './adoptions';
 import type { AttemptPolicy, LoopHost } from './attemptLoop';
 import { AutoResumes } from './autoResume';
 import { runBatch } from './batchRun';
@@ -30,11 +31,8 @@ import { RunControl } from './runControl';
 import { ChainScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { StatePublisher } from './statePublisher';
-import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
-import { adoptableAttempts, alreadyCommitted, type AttemptRecord } from './attemptRecords';
-import { AdoptedAttempt } from './adoptedAttempt';
-import { terminateGroup } from '../protocol/processGroups';
+import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
 
 export interface RunOptions {
@@ -71,8 +69,8 @@ export class TaskRun implements RunContext {
   private readonly executor: Executor;
   private readonly autoResumes: AutoResumes;
   private readonly watcher: ControlWatcher;
-  /** What a lost runner left in flight, by key (see attemptRecords.ts): taken over, not run again. */
-  private readonly adoptions = new Map<string, AttemptRecord>();
+  /** What the runner before left in flight: taken over, not run again. */
+  private readonly adoptions: Adoptions;
   /** Attempts in flight: stopped on a fatal error. */
   private readonly inFlight = new Set<RunningAttempt>();
   /** Earlier steps' outputs, as environment variables. */
@@ -102,6 +100,7 @@ export class TaskRun implements RunContext {
         ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`))
         : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
+    this.adoptions = new Adoptions(opts.graceMs);
   }
 
   async execute(): Promise<number> {
@@ -113,10 +112,9 @@ export class TaskRun implements RunContext {
     if (files.problems.length) throw new RunnerError(files.problems.map((p) => p.message).join('\n'), EXIT.badInput);
     // A resume takes over what the runner before left (it died, or could not write its last commits): attempts still
     // running, and ends recorded while no runner watched. A run that ended well deleted its records.
-    if (request === 'resume') for (const record of await adoptableAttempts(paths.attemptsDir)) this.adoptions.set(record.key, record);
-    const adoptedGroups = new Set([...this.adoptions.values()].flatMap((r) => (r.pgid ? [r.pgid] : [])));
+    if (request === 'resume') await this.adoptions.find(paths.attemptsDir);
     // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
-    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter, adoptedGroups);
+    if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter, this.adoptions.groups());
     // Records of attempts nobody will adopt: a new run, or a reset task.
     if (request !== 'resume') fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
     // Left by a runner killed while pausing: steps would take it for a pause of this run.
@@ -124,7 +122,7 @@ export class TaskRun implements RunContext {
 
     const start = request === 'resume' ? resumeCheckpoint(paths, def, this.opts.force ?? false, reporter) : newCheckpoint(paths, def);
     const { checkpoint } = start;
-    for (const record of this.adoptions.values()) if (alreadyCommitted(record, checkpoint, start.batch)) this.adoptions.delete(record.key);
+    this.adoptions.prune(checkpoint, start.batch);
     this.runId = checkpoint.runId;
     this.unfinished = checkpoint.unfinished;
     const hadOutputs = checkpoint.completed.map((step) => outputsEnv(step, this.outputEnv)).some(Boolean);
@@ -150,7 +148,7 @@ export class TaskRun implements RunContext {
       appliedGlobalSeq: previous.state?.appliedGlobalSeq ?? 0,
       definitionHash: checkpoint.definitionHash,
     };
-    this.describeAdoptions(state);
+    this.adoptions.describe(state, reporter);
     const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
     this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
@@ -207,15 +205,13 @@ export class TaskRun implements RunContext {
   // ---- what the steps and items are given (RunContext) ----------------------------------------
 
   startAttempt(spec: AttemptSpec): RunningAttempt {
-    const adopted = this.adoptions.get(spec.record.key);
-    this.adoptions.delete(spec.record.key);
-    const running = adopted
-      ? new AdoptedAttempt(adopted, this.opts.graceMs, spec.onStarted)
-      : this.executor.start({
-          ...spec,
-          // A log that cannot be written pauses the task after it; the output goes on unlogged.
-          onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
-        });
+    const running =
+      this.adoptions.take(spec) ??
+      this.executor.start({
+        ...spec,
+        // A log that cannot be written pauses the task after it; the output goes on unlogged.
+        onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
+      });
     this.inFlight.add(running);
     void running.ended.then(() => this.inFlight.delete(running));
     return running;
@@ -223,16 +219,6 @@ export class TaskRun implements RunContext {
 
   isAdopted(key: string): boolean {
     return this.adoptions.has(key);
-  }
-
-  /** Say what was taken over: in state.json (status, the tree) and in the runner's messages. */
-  private describeAdoptions(state: RunnerState): void {
-    if (!this.adoptions.size) return;
-    const ended = [...this.adoptions.values()].filter((r) => r.end).length;
-    state.adopted = { running: this.adoptions.size - ended, ended };
-    this.reporter.info(
-      `Adopting what the lost runner left: ${state.adopted.running} attempt(s) still running (waited for, not run again), ${ended} that ended while no runner watched (committed from their records)`,
-    );
   }
 
   attemptPolicy(step: StepDefinition): AttemptPolicy {
@@ -323,8 +309,7 @@ export class TaskRun implements RunContext {
     const state = publisher.state;
     this.watcher.stop();
     if (control.disowned) return this.disownedExit();
-    // Adopted attempts this run never reached (their step went with a changed definition): stopped, they run again.
-    await Promise.all([...this.adoptions.values()].map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.opts.graceMs) : undefined)));
+    await this.adoptions.stopUnreached();
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);

@@ -105,6 +105,29 @@ describe('runner: work that outlives its runner', () => {
     assert.deepEqual(readLines(path.join(dir, 'marks')), ['a']);
   });
 
+  it('an item that failed with a pauseOn line while no runner watched pauses the task on resume, as if watched', async () => {
+    const dir = ws.root;
+    ws.define('t', {
+      pauseOn: { outputMatches: ['rate limit'] },
+      steps: [{ id: 'e', run: `${gated(dir, '$ITEM')}; [ -e ${JSON.stringify(path.join(dir, 'fixed'))} ] || { echo "429 rate limit for $ITEM"; exit 1; }; ${mark(dir, '$ITEM')}`, forEach: { items: ['a'] } }],
+    });
+    const first = runner(ws, 'run', 't');
+    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    fs.writeFileSync(path.join(dir, 'gate-a'), '');
+    await waitFor('a to fail, recorded', () => /^end\te#0\t1\t1\t/m.test(recordsText(ws, 't')));
+    const resumed = ptask(ws, 'resume', 't');
+    assert.equal(resumed.code, 2, resumed.stdout + resumed.stderr);
+    const s = status(ws, 't');
+    assert.equal(s.status, 'paused');
+    assert.equal(s.pausedBy, 'failure');
+    assert.match(s.reason, /429 rate limit for a/);
+    fs.writeFileSync(path.join(dir, 'fixed'), '');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.deepEqual(readLines(path.join(dir, 'marks')), ['a']);
+  });
+
   /** kill -9 at random moments, each followed by a resume, until the task completes: every mark once. */
   async function killAndResume(id: string, expected: string[], kills: number, maxDelayMs: number): Promise<void> {
     const marks = path.join(ws.root, 'marks');

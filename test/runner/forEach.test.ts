@@ -134,7 +134,8 @@ describe('runner: forEach steps', () => {
     assert.equal(checkpoint.batch.done, '');
     assert.deepEqual(checkpoint.batch.failed, [], 'interrupted items are not failed');
     fs.writeFileSync(gate, '');
-    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    const resumed = ptask(ws, 'resume', 't');
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     const counts = new Map<number, number>();
     for (const i of itemMarks(marks).starts) counts.set(i, (counts.get(i) ?? 0) + 1);
     assert.deepEqual(range(6).map((i) => counts.get(i)), [2, 2, 2, 1, 1, 1]);
