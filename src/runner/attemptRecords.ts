@@ -1,7 +1,7 @@
 /**
  * What the slots recorded of their attempts (attempts/*.tsv in the run folder), read back by the
- * runner that resumes a lost task. Each slot appends, a write a line (a crash of the slot or the
- * runner cannot tear one; a power loss may cut the last, which is then ignored):
+ * next resume (a run that ended well deletes them). Each slot appends, a write a line (a crash of
+ * the slot or the runner cannot tear one; a power loss may cut the last, which is then ignored):
  *   slot  <pid> <start time>           the slot itself (written by the runner that made it)
  *   start <key> <attempt> <pid> <ms>   a request taken: it will run
  *   group <key> <attempt> <pgid>       its process group exists
@@ -10,15 +10,12 @@
  * it sees, durably; a power loss before that runs the attempts again.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { groupAlive } from '../protocol/processGroups';
 import { isSameProcessAlive } from '../protocol/processInfo';
 import type { ItemProgress } from '../protocol/itemProgress';
 import type { Checkpoint } from '../protocol/schemas';
-import type { ExecEnd } from './executor';
-
-const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+import { signalName, type ExecEnd } from './executor';
 
 /** The key of an item's attempts. */
 export const itemKey = (stepId: string, index: number) => `${stepId}#${index}`;
@@ -74,7 +71,7 @@ export function foldRecords(file: string, text: string, records: Map<string, Att
 
 function endOf(f: string[]): ExecEnd {
   if (f[6]) return { kind: 'spawn-error', error: f[6] };
-  return f[4] ? { kind: 'exited', exitCode: null, signal: SIGNAL_NAMES.get(Number(f[4])) ?? 'SIGKILL' } : { kind: 'exited', exitCode: Number(f[3]), signal: null };
+  return f[4] ? { kind: 'exited', exitCode: null, signal: signalName(Number(f[4])) ?? 'SIGKILL' } : { kind: 'exited', exitCode: Number(f[3]), signal: null };
 }
 
 /** Will this attempt's end still be recorded (its slot lives), or are its processes at least alive? */

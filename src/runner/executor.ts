@@ -1,10 +1,15 @@
 /**
  * Where attempts run. An executor starts an attempt (a step, or one item of a forEach step),
  * stops it on request, and reports its end; the runner decides what runs and commits what ended.
- * The local executor runs a process group on this machine. The interface leaves room for
- * executors whose attempts outlive the runner (an end record in the run folder) and for a
- * cluster's (Slurm jobs): `record` is what a later runner needs to find an attempt again.
+ * The slot executor hands each attempt to a supervisor that records it in the run folder, so that
+ * it outlives the runner; the local executor forks it from the runner. `record` is what a later
+ * runner finds an attempt again by (the seam for a cluster's executor too: Slurm jobs).
  */
+import * as os from 'node:os';
+
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+/** A signal's name from its number (a slot reports numbers). */
+export const signalName = (n: number): NodeJS.Signals | undefined => SIGNAL_NAMES.get(n);
 
 export interface AttemptSpec {
   command: string;

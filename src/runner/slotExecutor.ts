@@ -14,13 +14,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
 import { processStartTime } from '../protocol/processInfo';
-import type { AttemptSpec, ExecEnd, Executor, RunningAttempt } from './executor';
+import { signalName, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
 import { SLOT_SCRIPT } from './slotScript';
 
 /** How long output may go on after the shell and its group are gone. */
 export const DRAIN_MS = 250;
 
-const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** Is there a `perl` to run slots with? Looked for on PATH, once a runner. */
@@ -197,7 +196,7 @@ class SlotAttempt implements RunningAttempt {
         const [code, signal, held] = rest.split(' ');
         // Processes that left the group but held its output: found by the attempt's environment.
         if (held === '1' && this.spec.identity) stopProcesses(processesWithEnv(this.spec.identity).map((p) => p.pid), this.graceMs);
-        return this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (SIGNAL_NAMES.get(Number(signal)) ?? null) : null });
+        return this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null });
       }
       case 'F':
         return this.settle({ kind: 'spawn-error', error: rest });
