@@ -32,7 +32,7 @@ export interface AttemptRecord {
 }
 
 /** The last attempt recorded for each key, over every records file in `dir`. */
-export function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
+function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
   const records = new Map<string, AttemptRecord>();
   let names: string[];
   try {
@@ -47,7 +47,7 @@ export function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
 }
 
 /** Fold one file's lines into `records`; also used by the poller for lines added since. */
-export function foldRecords(file: string, text: string, records: Map<string, AttemptRecord>): void {
+function foldRecords(file: string, text: string, records: Map<string, AttemptRecord>): void {
   let slot = { pid: 0, startTime: undefined as string | undefined };
   const lines = text.split('\n');
   lines.pop(); // the last is empty, or cut short
@@ -74,12 +74,9 @@ function endOf(f: string[]): ExecEnd {
   return f[4] ? { kind: 'exited', exitCode: null, signal: signalName(Number(f[4])) ?? 'SIGKILL' } : { kind: 'exited', exitCode: Number(f[3]), signal: null };
 }
 
-/** Will this attempt's end still be recorded (its slot lives), or are its processes at least alive? */
-export function recordState(r: AttemptRecord): 'ended' | 'supervised' | 'orphaned' | 'gone' {
-  if (r.end) return 'ended';
-  if (slotAlive(r)) return 'supervised';
-  if (r.pgid && r.pgid > 1 && groupAlive(r.pgid)) return 'orphaned';
-  return 'gone';
+/** Something to adopt: its end is recorded, or will be (its slot lives), or at least its processes are alive. */
+function adoptable(r: AttemptRecord): boolean {
+  return r.end !== undefined || slotAlive(r) || (r.pgid !== undefined && r.pgid > 1 && groupAlive(r.pgid));
 }
 
 export function slotAlive(r: AttemptRecord): boolean {
@@ -138,7 +135,7 @@ export class RecordsTail {
 export async function adoptableAttempts(dir: string, waitMs = 2000): Promise<AttemptRecord[]> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const records = [...readAttemptRecords(dir).values()].filter((r) => recordState(r) !== 'gone');
+    const records = [...readAttemptRecords(dir).values()].filter(adoptable);
     const starting = records.filter((r) => !r.end && r.pgid === undefined && slotAlive(r));
     if (!starting.length || Date.now() > deadline) return records.filter((r) => r.end || r.pgid !== undefined || slotAlive(r));
     await new Promise((resolve) => setTimeout(resolve, 10));

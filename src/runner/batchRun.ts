@@ -136,7 +136,9 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const { control } = ctx;
   // Items a lost runner left running (or that ended unwatched) are taken over first, whatever the concurrency.
   const adopted = (i: number) => ctx.isAdopted(itemKey(step.id, i));
-  const toRun = batch.toRun().sort((a, b) => Number(adopted(b)) - Number(adopted(a)) || a - b);
+  const pending = batch.toRun();
+  const taken = pending.filter(adopted);
+  const toRun = taken.length ? [...taken, ...pending.filter((i) => !adopted(i))] : pending;
   let next = 0;
   let stopReason: string | undefined;
   // The same for every item and attempt: built once, not per item.

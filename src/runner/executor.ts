@@ -11,6 +11,9 @@ const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]
 /** A signal's name from its number (a slot reports numbers). */
 export const signalName = (n: number): NodeJS.Signals | undefined => SIGNAL_NAMES.get(n);
 
+/** How long an attempt's output may go on after its shell and its group are gone. */
+export const DRAIN_MS = 250;
+
 export interface AttemptSpec {
   command: string;
   cwd: string;

@@ -11,13 +11,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { groupAlive, processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
-import type { AttemptSpec, ExecEnd, Executor, RunningAttempt } from './executor';
+import { DRAIN_MS, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
 import { LineSplitter } from './lines';
 
 /** Append, create, and never through a symbolic link: a log must not land outside the run folder. */
 const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
-/** How long output may go on after the shell and its group are gone. */
-const DRAIN_MS = 250;
 
 export class LocalExecutor implements Executor {
   /** Logs are no longer written (the run folder is another run's now). */

@@ -14,11 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
 import { processStartTime } from '../protocol/processInfo';
-import { signalName, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
+import { DRAIN_MS, signalName, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
 import { SLOT_SCRIPT } from './slotScript';
-
-/** How long output may go on after the shell and its group are gone. */
-export const DRAIN_MS = 250;
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 

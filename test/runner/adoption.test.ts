@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ptask, readLines, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
+import { pidAlive, ptask, readLines, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
 
 const gated = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'starts'))}; while [ ! -e ${JSON.stringify(path.join(dir, `gate-${name}`))} ]; do sleep 0.02; done`;
 const mark = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'marks'))}`;
@@ -21,6 +21,14 @@ function runner(ws: Workspace, ...args: string[]) {
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, output: () => out };
+}
+
+/** `ptask run` in the foreground, killed with -9 once `count` attempts have started. */
+async function runKilledAfter(ws: Workspace, id: string, count: number): Promise<void> {
+  const first = runner(ws, 'run', id);
+  await waitFor(`${count} attempt(s) to start`, () => readLines(path.join(ws.root, 'starts')).length === count);
+  first.child.kill('SIGKILL');
+  await first.exited;
 }
 
 const recordsText = (ws: Workspace, id: string) => {
@@ -42,10 +50,7 @@ describe('runner: work that outlives its runner', () => {
   it('an item mid-way when its runner is killed is adopted and finishes once; one that ends while no runner is alive is committed from its record', async () => {
     const dir = ws.root;
     ws.define('t', { steps: [{ id: 'e', run: `${gated(dir, '$ITEM')}; ${mark(dir, '$ITEM')}`, forEach: { items: ['a', 'b', 'c'] }, concurrency: 2 }] });
-    const first = runner(ws, 'run', 't');
-    await waitFor('two items to start', () => readLines(path.join(dir, 'starts')).length === 2);
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await runKilledAfter(ws, 't', 2);
     // Item a ends while no runner is alive: its slot records the end.
     fs.writeFileSync(path.join(dir, 'gate-a'), '');
     await waitFor('a to end, recorded', () => readLines(path.join(dir, 'marks')).includes('a') && /^end\te#0\t1\t0\t/m.test(recordsText(ws, 't')));
@@ -74,10 +79,7 @@ describe('runner: work that outlives its runner', () => {
         { id: 'b', run: `echo "$TASK_OUTPUT_A_ANSWER" > ${JSON.stringify(out)}; ${mark(dir, 'b')}` },
       ],
     });
-    const first = runner(ws, 'run', 't');
-    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await runKilledAfter(ws, 't', 1);
     const second = runner(ws, 'resume', 't');
     await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
     fs.writeFileSync(path.join(dir, 'gate-a'), '');
@@ -90,10 +92,7 @@ describe('runner: work that outlives its runner', () => {
   it('interrupt stops an adopted attempt; resume runs it again', async () => {
     const dir = ws.root;
     ws.define('t', { steps: [{ id: 'a', run: `${gated(dir, 'a')}; ${mark(dir, 'a')}` }] });
-    const first = runner(ws, 'run', 't');
-    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await runKilledAfter(ws, 't', 1);
     const second = runner(ws, 'resume', 't');
     await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
     assert.equal(ptask(ws, 'interrupt', 't', '--wait', '--timeout', '10').code, 0);
@@ -111,10 +110,7 @@ describe('runner: work that outlives its runner', () => {
       pauseOn: { outputMatches: ['rate limit'] },
       steps: [{ id: 'e', run: `${gated(dir, '$ITEM')}; [ -e ${JSON.stringify(path.join(dir, 'fixed'))} ] || { echo "429 rate limit for $ITEM"; exit 1; }; ${mark(dir, '$ITEM')}`, forEach: { items: ['a'] } }],
     });
-    const first = runner(ws, 'run', 't');
-    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await runKilledAfter(ws, 't', 1);
     fs.writeFileSync(path.join(dir, 'gate-a'), '');
     await waitFor('a to fail, recorded', () => /^end\te#0\t1\t1\t/m.test(recordsText(ws, 't')));
     const resumed = ptask(ws, 'resume', 't');
@@ -124,6 +120,23 @@ describe('runner: work that outlives its runner', () => {
     assert.equal(s.pausedBy, 'failure');
     assert.match(s.reason, /429 rate limit for a/);
     fs.writeFileSync(path.join(dir, 'fixed'), '');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.deepEqual(readLines(path.join(dir, 'marks')), ['a']);
+  });
+
+  it('a slot killed under its attempt: the attempt fails saying so, its group is stopped, and resume runs it again', async () => {
+    const dir = ws.root;
+    const pidFile = path.join(dir, 'pid');
+    ws.define('t', { steps: [{ id: 'a', run: `echo $$ > ${JSON.stringify(pidFile)}; ${gated(dir, 'a')}; ${mark(dir, 'a')}` }] });
+    const r = runner(ws, 'run', 't');
+    await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
+    const slot = Number(/^slot\t(\d+)\t/m.exec(recordsText(ws, 't'))![1]);
+    const shell = Number(readLines(pidFile)[0]);
+    process.kill(slot, 'SIGKILL');
+    assert.equal(await r.exited, 1, r.output());
+    assert.match(status(ws, 't').reason, /step 'a' failed: could not start: its supervisor ended \(SIGKILL\)/);
+    await waitFor('the step left without a supervisor to be stopped', () => !pidAlive(shell));
+    fs.writeFileSync(path.join(dir, 'gate-a'), '');
     assert.equal(ptask(ws, 'resume', 't').code, 0);
     assert.deepEqual(readLines(path.join(dir, 'marks')), ['a']);
   });
