@@ -39,18 +39,24 @@ describe('control: a request that lands as the runner stops', () => {
     assert.equal(await runner.exited, 2, runner.output());
   };
 
+  /** As the runner writes its files: a reader never sees a half-written state.json. */
+  const writeAtomic = (file: string, text: string) => {
+    fs.writeFileSync(`${file}.tmp`, text);
+    fs.renameSync(`${file}.tmp`, file);
+  };
+
   /** The task looks as it did while its runner was still pausing: a live process holds the lock. */
   const stillPausing = () => {
     standIn = spawn('sleep', ['60'], { stdio: 'ignore' });
     const pid = standIn.pid!;
     const paused = fs.readFileSync(ws.file('t', 'state.json'), 'utf8');
     const state = JSON.parse(paused);
-    fs.writeFileSync(ws.file('t', 'state.json'), JSON.stringify({ ...state, status: 'pausing', pid, host: HOST }));
-    fs.writeFileSync(ws.file('t', 'runner.lock'), JSON.stringify({ v: 1, pid, startTime: processStartTime(pid), host: HOST, acquiredAt: new Date().toISOString(), purpose: 'run' }));
+    writeAtomic(ws.file('t', 'state.json'), JSON.stringify({ ...state, status: 'pausing', pid, host: HOST }));
+    writeAtomic(ws.file('t', 'runner.lock'), JSON.stringify({ v: 1, pid, startTime: processStartTime(pid), host: HOST, acquiredAt: new Date().toISOString(), purpose: 'run' }));
     assert.equal(status(ws, 't').status, 'pausing');
     /** ... then it finishes its pause without having seen what came in meanwhile. */
     return () => {
-      fs.writeFileSync(ws.file('t', 'state.json'), paused);
+      writeAtomic(ws.file('t', 'state.json'), paused);
       fs.rmSync(ws.file('t', 'runner.lock'));
       standIn!.kill('SIGKILL');
     };
