@@ -23,6 +23,8 @@ export interface TaskPaths {
   itemsDir: string;
   /** What each attempt's supervisor recorded of it (started, its group, its end): `<run>.<slot>.tsv`. */
   attemptsDir: string;
+  /** The Slurm jobs of the run: submissions.tsv, and a folder per submission (its script, requests, records). */
+  slurmDir: string;
   lock: string;
   pauseRequested: string;
   runnerLog: string;
@@ -61,6 +63,7 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
     checkpoint: path.join(runDir, 'checkpoint.json'),
     journal: path.join(runDir, 'journal.jsonl'),
     attemptsDir: path.join(runDir, 'attempts'),
+    slurmDir: path.join(runDir, 'slurm'),
     checkpointsDir: path.join(runDir, 'checkpoints'),
     logsDir: path.join(runDir, 'logs'),
     stepsDir: path.join(runDir, 'steps'),

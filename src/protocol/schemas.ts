@@ -83,6 +83,30 @@ export const forEachSchema = z
   );
 export type ForEachSource = z.infer<typeof forEachSchema>;
 
+/** Options sbatch sets itself, or that would break how a job finds its work: not allowed in sbatchArgs. */
+const SBATCH_OWN = ['--array', '--job-name', '-J', '--output', '-o', '--error', '-e', '--open-mode', '--parsable', '--wrap', '--dependency', '-d', '--hold', '-H', '--chdir', '-D', '--export'];
+
+/** How a step's jobs are asked of Slurm; `time` is a duration like a step's timeout ("1h", "90m"). */
+export const slurmOptionsSchema = z.strictObject({
+  partition: optional(z.string().check(z.regex(/^[A-Za-z0-9_.,-]+$/, 'a partition name (or several, by commas)')), 'The partition (sbatch --partition).'),
+  time: optional(duration, 'Time limit of each job element, e.g. "1h" (sbatch --time); Slurm ends an element that takes longer (TIMEOUT).'),
+  cpusPerTask: optional(z.int('a whole number').check(z.minimum(1, 'at least 1'), z.maximum(4096, 'at most 4096')), 'CPUs for each element (sbatch --cpus-per-task).'),
+  mem: optional(z.string().check(z.regex(/^\d+[KMGT]?$/, 'a size such as "8G" or "500M"')), 'Memory for each element (sbatch --mem).'),
+  gres: optional(z.string().check(z.regex(/^[A-Za-z0-9_:.,-]+$/, 'a generic resource such as "gpu:1"')), 'Generic resources for each element (sbatch --gres).'),
+  sbatchArgs: optional(
+    z.array(
+      z.string().check(
+        z.regex(/^-/, 'an sbatch option, such as "--account=x"'),
+        z.refine((arg) => !SBATCH_OWN.includes(arg.split('=')[0]), { message: `an option ptask sets itself (${SBATCH_OWN.filter((o) => o.startsWith('--')).join(', ')})` }),
+      ),
+    ),
+    'More sbatch options, each one argument ("--account=x", "--qos=low").',
+  ),
+});
+export type SlurmOptions = z.infer<typeof slurmOptionsSchema>;
+export const EXECUTORS = ['local', 'slurm'] as const;
+const executor = optional(z.enum(EXECUTORS), 'Where the step runs: "local" (this machine, the default) or "slurm" (as Slurm jobs; a forEach step is one job array).');
+
 export const stepSchema = z.strictObject({
   id: z.string().check(z.regex(STEP_ID_PATTERN, 'a step id: letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit')),
   name: optional(z.string(), 'A label for people; the id is used when absent.'),
@@ -100,6 +124,8 @@ export const stepSchema = z.strictObject({
   ),
   continueOnError: optional(z.boolean(), 'Run the other items when one fails; the step still fails at the end, and resume retries just the failed items. Needs forEach.'),
   allowEmpty: optional(z.boolean(), 'Let the step complete when its forEach finds no items (default false: no items fails the step, saying why). Needs forEach.'),
+  executor,
+  slurm: optional(slurmOptionsSchema, "Slurm options for this step, over the task's."),
 }).check(
   z.superRefine((step, ctx) => {
     if (step.forEach) return;
@@ -116,12 +142,19 @@ const outputPattern = z.string().check(
   }),
 );
 
+/** How Slurm may end a job element without the element saying how (see squeue's job states). */
+export const SLURM_END_STATES = ['BOOT_FAIL', 'CANCELLED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'TIMEOUT'] as const;
+
 export const pauseOnSchema = z
   .strictObject({
     exitCodes: optional(z.array(z.int().check(z.minimum(1, 'an exit code of a failure (1-255)'), z.maximum(255, 'an exit code (1-255)'))), 'Exit codes that pause the task instead of failing it.'),
     outputMatches: optional(
       z.array(outputPattern),
       'A failed attempt whose output (stdout or stderr) has a line containing one of these (case-insensitive) or matching a /regular expression/ pauses the task.',
+    ),
+    slurmStates: optional(
+      z.array(z.enum(SLURM_END_STATES)),
+      'Slurm ends that pause the task instead of failing it, e.g. ["PREEMPTED", "NODE_FAIL"] (a job element Slurm ended before it could say how).',
     ),
     autoResume: optional(
       z.strictObject({
@@ -134,8 +167,8 @@ export const pauseOnSchema = z
   })
   .check(
     z.superRefine((pauseOn, ctx) => {
-      if (!pauseOn.exitCodes?.length && !pauseOn.outputMatches?.length)
-        ctx.addIssue({ code: 'custom', message: 'say which failures pause the task: exitCodes, outputMatches or both', input: pauseOn });
+      if (!pauseOn.exitCodes?.length && !pauseOn.outputMatches?.length && !pauseOn.slurmStates?.length)
+        ctx.addIssue({ code: 'custom', message: 'say which failures pause the task: exitCodes, outputMatches, slurmStates or several', input: pauseOn });
     }),
   );
 export type PauseOn = z.infer<typeof pauseOnSchema>;
@@ -154,6 +187,8 @@ export const definitionSchema = z
       }),
     ),
     pauseOn: optional(pauseOnSchema, 'Failures that pause the task instead of failing it (a rate limit, an API out of credit).'),
+    executor,
+    slurm: optional(slurmOptionsSchema, 'Slurm options for every step that runs on Slurm.'),
   })
   .check(
     z.superRefine((def, ctx) => {
@@ -185,6 +220,10 @@ export const progressSchema = z.object({ done: count(), total: count() });
 
 /** A process group of the step in flight: the next runner stops it if this one dies. */
 const processSchema = z.object({ pid: int(), pidStartTime: optional(z.string()), item: optional(count()) });
+
+/** One Slurm job (an array) of the step in flight: its elements by state; `reason`, why some wait (squeue's). */
+export const slurmJobSchema = z.object({ jobId: z.string(), step: z.string(), pending: count(), running: count(), held: count(), reason: optional(z.string()) });
+export type SlurmJobView = z.infer<typeof slurmJobSchema>;
 
 export const stateSchema = z.looseObject({
   v: z.literal(1),
@@ -226,6 +265,8 @@ export const stateSchema = z.looseObject({
   definitionHash: optional(z.string()),
   /** Attempts this runner took over from the lost runner before it: still running then, or ended while no runner watched. */
   adopted: optional(z.object({ running: count(), ended: count() })),
+  /** The Slurm jobs of the step in flight, as squeue last showed them. */
+  slurm: optional(z.array(slurmJobSchema)),
 });
 export type RunnerState = z.infer<typeof stateSchema>;
 

@@ -3,22 +3,32 @@
  * else, pruned of what the checkpoint already holds, handed out as each step or item starts, and
  * whatever this run never reached stopped at its end.
  */
+import { EXIT } from '../protocol/exitCodes';
 import type { ItemProgress } from '../protocol/itemProgress';
 import { terminateGroup } from '../protocol/processGroups';
 import type { Checkpoint, RunnerState } from '../protocol/schemas';
 import { AdoptedAttempt } from './adoptedAttempt';
+import { control } from './slurm/commands';
 import { adoptableAttempts, alreadyCommitted, type AttemptRecord } from './attemptRecords';
-import type { AttemptSpec } from './executor';
-import type { Reporter } from './reporter';
+import type { AttemptSpec, RunningAttempt } from './executor';
+import { RunnerError, type Reporter } from './reporter';
+import { findElements } from './slurm/adoption';
+import type { KnownElement, SlurmExecutor } from './slurm/slurmExecutor';
 
 export class Adoptions {
   private readonly records = new Map<string, AttemptRecord>();
+  private readonly elements = new Map<string, KnownElement>();
 
-  constructor(private readonly graceMs: number) {}
+  /** `slurm`: the executor an adopted Slurm element is watched by. */
+  constructor(private readonly graceMs: number, private readonly slurm: () => SlurmExecutor) {}
 
-  /** Read what the slots recorded in `dir`. */
-  async find(dir: string): Promise<void> {
-    for (const record of await adoptableAttempts(dir)) this.records.set(record.key, record);
+  /** Read what the slots recorded in `attemptsDir`, and what the run left in Slurm's queue (`slurmDir`). */
+  async find(attemptsDir: string, slurmDir: string): Promise<void> {
+    for (const record of await adoptableAttempts(attemptsDir)) this.records.set(record.key, record);
+    const elements = await findElements(slurmDir);
+    // Slurm does not answer: resuming now would submit again what may still run.
+    if ('error' in elements) throw new RunnerError(`cannot see the run's Slurm jobs (${elements.error}): resume once squeue answers`, EXIT.failed);
+    for (const element of elements) this.elements.set(element.key, element);
   }
 
   /** Process groups taken over: the search for a lost runner's leftovers spares them. */
@@ -29,22 +39,29 @@ export class Adoptions {
   /** Drop what the runner before committed already (it died after its commit). */
   prune(checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): void {
     for (const record of this.records.values()) if (alreadyCommitted(record, checkpoint, batch)) this.records.delete(record.key);
+    for (const element of this.elements.values()) if (alreadyCommitted(element, checkpoint, batch)) this.elements.delete(element.key);
   }
 
   /** Say what was taken over: in state.json (status, the tree) and in the runner's messages. */
   describe(state: RunnerState, reporter: Reporter): void {
-    if (!this.records.size) return;
-    const ended = [...this.records.values()].filter((r) => r.end).length;
-    state.adopted = { running: this.records.size - ended, ended };
+    const all = [...this.records.values(), ...this.elements.values()];
+    if (!all.length) return;
+    const ended = all.filter((r) => r.end).length;
+    state.adopted = { running: all.length - ended, ended };
     reporter.info(`Adopting what the lost runner left: ${state.adopted.running} attempt(s) still running (waited for, not run again), ${ended} that ended while no runner watched (committed from their records)`);
   }
 
   has(key: string): boolean {
-    return this.records.has(key);
+    return this.records.has(key) || this.elements.has(key);
   }
 
   /** The attempt of this key the runner before left, taken over now; undefined when there is none. */
-  take(spec: AttemptSpec): AdoptedAttempt | undefined {
+  take(spec: AttemptSpec): RunningAttempt | undefined {
+    const element = this.elements.get(spec.record.key);
+    if (element) {
+      this.elements.delete(element.key);
+      return this.slurm().adopt(element, spec);
+    }
     const record = this.records.get(spec.record.key);
     if (!record) return undefined;
     this.records.delete(spec.record.key);
@@ -54,5 +71,6 @@ export class Adoptions {
   /** Attempts this run never reached (their step went with a changed definition): stopped; they run again. */
   async stopUnreached(): Promise<void> {
     await Promise.all([...this.records.values()].map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
+    await control('cancel', [...this.elements.values()].filter((e) => !e.end).map((e) => e.id));
   }
 }

@@ -38,8 +38,8 @@ export interface LoopHost {
 export type Settled =
   | { kind: 'succeeded'; attempt: number }
   | { kind: 'interrupted'; attempt: number }
-  /** Exit 75 while a pause was pending: neither done nor failed. */
-  | { kind: 'pausedInside'; attempt: number }
+  /** Exit 75 while a pause was pending, or `held` by the pause before it started: neither done nor failed. */
+  | { kind: 'pausedInside'; attempt: number; held?: boolean }
   /** `why`: which pauseOn rule matched. */
   | { kind: 'pauseOn'; attempt: number; end: AttemptEnd; reason: string; why: string }
   | { kind: 'failed'; attempt: number; end: AttemptEnd; reason: string }
@@ -60,6 +60,8 @@ export async function runAttempts(policy: AttemptPolicy, host: LoopHost, start: 
     }
     if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n };
     if (end.kind === 'interrupted') return { kind: 'interrupted', attempt: n };
+    // Held by the pause before it started (a Slurm element): it did not run; it runs on resume.
+    if (end.kind === 'held') return { kind: 'pausedInside', attempt: n, held: true };
     if (end.kind === 'exited' && end.exitCode === PAUSE_EXIT_CODE && host.pausing()) return { kind: 'pausedInside', attempt: n };
     // A terminal's Ctrl+C or hang-up reaches an attempt caught starting (a new process leaves the
     // terminal's process group only as it runs): it was stopped with the runner, it did not fail.

@@ -146,7 +146,7 @@ export async function adoptableAttempts(dir: string, waitMs = 2000): Promise<Att
  * Whether the checkpoint already holds this attempt's outcome (its runner committed it before it
  * died): then there is nothing to adopt.
  */
-export function alreadyCommitted(r: AttemptRecord, checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): boolean {
+export function alreadyCommitted(r: Pick<AttemptRecord, 'key' | 'attempt'>, checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): boolean {
   const hash = r.key.lastIndexOf('#');
   if (hash < 0) return checkpoint.completed.some((s) => s.id === r.key) || (checkpoint.unfinished?.id === r.key && checkpoint.unfinished.attempts >= r.attempt);
   const stepId = r.key.slice(0, hash);

@@ -145,6 +145,9 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const env = ctx.stepEnv(step, index, {});
   const policy = ctx.attemptPolicy(step);
   const cwd = ctx.stepFolder(step);
+  const slurm = ctx.slurmSpec(step, tracker.concurrency);
+  // On Slurm every item is handed over at once, as one job array that Slurm throttles to the concurrency.
+  const inFlight = slurm ? batch.total : tracker.concurrency;
   let lastReport = Math.floor((batch.doneCount * 10) / Math.max(1, batch.total));
 
   const runItem = async (i: number): Promise<ItemEnd> => {
@@ -168,6 +171,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           logPrefix: `[${i}] `,
           identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
           record: { key: itemKey(step.id, i), attempt: before + attempt },
+          slurm,
           onStarted: (pid) => tracker.started(pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS)),
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
@@ -231,7 +235,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
     const pump = () => {
       if (ended) return;
       control.look();
-      while (control.running && stopReason === undefined && next < toRun.length && (tracker.running < tracker.concurrency || adopted(toRun[next]))) {
+      while (control.running && stopReason === undefined && next < toRun.length && (tracker.running < inFlight || adopted(toRun[next]))) {
         const i = toRun[next++];
         tracker.running++;
         runItem(i)

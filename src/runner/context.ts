@@ -48,6 +48,8 @@ export interface RunContext {
   /** An attempt of this key was left by a lost runner: it is taken over when its step or item starts. */
   isAdopted(key: string): boolean;
   attemptPolicy(step: StepDefinition): AttemptPolicy;
+  /** How the step's attempts go to Slurm, when it runs there; `throttle`: how many elements at once. */
+  slurmSpec(step: StepDefinition, throttle: number): AttemptSpec['slurm'];
   /** The step's environment: the task's and the step's env, earlier steps' outputs, TASK_*, then `extra`. */
   stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv;
   /** Where the step runs: the task's cwd (relative to the workspace folder), then the step's own. */

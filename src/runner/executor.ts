@@ -6,6 +6,7 @@
  * runner finds an attempt again by (the seam for a cluster's executor too: Slurm jobs).
  */
 import * as os from 'node:os';
+import type { SlurmOptions } from '../protocol/schemas';
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 /** A signal's name from its number (a slot reports numbers). */
@@ -37,6 +38,8 @@ export interface AttemptSpec {
    * process does: those that left its process group are found by them.
    */
   identity?: string[];
+  /** Run it as a Slurm job element instead (slurm/slurmExecutor.ts); `throttle`: elements of the step at once. */
+  slurm?: { stepId: string; options: SlurmOptions; throttle: number };
 }
 
 /** How an attempt's command ended, as the executor saw it. */
@@ -44,7 +47,11 @@ export type ExecEnd =
   | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
   | { kind: 'spawn-error'; error: string }
   /** An adopted attempt whose processes are gone and whose end nobody recorded (or that paused itself): it runs again. */
-  | { kind: 'lost' };
+  | { kind: 'lost' }
+  /** A Slurm element a pause held before it started: neither run nor failed; a resume releases it. */
+  | { kind: 'held' }
+  /** Slurm ended the element before it could say how (a time limit, a node lost, a cancel); `said`: Slurm's words. */
+  | { kind: 'cluster'; state: string; said?: string };
 
 export interface RunningAttempt {
   /** Its process group; undefined until it has started, or when it could not start. */
@@ -80,5 +87,9 @@ export function describeEnd(end: AttemptEnd): string {
       return 'interrupted';
     case 'lost':
       return 'ended while no runner watched, its end not recorded';
+    case 'held':
+      return 'held by a pause before it started';
+    case 'cluster':
+      return `Slurm ended it: ${end.state}${end.said ? ` (${end.said})` : ''}`;
   }
 }

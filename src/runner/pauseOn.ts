@@ -37,11 +37,13 @@ export class OutputWatch {
 export class PauseOnPolicy {
   readonly autoResume: AutoResume | undefined;
   private readonly exitCodes: ReadonlySet<number>;
+  private readonly slurmStates: ReadonlySet<string>;
   private readonly patterns: { pattern: string; test: LineTest }[];
 
   /** `redact`: masks secret values in the line a reason quotes. */
   constructor(def: PauseOn, private readonly redact: Redact = noRedaction) {
     this.exitCodes = new Set(def.exitCodes ?? []);
+    this.slurmStates = new Set(def.slurmStates ?? []);
     this.patterns = (def.outputMatches ?? []).map((pattern) => ({ pattern, test: compileOutputPattern(pattern) }));
     const auto = def.autoResume;
     this.autoResume = auto && {
@@ -59,7 +61,8 @@ export class PauseOnPolicy {
   /** Why this failed attempt pauses the task, or undefined when it is an ordinary failure. */
   why(end: AttemptEnd, watch: OutputWatch | undefined): string | undefined {
     if (end.kind === 'exited' && end.exitCode !== null && this.exitCodes.has(end.exitCode)) return `exit code ${end.exitCode} is in pauseOn.exitCodes`;
-    if (watch?.match && (end.kind === 'exited' || end.kind === 'timed-out')) return `its output matched "${watch.match.pattern}": ${watch.match.line}`;
+    if (end.kind === 'cluster' && this.slurmStates.has(end.state)) return `Slurm's ${end.state} is in pauseOn.slurmStates`;
+    if (watch?.match && (end.kind === 'exited' || end.kind === 'timed-out' || end.kind === 'cluster')) return `its output matched "${watch.match.pattern}": ${watch.match.line}`;
     return undefined;
   }
 

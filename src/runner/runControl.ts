@@ -40,6 +40,8 @@ export class RunControl {
   private signals: 0 | 1 | 2 = 0;
   /** runner.lock is no longer this runner's (its run folder was deleted, maybe a new run started): nothing more is written. */
   disowned = false;
+  /** Told of each new status (a pause holds what waits in Slurm's queue). */
+  onMove: ((status: TaskStatus) => void) | undefined;
 
   constructor(
     private readonly id: string,
@@ -69,8 +71,10 @@ export class RunControl {
 
   /** The status changes here only, through the transition table. */
   move(action: Request | RunnerEvent): void {
+    const before = this.current;
     this.current = transition(this.id, this.current, action, this.waiting);
     this.state.status = this.current as RunnerState['status'];
+    if (this.current !== before) this.onMove?.(this.current);
   }
 
   /** What the runner wants now; `resumeDue` while waiting to resume: has its time come? */

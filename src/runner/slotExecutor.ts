@@ -34,6 +34,17 @@ export function slotsAvailable(): boolean {
   return false;
 }
 
+export const NUL_IN_REQUEST = 'its command, folder or environment holds a NUL byte';
+
+/** An attempt as a slot reads it (slotScript.ts); undefined when a field holds a NUL byte. `lines`: report its output lines. */
+export function slotRequest(spec: AttemptSpec, lines: boolean): string | undefined {
+  const env = Object.entries(spec.env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
+  const fields = [spec.record.key, String(spec.record.attempt), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', spec.command, ...env];
+  if (fields.some((field) => field.includes('\0'))) return undefined;
+  const payload = fields.join('\0');
+  return `${Buffer.byteLength(payload)}\n${payload}`;
+}
+
 export class SlotExecutor implements Executor {
   private readonly idle: Slot[] = [];
   private readonly slots = new Set<Slot>();
@@ -110,14 +121,9 @@ class Slot {
     this.current = attempt;
     this.child.ref();
     (this.child.stdout as { ref?: () => void }).ref?.();
-    const env = Object.entries(spec.env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
-    const fields = [spec.record.key, String(spec.record.attempt), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', spec.onStdoutLine || spec.onStderrLine ? '1' : '0', spec.command, ...env];
-    if (fields.some((field) => field.includes('\0'))) {
-      attempt.report('F its command, folder or environment holds a NUL byte');
-      return attempt;
-    }
-    const payload = fields.join('\0');
-    this.child.stdin!.write(`${Buffer.byteLength(payload)}\n${payload}`);
+    const request = slotRequest(spec, Boolean(spec.onStdoutLine || spec.onStderrLine));
+    if (request === undefined) attempt.report(`F ${NUL_IN_REQUEST}`);
+    else this.child.stdin!.write(request);
     return attempt;
   }
 

@@ -3,7 +3,9 @@
  * (`perl-base` is essential on Debian; macOS ships it), it forks cheaply, and it reports an exact
  * end (exit code or signal). Modules of perl-base only; Time::HiRes when there.
  *
- * Arguments: the records file, the runner's pid, the grace (ms) before SIGKILL, the drain (ms).
+ * Arguments: the records file, the runner's pid, the grace (ms) before SIGKILL, the drain (ms),
+ * and, in a Slurm job, a prefix of variables to keep (SLURM_): the job is the slot's parent then
+ * (runner pid 0), and a scancel's SIGTERM goes to the attempt while the slot stays to record its end.
  * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, cwd, log file, header,
  * prefix ("" for none), wants lines ("1"/"0"), command, then NAME=value for the environment.
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
@@ -17,7 +19,9 @@ use warnings;
 use POSIX ();
 use Fcntl qw(O_WRONLY O_APPEND O_CREAT O_NOFOLLOW);
 
-my ($records, $runner, $grace_ms, $drain_ms) = @ARGV;
+my ($records, $runner, $grace_ms, $drain_ms, $keep) = @ARGV;
+$keep //= '';
+$SIG{TERM} = 'IGNORE' if $keep ne '';
 my $now = sub { int(time() * 1000) };
 eval { require Time::HiRes; $now = sub { int(Time::HiRes::time() * 1000) }; 1 };
 $SIG{PIPE} = 'IGNORE';
@@ -39,7 +43,7 @@ while (1) {
   }
   last if length($payload) < $len;
   # A request read after the runner died is not started: its successor decides what runs.
-  last if getppid() != $runner;
+  last if $runner && getppid() != $runner;
   run_attempt(split /\0/, $payload, -1);
 }
 exit 0;
@@ -56,6 +60,7 @@ sub run_attempt {
   if ($pid == 0) {
     POSIX::setpgid(0, 0);
     $SIG{PIPE} = 'DEFAULT';
+    $SIG{TERM} = 'DEFAULT';
     POSIX::close($out);
     POSIX::dup2($in, 1); POSIX::dup2($in, 2);
     POSIX::close($in) if $in > 2;
@@ -63,7 +68,7 @@ sub run_attempt {
     chdir($cwd) or do { print STDERR "could not start: chdir $cwd: $!\n"; POSIX::_exit(127) };
     # The attempt's environment: mostly the slot's own (both the runner's), so only what differs is set.
     my %want = map { split /=/, $_, 2 } @env;
-    for (keys %ENV) { delete $ENV{$_} unless exists $want{$_} }
+    for (keys %ENV) { delete $ENV{$_} unless exists $want{$_} or ($keep ne '' and index($_, $keep) == 0) }
     while (my ($name, $value) = each %want) { $ENV{$name} = $value unless defined $ENV{$name} && $ENV{$name} eq $value }
     { exec('/bin/sh', '-c', $command) };
     print STDERR "could not start: /bin/sh: $!\n";

@@ -40,6 +40,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${ctx.runId} ===\n`,
       identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
       record: { key: step.id, attempt },
+      slurm: ctx.slurmSpec(step, 1),
       // With its pid, so that the next runner can stop it if this one is killed.
       onStarted: (pid) => {
         if (state.currentStep?.id !== step.id || state.currentStep.attempt !== attempt) return;
@@ -70,7 +71,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       return { kind: 'interrupted', unfinished: unfinished('interrupted') };
     case 'pausedInside':
       // The step saw TASK_PAUSE_REQUESTED, saved its state and stopped: paused inside the step.
-      return { kind: 'paused', unfinished: unfinished('paused', { exitCode: PAUSE_EXIT_CODE }) };
+      return { kind: 'paused', unfinished: unfinished('paused', settled.held ? {} : { exitCode: PAUSE_EXIT_CODE }) };
     case 'succeeded': {
       const outputs = readOutputs(files.output);
       if (typeof outputs === 'string') return failed(unfinished('failed', { exitCode: 0, error: outputs }), outputs);

@@ -30,8 +30,10 @@ import { RunnerError, type Reporter } from './reporter';
 import { RunControl } from './runControl';
 import { ChainScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
-import { StatePublisher } from './statePublisher';
+import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
+import { cancelAll } from './slurm/adoption';
+import { SlurmExecutor } from './slurm/slurmExecutor';
 import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
 
@@ -67,6 +69,8 @@ export class TaskRun implements RunContext {
   log!: CommitLog;
   loopHost!: LoopHost;
   private readonly executor: Executor;
+  /** Made when a step first runs on Slurm, or a resume finds the run's jobs. */
+  private slurm: SlurmExecutor | undefined;
   private readonly autoResumes: AutoResumes;
   private readonly watcher: ControlWatcher;
   /** What the runner before left in flight: taken over, not run again. */
@@ -100,7 +104,7 @@ export class TaskRun implements RunContext {
         ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`))
         : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
-    this.adoptions = new Adoptions(opts.graceMs);
+    this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
   }
 
   async execute(): Promise<number> {
@@ -112,11 +116,16 @@ export class TaskRun implements RunContext {
     if (files.problems.length) throw new RunnerError(files.problems.map((p) => p.message).join('\n'), EXIT.badInput);
     // A resume takes over what the runner before left (it died, or could not write its last commits): attempts still
     // running, and ends recorded while no runner watched. A run that ended well deleted its records.
-    if (request === 'resume') await this.adoptions.find(paths.attemptsDir);
+    if (request === 'resume') await this.adoptions.find(paths.attemptsDir, paths.slurmDir);
     // Idle with earlier snapshots: reset, maybe while lost, which forgot the state naming the step left running.
     if (previous.status === 'lost' || (previous.status === 'idle' && fs.existsSync(paths.checkpointsDir))) await stopLeftoverStep(paths, previous.state, this.opts.graceMs, reporter, this.adoptions.groups());
     // Records of attempts nobody will adopt: a new run, or a reset task.
-    if (request !== 'resume') fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
+    if (request !== 'resume') {
+      fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
+      // Jobs an earlier run left in Slurm's queue (held by its pause) would run what is no one's now.
+      await cancelAll(paths.slurmDir);
+      fs.rmSync(paths.slurmDir, { recursive: true, force: true });
+    }
     // Left by a runner killed while pausing: steps would take it for a pause of this run.
     fs.rmSync(paths.pauseRequested, { force: true });
 
@@ -154,6 +163,8 @@ export class TaskRun implements RunContext {
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;
+    // A pause holds the Slurm elements that have not started; the running ones finish.
+    control.onMove = (status) => status === 'pausing' && this.slurm?.hold();
     this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, received: (signal) => this.signalsReceived.has(signal), sleep: (ms) => control.sleep(ms), onRetry: () => {} };
     // A new run, and a resume under a changed definition, are on disk before any step runs: a crash then resumes as it should.
     if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
@@ -207,7 +218,7 @@ export class TaskRun implements RunContext {
   startAttempt(spec: AttemptSpec): RunningAttempt {
     const running =
       this.adoptions.take(spec) ??
-      this.executor.start({
+      (spec.slurm ? this.slurmExecutor() : this.executor).start({
         ...spec,
         // A log that cannot be written pauses the task after it; the output goes on unlogged.
         onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
@@ -225,9 +236,37 @@ export class TaskRun implements RunContext {
     return {
       retries: step.retries ?? 0,
       retryDelayMs: step.retryDelay !== undefined ? parseDuration(step.retryDelay) : DEFAULT_RETRY_DELAY_MS,
-      timeoutMs: step.timeout !== undefined ? parseDuration(step.timeout) : undefined,
+      // On Slurm the timeout is the job's time limit (slurmSpec): a wait in the queue does not count.
+      timeoutMs: step.timeout !== undefined && !this.onSlurm(step) ? parseDuration(step.timeout) : undefined,
       pauseOn: this.pauseOn,
     };
+  }
+
+  slurmSpec(step: StepDefinition, throttle: number): AttemptSpec['slurm'] {
+    if (!this.onSlurm(step)) return undefined;
+    const task = this.def.slurm ?? {};
+    const own = step.slurm ?? {};
+    const options = { ...task, ...own, sbatchArgs: [...(task.sbatchArgs ?? []), ...(own.sbatchArgs ?? [])] };
+    options.time ??= step.timeout;
+    return { stepId: step.id, options, throttle };
+  }
+
+  private onSlurm(step: StepDefinition): boolean {
+    return (step.executor ?? this.def.executor) === 'slurm';
+  }
+
+  private slurmExecutor(): SlurmExecutor {
+    this.slurm ??= new SlurmExecutor({
+      dir: this.paths.slurmDir,
+      namePrefix: `ptask.${this.id}.${this.runId.slice(0, 8)}`,
+      graceMs: this.opts.graceMs,
+      onJobs: (jobs) => {
+        this.publisher.state.slurm = jobs.length ? jobs : undefined;
+        this.publisher.save(STATE_THROTTLE_MS);
+      },
+      onWarning: (message) => this.reporter.error(`Slurm: ${message}`),
+    });
+    return this.slurm;
   }
 
   stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -319,7 +358,11 @@ export class TaskRun implements RunContext {
     const snapshotted = await this.log.finalSnapshot(stop.kind, { unfinished, failurePause });
     if (!snapshotted) stop = this.pausedByDisk(stop);
     // Every attempt has ended and is committed: their records are no longer needed.
-    else this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
+    else {
+      this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
+      // Kept while a pause leaves elements held in Slurm's queue: the resume releases them.
+      if (!this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
+    }
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
@@ -429,6 +472,7 @@ export class TaskRun implements RunContext {
   dispose(): void {
     this.watcher.stop();
     this.executor.close();
+    this.slurm?.close();
     this.publisher?.stop();
     this.log?.close();
     for (const sig of SIGNALS) process.off(sig, this.onSignal);
