@@ -16,7 +16,7 @@ import { EXIT } from '../protocol/exitCodes';
 import { taskJsonSchema } from '../protocol/jsonSchema';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
 import { asWriteError } from '../protocol/writeError';
-import { readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
+import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { runTask, type Reporter } from '../runner/entry';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
@@ -178,6 +178,7 @@ function status(ctx: Context): number {
   if (s.reason) lines.push(`  reason    ${s.reason}`);
   if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}`);
   if (s.pausedBy && (s.status === 'paused' || s.status === 'pausing')) lines.push(`  paused by ${s.pausedBy}`);
+  for (const job of s.slurm ?? []) lines.push(`  slurm     ${describeSlurmJob(job)}`);
   if (s.adopted) lines.push(`  adopted   from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended while no runner watched`);
   if (s.resumeAt) {
     const attempt = s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : '';

@@ -9,6 +9,7 @@ import { describeHolder, holderOf } from '../protocol/holder';
 import { acquireLock } from '../protocol/lock';
 import { assertRunFilesSafe } from '../protocol/paths';
 import { groupsWithEnv, signalGroup } from '../protocol/processGroups';
+import { cancelSubmittedJobs } from '../protocol/slurmJobs';
 import { notAllowed, refusingFileErrors, unusable, type UsableView } from './checks';
 import type { Refusal } from './outcomes';
 
@@ -30,6 +31,9 @@ export function resetTask(view: UsableView): ResetOutcome {
       // The step a killed runner left running belongs to the run being forgotten: stop it (SIGTERM;
       // the next run also stops what is left, after the grace period, before it runs anything).
       if (view.status === 'lost') for (const pgid of groupsWithEnv(`TASK_PAUSE_REQUESTED=${paths.pauseRequested}`)) signalGroup(pgid, 'SIGTERM');
+      // So are its Slurm jobs still in the queue (held by its pause, or left by a lost runner).
+      cancelSubmittedJobs(paths.slurmDir);
+      fs.rmSync(paths.slurmDir, { recursive: true, force: true });
       keepPrevious(paths, true); // with the journal folded in: a reset can be undone by hand
       for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
       for (const dir of [paths.stepsDir, paths.logsDir, paths.itemsDir]) fs.rmSync(dir, { recursive: true, force: true });

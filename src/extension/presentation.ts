@@ -5,7 +5,7 @@
 import { formatDuration } from '../protocol/duration';
 import type { CompletedStep, UnfinishedStep } from '../protocol/schemas';
 import { redactor, secretValues, type Redact } from '../protocol/secrets';
-import { runsOnRegardless, type TaskView } from '../protocol/taskView';
+import { describeSlurmJob, runsOnRegardless, type TaskView } from '../protocol/taskView';
 import { allowedRequests, type Request, type TaskStatus } from '../protocol/transitions';
 
 export interface IconSpec {
@@ -113,6 +113,7 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   const step = activeStep(view);
   if (step) lines.push(`Current step: \`${stepNow(step)}\`${step.items?.running ? `, ${step.items.running} running` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
   if (view.lostReason ?? s?.reason) lines.push(`Reason: ${escape(view.lostReason ?? s!.reason!)}`);
+  for (const job of s?.slurm ?? []) lines.push(`Slurm: ${escape(describeSlurmJob(job))}`);
   if (s?.adopted) lines.push(`Adopted from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended unwatched`);
   if (s?.resumeAt && view.status === 'paused')
     lines.push(`Resumes by itself ${at(s.resumeAt)}${s.autoResume ? ` (automatic resume ${s.autoResume.attempt} of ${s.autoResume.maxAttempts})` : ''}`);

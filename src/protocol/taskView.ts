@@ -177,6 +177,8 @@ export interface TaskSummary {
   definitionChanged?: boolean;
   /** This run took over attempts a lost runner left. */
   adopted?: RunnerState['adopted'];
+  /** The Slurm jobs of the step in flight, or held by the pause. */
+  slurm?: RunnerState['slurm'];
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
@@ -209,9 +211,16 @@ export function summarize(view: TaskView): TaskSummary {
     waiting: view.waiting,
     definitionChanged: view.definitionChanged || undefined,
     adopted: s?.adopted,
+    slurm: s?.slurm,
     pid: active || view.waiting ? s?.pid : undefined,
     startedAt: s?.startedAt,
     updatedAt: s?.updatedAt,
     endedAt: s?.endedAt,
   };
+}
+
+/** A Slurm job in words: "job 123 (step items): 4 running, 46 pending (JobArrayTaskLimit)". */
+export function describeSlurmJob(job: NonNullable<RunnerState['slurm']>[number]): string {
+  const parts = [job.running && `${job.running} running`, job.pending && `${job.pending} pending${job.reason ? ` (${job.reason})` : ''}`, job.held && `${job.held} held by the pause`].filter(Boolean);
+  return `job ${job.jobId} (step ${job.step}): ${parts.join(', ') || 'no element left'}`;
 }

@@ -4,6 +4,7 @@
  * runner wants, and moves the status through the transition table. Whoever learns something new
  * tells it here; sleepers (retry delays, the wait to resume) wake to look again.
  */
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import type { TaskPaths } from '../protocol/paths';
 import type { RunnerState } from '../protocol/schemas';
@@ -55,6 +56,8 @@ export class RunControl {
   ) {
     this.current = initial;
     this.startSeq = state.appliedSeq;
+    // Each attempt in flight listens for the interrupt: a Slurm step has every item in flight.
+    setMaxListeners(Infinity, this.interrupt);
   }
 
   get status(): TaskStatus {

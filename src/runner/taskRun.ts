@@ -11,6 +11,7 @@ import { parseDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { stepLogPath, type TaskPaths } from '../protocol/paths';
 import { HOST } from '../protocol/processInfo';
+import { cancelSubmittedJobs } from '../protocol/slurmJobs';
 import type { CompletedStep, RunnerState, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
 import type { Redact } from '../protocol/secrets';
 import { ACTIVE_STATES, transition, type Request, type RunnerEvent } from '../protocol/transitions';
@@ -32,7 +33,6 @@ import { ChainScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
-import { cancelAll } from './slurm/adoption';
 import { SlurmExecutor } from './slurm/slurmExecutor';
 import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
@@ -123,7 +123,7 @@ export class TaskRun implements RunContext {
     if (request !== 'resume') {
       fs.rmSync(paths.attemptsDir, { recursive: true, force: true });
       // Jobs an earlier run left in Slurm's queue (held by its pause) would run what is no one's now.
-      await cancelAll(paths.slurmDir);
+      cancelSubmittedJobs(paths.slurmDir);
       fs.rmSync(paths.slurmDir, { recursive: true, force: true });
     }
     // Left by a runner killed while pausing: steps would take it for a pause of this run.

@@ -10,6 +10,7 @@ host=$(hostname -s)
 
 install() {
   command -v sbatch >/dev/null && command -v munged >/dev/null && return 0
+  if [ "$(id -u)" != 0 ]; then echo "slurm: not installed, and only root can install it: test/slurm skips" >&2; return 0; fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 }

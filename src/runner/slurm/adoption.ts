@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
-import { control, jobNamed, queue } from './commands';
+import { jobNamed, queue } from './commands';
 import type { KnownElement } from './slurmExecutor';
 import { journal, readSubmissions } from './submissions';
 
@@ -51,10 +51,4 @@ export async function findElements(dir: string): Promise<KnownElement[] | { erro
     }
   }
   return [...latest.values()];
-}
-
-/** Cancel every job of the run's submissions (a new run, a reset): what they would run is no one's now. */
-export async function cancelAll(dir: string): Promise<void> {
-  const ids = readSubmissions(dir).flatMap((s) => (s.jobId ? [s.jobId] : []));
-  await control('cancel', ids);
 }

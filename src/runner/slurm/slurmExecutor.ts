@@ -317,6 +317,12 @@ export class SlurmExecutor implements Executor {
       }
       jobs.set(jobId, view);
     }
+    for (const element of this.heldByKey.values()) {
+      const jobId = element.jobId!;
+      const view = jobs.get(jobId) ?? { jobId, step: element.spec.slurm!.stepId, pending: 0, running: 0, held: 0 };
+      view.held++;
+      jobs.set(jobId, view);
+    }
     const views = [...jobs.values()];
     const text = JSON.stringify(views);
     if (text === this.lastViews) return;
