@@ -4,7 +4,7 @@
  * These are measurements, not tests: a missed target is reported, never an error exit.
  *
  *   BENCH_QUICK=1        a fast smoke run (fewer steps and trials); does not touch the docs
- *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, extension); does not touch the docs
+ *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, slurm, extension); does not touch the docs
  *   BENCH_WRITE_DOCS=1   rewrite the docs even so
  */
 import { execFileSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import { log, QUICK, REPO, RUNNER, type BenchResult } from './lib';
 import { pauseLatency } from './pauseLatency';
 import { scaling } from './scaling';
 import { sideBySide } from './sideBySide';
+import { slurm } from './slurm';
 import { stepOverhead } from './stepOverhead';
 
 const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'interrupt-latency': interruptLatency,
   forEach,
   'side-by-side': sideBySide,
+  slurm,
   extension,
 };
 

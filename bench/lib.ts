@@ -133,6 +133,9 @@ export interface StateFile {
   appliedSeq: number;
   stepsDone: number;
   currentStep: { id: string; index: number; startedAt: string; pid?: number } | null;
+  pid?: number;
+  adopted?: { running: number; ended: number };
+  slurm?: { jobId: string; step: string; pending: number; running: number; held: number }[];
 }
 
 export interface CompletedStep {

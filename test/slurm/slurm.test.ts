@@ -142,6 +142,23 @@ describe('Slurm: steps and items as jobs on a real cluster', function () {
     assert.equal(jobNames(task).size, 1, 'released, not submitted again');
   });
 
+  it('pause all holds cluster work too; resume all releases it', async () => {
+    ws.define(task, { executor: 'slurm', steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c'] }, concurrency: 1, run: gatedItem(ws) }] });
+    const run = ptaskChild(ws, 'run', task);
+    await waitFor('an item to start', () => readLines(path.join(ws.root, 'starts')).length === 1, 60_000);
+    assert.equal(ptask(ws, 'pause-all').code, 0);
+    await waitFor('the pending elements to be held', () => elements(`ptask.${task}.`).filter((e) => e.state === 'PENDING' && /^JobHeld/.test(e.reason)).length === 2);
+    fs.writeFileSync(path.join(ws.root, 'gate-a'), '');
+    assert.equal(await run.exited, 2, run.output());
+    assert.equal(status(ws, task).pausedBy, 'global');
+    for (const item of ['b', 'c']) fs.writeFileSync(path.join(ws.root, `gate-${item}`), '');
+    const resumeAll = ptask(ws, 'resume-all');
+    assert.equal(resumeAll.code, 0, resumeAll.stdout + resumeAll.stderr);
+    await waitFor('the task to complete', () => status(ws, task).status === 'completed', 60_000);
+    assert.deepEqual([...readLines(path.join(ws.root, 'marks'))].sort(), ['a', 'b', 'c']);
+    assert.equal(jobNames(task).size, 1, 'released, not submitted again');
+  });
+
   it('interrupt cancels: the running elements get SIGTERM, the pending ones go, the task is interrupted once Slurm has none left', async () => {
     ws.define(task, { executor: 'slurm', steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c', 'd', 'e'] }, concurrency: 2, run: gatedItem(ws) }] });
     const run = ptaskChild(ws, 'run', task);
