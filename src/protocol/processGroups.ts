@@ -42,15 +42,22 @@ export function groupAlive(pgid: number): boolean {
  * found by the group: both still carry the task's step environment. Linux only (elsewhere: none
  * found); processes of other users are unreadable and skipped.
  */
+/**
+ * Every process of a Slurm job element carries this: Slurm's to stop (scancel), never signalled
+ * here, even when the compute node is this machine (a one-node cluster, a workstation).
+ */
+export const SLURM_ELEMENT_ENV = 'PTASK_SLURM_ELEMENT=1';
+
 export function processesWithEnv(entries: string[]): { pid: number; pgid: number }[] {
   if (process.platform !== 'linux') return [];
   const needles = entries.map((e) => Buffer.from(`\0${e}\0`));
+  const slurms = Buffer.from(`\0${SLURM_ELEMENT_ENV}\0`);
   const found: { pid: number; pgid: number }[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (name.charCodeAt(0) > 57 || Number(name) === process.pid) continue;
     try {
       const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`)]);
-      if (!needles.every((n) => environ.includes(n))) continue;
+      if (!needles.every((n) => environ.includes(n)) || environ.includes(slurms)) continue;
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 4);
       if (fields[0] !== 'Z') found.push({ pid: Number(name), pgid: Number(fields[2]) });

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DRAIN_MS, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from '../executor';
 import { parseDuration } from '../../protocol/duration';
+import { SLURM_ELEMENT_ENV } from '../../protocol/processGroups';
 import type { SlurmJobView, SlurmOptions } from '../../protocol/schemas';
 import { lastAttemptLines } from '../adoptedAttempt';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
@@ -363,7 +364,8 @@ class Element {
   constructor(readonly spec: AttemptSpec, private readonly executor: SlurmExecutor) {
     this.key = spec.record.key;
     this.attempt = spec.record.attempt;
-    this.request = slotRequest(spec, false);
+    const [name, value] = SLURM_ELEMENT_ENV.split('=');
+    this.request = slotRequest({ ...spec, env: { ...spec.env, [name]: value } }, false);
     this.running = new ElementAttempt(this);
   }
 
