@@ -5,7 +5,7 @@
  *
  * Arguments: the records file, the runner's pid, the grace (ms) before SIGKILL, the drain (ms),
  * and, in a Slurm job, a prefix of variables to keep (SLURM_): the job is the slot's parent then
- * (runner pid 0), and a scancel's SIGTERM goes to the attempt while the slot stays to record its end.
+ * (runner pid 0), and a scancel's SIGTERM is handed to the attempt while the slot stays to record its end.
  * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, cwd, log file, header,
  * prefix ("" for none), wants lines ("1"/"0"), command, then NAME=value for the environment.
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
@@ -21,7 +21,10 @@ use Fcntl qw(O_WRONLY O_APPEND O_CREAT O_NOFOLLOW);
 
 my ($records, $runner, $grace_ms, $drain_ms, $keep) = @ARGV;
 $keep //= '';
-$SIG{TERM} = 'IGNORE' if $keep ne '';
+# In a Slurm job, a cancel's SIGTERM is handed to the attempt's group (Slurm may signal only the
+# job's own process group, and the attempt has its own); the slot stays to record its end.
+my $attempt_group = 0;
+$SIG{TERM} = sub { kill('TERM', -$attempt_group) if $attempt_group } if $keep ne '';
 my $now = sub { int(time() * 1000) };
 eval { require Time::HiRes; $now = sub { int(Time::HiRes::time() * 1000) }; 1 };
 $SIG{PIPE} = 'IGNORE';
@@ -76,6 +79,7 @@ sub run_attempt {
   }
   POSIX::close($in);
   POSIX::setpgid($pid, $pid);  # here too: the group exists before the runner may signal it
+  $attempt_group = $pid;
   record("group\t$key\t$n\t$pid\n");
   report("S $pid\n");
 
@@ -127,6 +131,7 @@ sub run_attempt {
   unless (defined $status) { waitpid($pid, 0); $status = $?; report("Q\n"); stop_group($pid) }
   close $fd if $log_ok;
   my ($code, $signal) = ($status & 127) ? ('', $status & 127) : ($status >> 8, '');
+  $attempt_group = 0;
   record("end\t$key\t$n\t$code\t$signal\t" . $now->() . "\n");
   report("X $code $signal $open\n");
 }

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
-import { jobNamed, queue } from './commands';
+import { elementOf, jobNamed, queue } from './commands';
 import type { KnownElement } from './slurmExecutor';
 import { journal, readSubmissions } from './submissions';
 
@@ -41,7 +41,7 @@ export async function findElements(dir: string): Promise<KnownElement[] | { erro
       const records = new Map<string, AttemptRecord>();
       new RecordsTail(path.join(submission.folder, `${index}.tsv`)).read(records);
       const record = records.get(element.key);
-      const q = queued.get(id);
+      const q = elementOf(queued, id);
       const known: KnownElement = { ...element, id, folder: submission.folder, index, held: Boolean(q && q.state === 'PENDING' && /^JobHeld/.test(q.reason)) };
       if (record?.attempt === element.attempt && record.end) known.end = record.end;
       else if (q && UNRECORDED_ENDS.test(q.state)) known.end = { kind: 'cluster', state: q.state };

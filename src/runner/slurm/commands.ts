@@ -46,6 +46,14 @@ export async function queue(jobIds: string[]): Promise<Map<string, QueuedElement
   return elements;
 }
 
+/**
+ * An element in squeue's answer. Elements an array never started are listed as one line of the
+ * array's own id ("123", PENDING or CANCELLED) when squeue does not expand them: that line is theirs.
+ */
+export function elementOf(answer: Map<string, QueuedElement>, id: string): QueuedElement | undefined {
+  return answer.get(id) ?? answer.get(id.slice(0, id.lastIndexOf('_')));
+}
+
 /** The job of this name, if Slurm knows one (a submission whose id the runner died before writing down). */
 export async function jobNamed(name: string): Promise<string | undefined | { error: string }> {
   const result = await slurmCommand('squeue', ['--noheader', '--states=all', `--name=${name}`, '--format=%F']);

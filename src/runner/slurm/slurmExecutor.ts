@@ -22,7 +22,7 @@ import { lastAttemptLines } from '../adoptedAttempt';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
 import { NUL_IN_REQUEST, slotRequest } from '../slotExecutor';
 import { SLOT_SCRIPT } from '../slotScript';
-import { control, queue, slurmCommand, type QueuedElement } from './commands';
+import { control, elementOf, queue, slurmCommand, type QueuedElement } from './commands';
 import { journal, readSubmissions, shellQuote } from './submissions';
 
 /** How often the records of running elements are read; squeue starts at this too. */
@@ -191,6 +191,7 @@ export class SlurmExecutor implements Executor {
       return failAll(`could not write its Slurm job in ${folder}: ${(err as Error).message}`);
     }
     const n = elements.length;
+    const heldAtSubmit = this.holding;
     const args = [
       '--parsable',
       `--job-name=${name}`,
@@ -200,7 +201,7 @@ export class SlurmExecutor implements Executor {
       `--chdir=${folder}`,
       '--export=ALL',
       ...(after ? [`--dependency=afterany:${after}`] : []),
-      ...(this.holding ? ['--hold'] : []),
+      ...(heldAtSubmit ? ['--hold'] : []),
       ...sbatchOptions(spec.options),
       path.join(folder, 'job.sh'),
     ];
@@ -212,6 +213,8 @@ export class SlurmExecutor implements Executor {
     } catch {
       // a successor finds the job by its name
     }
+    // A pause that came while sbatch ran held the jobs it knew of: this one too.
+    if (this.holding && !heldAtSubmit) void control('hold', [jobId]);
     const submittedAt = Date.now();
     for (const [index, element] of elements.entries()) {
       Object.assign(element, { id: `${jobId}_${index}`, folder, index, submittedAt });
@@ -286,7 +289,7 @@ export class SlurmExecutor implements Executor {
       if ('error' in answer) this.warn(`squeue: ${answer.error}`);
       else {
         this.lastQueue = { at: asked, elements: answer };
-        for (const element of this.active.values()) changed = element.observe(answer.get(element.id!)) || changed;
+        for (const element of this.active.values()) changed = element.observe(elementOf(answer, element.id!)) || changed;
       }
       this.queueEveryMs = changed ? TICK_MS : Math.min(QUEUE_MAX_MS, Math.round(this.queueEveryMs * 1.5));
       this.nextQueueAt = Date.now() + this.queueEveryMs;
@@ -383,7 +386,8 @@ class Element {
   observe(q: QueuedElement | undefined): boolean {
     const before = `${this.queued?.state}|${this.queued?.reason}`;
     this.queued = q;
-    if (q && q.state !== 'PENDING') this.ranSeen = true;
+    // Cancelled says nothing of whether it ran: its records or an earlier RUNNING do.
+    if (q && q.state !== 'PENDING' && q.state !== 'CANCELLED') this.ranSeen = true;
     return before !== `${q?.state}|${q?.reason}`;
   }
 
