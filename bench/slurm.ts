@@ -5,7 +5,9 @@
  *     elements' states), beside `sbatch` + `squeue` by hand (the floor: Slurm's own round trip);
  *   pause → held: from control.json {desired: paused} to squeue showing every pending element held;
  *   kill -9 → re-attached: from `ptask resume` after the runner was killed with -9 while elements
- *     ran, to state.json showing the adopted attempts and the job again.
+ *     ran, to state.json showing the adopted attempts and the job again;
+ *   interrupt → none left: from control.json {desired: interrupted} to state.json saying
+ *     interrupted and squeue listing nothing of the task pending or running.
  * Anchors, from their docs and code: Snakemake's Slurm plugin first asks for a job's status 40 s
  * after submitting it; Nextflow waits up to 270 s for a task's exit file.
  * Skipped, saying why, where no cluster answers.
@@ -24,7 +26,7 @@ const squeue = (name: string) =>
 
 export async function slurm(): Promise<BenchResult> {
   const id = 'slurm';
-  const title = 'Slurm: submit → first status, pause → held, kill -9 → re-attached';
+  const title = 'Slurm: submit → first status, pause → held, kill -9 → re-attached, interrupt → none left';
   if (spawnSync('sinfo', ['-h'], { timeout: 10_000 }).status !== 0) {
     return { id, title, headline: 'skipped', target: 'no cluster', met: true, details: {}, notes: ['skipped: no Slurm cluster answers (bash test/slurm/cluster.sh start, as root)'] };
   }
@@ -33,6 +35,7 @@ export async function slurm(): Promise<BenchResult> {
   const byHand: number[] = [];
   const held: number[] = [];
   const reattached: number[] = [];
+  const interrupted: number[] = [];
   for (let t = 0; t < trials; t++) {
     const ws = makeWorkspace('slurm');
     const task = `bench${process.pid}t${t}`;
@@ -71,16 +74,24 @@ export async function slurm(): Promise<BenchResult> {
       { timeoutMs: 60_000, watchDir: ws.runDir(task), intervalMs: 5, what: 'the adopted job in state.json' },
     );
     reattached.push(adopted.at - again.at);
-    await expectExit(again, 0, 'resumed run');
+    // Interrupt → interrupted, and nothing of the task left in Slurm's queue.
+    const stop = writeControl(ws, task, 'interrupted');
+    const gone = await waitFor(() => (readState(ws, task)?.status === 'interrupted' && !squeue(`ptask.${task}.`).length ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 5,
+      what: 'interrupted, nothing left in the queue',
+    });
+    interrupted.push(gone.at - stop.at);
+    await expectExit(again, 4, 'interrupted run');
     // The floor: sbatch, then squeue until it lists the job.
     const t0 = now();
     const jobId = spawnSync('sbatch', ['--parsable', '--array=0-3', '--output=/dev/null', `--chdir=${ws.scratch}`, '--wrap=true'], { encoding: 'utf8' }).stdout.trim();
     await waitFor(() => (spawnSync('squeue', ['-h', '-j', jobId, '--states=all'], { encoding: 'utf8' }).stdout.trim() ? true : undefined), { timeoutMs: 30_000, intervalMs: 5, what: 'squeue to list the job' });
     byHand.push(now() - t0);
     ws.cleanup();
-    log(`slurm trial ${t + 1}/${trials}: first status ${round(firstStatus[t])} ms, held ${round(held[t])} ms, re-attached ${round(reattached[t])} ms`);
+    log(`slurm trial ${t + 1}/${trials}: first status ${round(firstStatus[t])} ms, held ${round(held[t])} ms, re-attached ${round(reattached[t])} ms, interrupted ${round(interrupted[t])} ms`);
   }
-  const d = { firstStatus: distribution(firstStatus), sbatchAndSqueueByHand: distribution(byHand), pauseToHeld: distribution(held), killToReattached: distribution(reattached) };
+  const d = { firstStatus: distribution(firstStatus), sbatchAndSqueueByHand: distribution(byHand), pauseToHeld: distribution(held), killToReattached: distribution(reattached), interruptToNoneLeft: distribution(interrupted) };
   return {
     id,
     title,
@@ -92,6 +103,7 @@ export async function slurm(): Promise<BenchResult> {
       `submit → first status: median ${round(d.firstStatus.p50)} ms (max ${round(d.firstStatus.max)}), runner start included; sbatch + squeue by hand: median ${round(d.sbatchAndSqueueByHand.p50)} ms`,
       `pause → every pending element held (squeue): median ${round(d.pauseToHeld.p50)} ms (max ${round(d.pauseToHeld.max)})`,
       `kill -9 → re-attached (state.json shows the adopted job): median ${round(d.killToReattached.p50)} ms (max ${round(d.killToReattached.max)})`,
+      `interrupt → interrupted, nothing left in the queue: median ${round(d.interruptToNoneLeft.p50)} ms (max ${round(d.interruptToNoneLeft.max)})`,
     ],
   };
 }
