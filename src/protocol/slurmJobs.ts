@@ -15,7 +15,9 @@ export function submittedJobIds(slurmDir: string): string[] {
   } catch {
     return [];
   }
-  return text.split('\n').flatMap((line) => {
+  const lines = text.split('\n');
+  lines.pop(); // empty, or cut short by a crash
+  return lines.flatMap((line) => {
     const [kind, , id] = line.split('\t');
     return kind === 'job' && /^\d+$/.test(id ?? '') ? [id] : [];
   });

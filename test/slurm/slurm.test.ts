@@ -275,6 +275,25 @@ describe('Slurm: steps and items as jobs on a real cluster', function () {
     assert.match(r.stdout + r.stderr, /step 'one' failed: could not start: .*sbatch is not on PATH: is this a Slurm login node\?/);
   });
 
+  it('an element Slurm ends before it can record how (its slot killed): named in Slurm\'s words, and under pauseOn.slurmStates it pauses; resume runs it again', () => {
+    const flag = path.join(ws.root, 'killed-once');
+    ws.define(task, {
+      executor: 'slurm',
+      pauseOn: { slurmStates: ['FAILED', 'NODE_FAIL'] },
+      // Item b kills its own slot (its parent), once: the element ends with no end record.
+      steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c'] }, concurrency: 3, run: `if [ "$ITEM" = b ] && [ ! -e ${flag} ]; then touch ${flag}; kill -9 $PPID; exit 0; fi; echo "$ITEM" >> ${ws.root}/marks` }],
+    });
+    const run = ptask(ws, 'run', task);
+    assert.equal(run.code, 2, run.stdout + run.stderr);
+    assert.match(run.stdout + run.stderr, /item 1 \(b\) failed: Slurm ended it: FAILED.*Slurm's FAILED is in pauseOn\.slurmStates/);
+    const paused = status(ws, task);
+    assert.equal(paused.status, 'paused');
+    assert.equal(paused.pausedBy, 'failure');
+    const resume = ptask(ws, 'resume', task);
+    assert.equal(resume.code, 0, resume.stdout + resume.stderr);
+    assert.deepEqual([...readLines(path.join(ws.root, 'marks'))].sort(), ['a', 'b', 'c']);
+  });
+
   it('a bad partition is refused with Slurm\'s own words; nothing is left in the queue', () => {
     ws.define(task, { executor: 'slurm', slurm: { partition: 'nosuchpartition' }, steps: [{ id: 'one', run: 'true' }] });
     const run = ptask(ws, 'run', task);

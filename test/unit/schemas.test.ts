@@ -27,6 +27,13 @@ describe('task definition schema', () => {
     ['empty command', { steps: [{ id: 'a', run: '' }] }, /steps\[0\]\.run: a shell command/],
     ['bad duration', { steps: [{ id: 'a', run: 'x', timeout: '10 minutes' }] }, /timeout/],
     ['negative retries', { steps: [{ id: 'a', run: 'x', retries: -1 }] }, /retries/],
+    ['an unknown executor', { executor: 'kubernetes', steps: [step('a')] }, /executor: .*"local"\|"slurm"/],
+    ['a bad Slurm memory size', { steps: [{ id: 'a', run: 'x', slurm: { mem: '8 GB' } }] }, /steps\[0\]\.slurm\.mem: a size such as "8G"/],
+    ['a partition with a space', { slurm: { partition: 'gpu a100' }, steps: [step('a')] }, /slurm\.partition: a partition name/],
+    ['an sbatch option ptask sets itself', { steps: [{ id: 'a', run: 'x', slurm: { sbatchArgs: ['--output=/tmp/x'] } }] }, /steps\[0\]\.slurm\.sbatchArgs\[0\]: an option ptask sets itself/],
+    ['sbatchArgs that are not options', { slurm: { sbatchArgs: ['account=x'] }, steps: [step('a')] }, /slurm\.sbatchArgs\[0\]: an sbatch option/],
+    ['an unknown Slurm field', { slurm: { partitions: 'gpu' }, steps: [step('a')] }, /partitions/],
+    ['a Slurm state pauseOn does not know', { pauseOn: { slurmStates: ['COMPLETED'] }, steps: [step('a')] }, /pauseOn\.slurmStates\[0\]/],
   ];
   for (const [name, def, message] of bad) {
     it(`refuses ${name} with the field and the reason`, () => {
