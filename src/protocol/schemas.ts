@@ -437,9 +437,10 @@ export function publicDefinition(def: TaskDefinition): TaskDefinition {
 
 /**
  * How a step runs, not what it does: a change to these takes effect on resume, without `--force`.
- * (Tuning a step that failed for want of retries or time is the usual reason to resume it.)
+ * (Tuning a step that failed for want of retries or time is the usual reason to resume it; on
+ * Slurm, for want of memory or time: `slurm`, the task's too.)
  */
-export const TUNING_FIELDS = ['concurrency', 'timeout', 'retries', 'retryDelay'] as const;
+export const TUNING_FIELDS = ['concurrency', 'timeout', 'retries', 'retryDelay', 'slurm'] as const;
 
 /**
  * A stable hash of what the definition does: labels, `$schema`, key order and the tuning fields do
@@ -455,7 +456,8 @@ export function sameDefinition(stored: string, def: TaskDefinition): boolean {
 }
 
 function hashOf(def: TaskDefinition, ignored: readonly string[]): string {
-  const { $schema: _schema, name: _name, description: _description, ...rest } = def;
+  const { $schema: _schema, name: _name, description: _description, ...all } = def;
+  const rest = Object.fromEntries(Object.entries(all).filter(([key]) => !ignored.includes(key))) as typeof all;
   const steps = rest.steps.map(({ name: _stepName, ...step }) => Object.fromEntries(Object.entries(step).filter(([key]) => !ignored.includes(key))));
   return createHash('sha256').update(stableStringify({ ...rest, steps })).digest('hex').slice(0, 16);
 }

@@ -44,6 +44,8 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 KillWait=5
 MinJobAge=300
+# Small, so that the tests' 50 items are two arrays, the second waiting for the first.
+MaxArraySize=40
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 # More CPUs than the machine has, so that a test's elements run 4 at once on 2 cores.

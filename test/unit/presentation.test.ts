@@ -102,6 +102,12 @@ describe('tree presentation', () => {
     assert.doesNotMatch(taskTooltip(view(), undefined), /Adopted/);
   });
 
+  it('tooltip: the Slurm jobs of the step in flight, pending with their reason, or held by the pause', () => {
+    const text = taskTooltip(view({ state: state({ slurm: [{ jobId: '4711', step: 'embed', running: 4, pending: 46, held: 0, reason: 'JobArrayTaskLimit' }] }) }), undefined);
+    assert.match(text, /Slurm: job 4711 \(step embed\): 4 running, 46 pending \(JobArrayTaskLimit\)/);
+    assert.doesNotMatch(taskTooltip(view(), undefined), /Slurm/);
+  });
+
   it('lists steps: done with duration, running with progress, unfinished with its outcome, pending', () => {
     const completed = [{ id: 'fetch', index: 0, exitCode: 0, attempts: 1, startedAt: 'a', endedAt: 'b', durationMs: 1500 }];
     const running = stepRows(view(), completed, null, Date.parse('2026-01-01T00:00:02Z'));

@@ -12,6 +12,13 @@ const parseDef = (def: unknown) => parseJsonText('x.json', JSON.stringify(def), 
 const step = (id: string, run = 'true') => ({ id, run });
 
 describe('task definition schema', () => {
+  it("does not count Slurm's resources as a change of the task: more memory or time is a resume's tuning", () => {
+    const base = { executor: 'slurm' as const, steps: [{ id: 'a', run: 'x', forEach: { items: ['1'] } }] };
+    const tuned = { ...base, slurm: { mem: '64G', time: '4h' }, steps: [{ ...base.steps[0], slurm: { partition: 'bigmem' } }] };
+    assert.equal(definitionHash(definitionSchema.parse(base)), definitionHash(definitionSchema.parse(tuned)));
+    assert.notEqual(definitionHash(definitionSchema.parse(base)), definitionHash(definitionSchema.parse({ ...base, executor: 'local' })), 'where it runs does count');
+  });
+
   it('accepts the design example', () => {
     const r = parseDef({ name: 'N', cwd: '.', env: { BATCH: '64' }, steps: [{ id: 'fetch', run: 'x', timeout: '10m', retries: 2 }, step('publish')] });
     assert.ok(r.ok);
