@@ -104,7 +104,7 @@ describe('tree presentation', () => {
 
   it('tooltip: the Slurm jobs of the step in flight, pending with their reason, or held by the pause', () => {
     const text = taskTooltip(view({ state: state({ slurm: [{ jobId: '4711', step: 'embed', running: 4, pending: 46, held: 0, reason: 'JobArrayTaskLimit' }] }) }), undefined);
-    assert.match(text, /Slurm: job 4711 \(step embed\): 4 running, 46 pending \(JobArrayTaskLimit\)/);
+    assert.match(text.replace(/\\/g, ''), /Slurm: job 4711 \(step embed\): 4 running, 46 pending \(JobArrayTaskLimit\)/, 'Markdown-escaped');
     assert.doesNotMatch(taskTooltip(view(), undefined), /Slurm/);
   });
 
