@@ -13,6 +13,9 @@ Commands:
   interrupt <id> [--wait]          stop now: the step in flight is killed and runs again on resume
   pause-all | resume-all           pause every task (no task starts) / resume the tasks it paused
   reset <id>                       forget the progress; the task starts over on its next run
+  items <id> <step> [--failed]     the items of a forEach step: state, attempts, error (--json too)
+  skip-item <id> <step> <index>    skip an item of a stopped task: the step completes without it
+  retry-item <id> <step> <index>   run an item again from its first attempt, on resume
   init                             create .tasks/ with an example task to try
 
 Common options:
@@ -87,4 +90,20 @@ few seconds each, and prints how to run, pause and resume it.`,
 
 Forgets the task's progress (state, checkpoint, logs, step files): its next run starts from the
 first step. The last checkpoint is kept under checkpoints/. Not allowed while a runner runs it.`,
+  items: `Usage: ptask items <id> <step> [--failed] [--json]
+
+The items of a forEach step, one row each: index, state (done, failed, skipped, to run), attempts
+and error of a failed one, the item. Read from the checkpoint: it answers for a running, paused,
+failed or interrupted task alike. --failed: the failed ones only. --json: the counts and the rows.
+Each item's lines are in the step's log, prefixed "[<index>] ".`,
+  'skip-item': `Usage: ptask skip-item <id> <step> <index>
+
+Marks an item of the forEach step the task stopped in as skipped (its input went away, say): it
+does not run, and the step completes without it on resume. Only while no runner runs the task
+(paused, failed, interrupted, lost). The index is the one 'ptask items' shows.`,
+  'retry-item': `Usage: ptask retry-item <id> <step> <index>
+
+Makes an item of the forEach step the task stopped in run again on resume, from its first
+attempt: a done item whose result was bad, a failed one whose retries are used up, a skipped one.
+Only while no runner runs the task.`,
 };

@@ -18,6 +18,8 @@ import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tas
 import { asWriteError } from '../protocol/writeError';
 import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { runTask, type Reporter } from '../runner/entry';
+import { editItem, type ItemEdit } from '../control/items';
+import { formatItems, itemsReport } from './items';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
 const VERSION = '0.1.0';
@@ -41,6 +43,7 @@ const OPTIONS = {
   root: { type: 'string' },
   'tasks-folder': { type: 'string' },
   json: { type: 'boolean' },
+  failed: { type: 'boolean' },
   detach: { type: 'boolean' },
   fresh: { type: 'boolean' },
   force: { type: 'boolean' },
@@ -63,6 +66,9 @@ const COMMANDS: Record<string, { args: string[]; options: string[]; run: (ctx: C
   'pause-all': { args: [], options: [], run: pauseAll },
   'resume-all': { args: [], options: [], run: resumeAll },
   reset: { args: ['id'], options: [], run: reset },
+  items: { args: ['id', 'step'], options: ['json', 'failed'], run: items },
+  'skip-item': { args: ['id', 'step', 'index'], options: [], run: (ctx) => editItemCommand(ctx, 'skip') },
+  'retry-item': { args: ['id', 'step', 'index'], options: [], run: (ctx) => editItemCommand(ctx, 'retry') },
   init: { args: [], options: [], run: init },
   __runner: { args: ['mode', 'id'], options: ['fresh', 'force', 'poll-ms', 'grace-ms'], run: detachedRunner },
   // Prints the JSON Schema of task files: the build writes it to dist/task.schema.json.
@@ -170,13 +176,13 @@ function status(ctx: Context): number {
   const view = viewOf(ctx, ctx.args[0]);
   for (const p of view.fileProblems) console.error(`ptask: warning: ${p}`);
   const s = summarize(view);
-  if (ctx.values.json) return print(JSON.stringify(s, null, 2));
+  if (ctx.values.json) return print(JSON.stringify({ ...s, failedItems: failedItemsOf(view, s) }, null, 2));
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
   if (view.definitionProblem) lines.push(`  definition ${view.definitionProblem}; the run goes on with the definition it started from`);
   else if (s.definitionChanged) lines.push(`  definition changed since this run started: it takes effect on the next run`);
   if (s.currentStep) lines.push(`  now       ${describeNow(s)} since ${s.currentStep.startedAt}`);
   if (s.reason) lines.push(`  reason    ${s.reason}`);
-  if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}`);
+  if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}${s.items.skipped ? `, ${s.items.skipped} skipped` : ''}${s.items.failed && !s.currentStep ? ` (see: ptask items ${s.id} ${s.stoppedIn} --failed)` : ''}`);
   if (s.pausedBy && (s.status === 'paused' || s.status === 'pausing')) lines.push(`  paused by ${s.pausedBy}`);
   for (const job of s.slurm ?? []) lines.push(`  slurm     ${describeSlurmJob(job)}`);
   if (s.adopted) lines.push(`  adopted   from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended while no runner watched`);
@@ -222,6 +228,7 @@ const REFUSAL_EXIT: Record<Refusal['kind'], number> = {
   badFile: EXIT.badInput,
   held: EXIT.locked,
   cannotWrite: EXIT.failed,
+  notApplicable: EXIT.usage,
 };
 
 async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
@@ -343,6 +350,31 @@ function reset(ctx: Context): number {
   if (outcome.kind === 'nothing') return print(`'${view.id}' has not run: nothing to reset`);
   if (outcome.kind !== 'reset') return refused(outcome);
   return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${view.paths.checkpointsDir}`);
+}
+
+/** The failed items of the forEach step a task stopped in, from its checkpoint (masked as items are). */
+function failedItemsOf(view: TaskView & { paths: TaskPaths }, s: TaskSummary): TaskSummary['failedItems'] {
+  if (!s.items?.failed || !s.stoppedIn || !view.definition) return undefined;
+  const report = itemsReport(view.paths, view.definition, s.stoppedIn, true);
+  return 'problem' in report ? undefined : report.items.map((r) => ({ index: r.index, item: r.item, attempts: r.attempts ?? 0, error: r.error ?? '' }));
+}
+
+function items(ctx: Context): number {
+  const view = viewOf(ctx, ctx.args[0]);
+  if (!view.definition) throw new CliExit(view.problem ?? `${view.id}.json: invalid`, EXIT.badInput);
+  const report = itemsReport(view.paths, view.definition, ctx.args[1], Boolean(ctx.values.failed));
+  if ('problem' in report) throw new CliExit(report.problem, EXIT.usage);
+  return print(ctx.values.json ? JSON.stringify(report, null, 2) : formatItems(report));
+}
+
+function editItemCommand(ctx: Context, edit: ItemEdit): number {
+  const view = viewOf(ctx, ctx.args[0]);
+  const [, stepId, indexText] = ctx.args;
+  if (!/^\d+$/.test(indexText)) throw new UsageError(`the item is given by its index (0, 1, …), not "${indexText}": see ptask items ${view.id} ${stepId}`);
+  const outcome = editItem(view, stepId, Number(indexText), edit, 'cli');
+  if (outcome.kind !== 'edited') return refused(outcome);
+  const what = edit === 'skip' ? 'skipped: the step completes without it' : `to run again from its first attempt (it was ${outcome.was})`;
+  return print(`Item ${outcome.index} (${outcome.item}) of step '${stepId}' is ${what}; resume with: ptask resume ${view.id}`);
 }
 
 /**

@@ -20,9 +20,11 @@ export type Refusal =
   /** runner.lock is held: by a runner, a reset, or a process on another host. */
   | { kind: 'held'; holder: Holder; message: string }
   /** A file could not be written (a full or read-only disk). */
-  | { kind: 'cannotWrite'; error: WriteError; message: string };
+  | { kind: 'cannotWrite'; error: WriteError; message: string }
+  /** It does not apply to the task as it is (an item that is not there, or is done already): the message says why. */
+  | { kind: 'notApplicable'; message: string };
 
-const REFUSALS: ReadonlySet<string> = new Set<Refusal['kind']>(['notAllowed', 'pausedForAll', 'changed', 'badFile', 'held', 'cannotWrite']);
+const REFUSALS: ReadonlySet<string> = new Set<Refusal['kind']>(['notAllowed', 'pausedForAll', 'changed', 'badFile', 'held', 'cannotWrite', 'notApplicable']);
 
 export function isRefusal<T extends { kind: string }>(outcome: T | Refusal): outcome is Refusal {
   return REFUSALS.has(outcome.kind);

@@ -43,9 +43,12 @@ export function taskDescription(view: TaskView): string {
   const total = view.definition?.steps.length ?? view.state?.stepsTotal ?? 0;
   if (view.state) parts.push(`${view.state.stepsDone}/${total}`);
   const step = activeStep(view);
+  // Stopped in a forEach step (paused, failed, interrupted, lost): its items as the run left them.
+  const stopped = !step && view.status !== 'completed' && view.status !== 'idle' ? view.state?.stoppedIn : undefined;
   if (step) parts.push(stepNow(step));
-  else if (view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
-  else if (view.definition?.name) parts.push(view.definition.name);
+  else if (stopped?.items) parts.push(stepNow(stopped));
+  if (!step && view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
+  else if (!step && !stopped?.items && view.definition?.name) parts.push(view.definition.name);
   return masker(view)(parts.join(' · '));
 }
 
@@ -65,7 +68,7 @@ const maskers = new WeakMap<object, Redact>();
 type ActiveStep = NonNullable<NonNullable<TaskView['state']>['currentStep']>;
 
 /** "embed 120/1000", or for items "embed 120/1000 (2 failed)". */
-function stepNow(step: ActiveStep): string {
+function stepNow(step: Pick<ActiveStep, 'id' | 'items' | 'progress'>): string {
   const items = step.items;
   if (items) return `${step.id} ${items.done}/${items.total}${items.failed ? ` (${items.failed} failed)` : ''}`;
   return step.progress ? `${step.id} ${step.progress.done}/${step.progress.total}` : step.id;

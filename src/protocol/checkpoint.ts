@@ -105,6 +105,8 @@ function fold(file: string, checkpoint: Checkpoint, journal: ReadResult<{ entrie
     if (!batch || batch.stepId !== entry.stepId || entry.index >= batch.total)
       return { ok: false, error: new FileError(file, `entry ${entry.seq}: item ${entry.index} of step "${quotable(entry.stepId, 100)}" is not in the checkpoint's item list`, 'invalid') };
     if (entry.type === 'item-done') batch.markDone(entry.index);
+    else if (entry.type === 'item-skipped') batch.markSkipped(entry.index);
+    else if (entry.type === 'item-reset') batch.reset(entry.index);
     else batch.markFailed({ index: entry.index, item: batch.itemAt(entry.index), attempts: entry.attempts, error: entry.error, endedAt: entry.endedAt });
   }
   const lastSeq = entries.length ? entries[entries.length - 1].seq : checkpoint.journalSeq;

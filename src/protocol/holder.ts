@@ -3,7 +3,7 @@ import { HOST } from './processInfo';
 import type { RunnerLock } from './schemas';
 
 export interface Holder {
-  /** A runner of this host, a reset in progress, or a process on another host (which cannot be checked from here). */
+  /** A runner of this host, a reset (or an item edit) in progress, or a process on another host (which cannot be checked from here). */
   by: 'runner' | 'reset' | 'otherHost';
   pid: number;
   host: string;
@@ -11,7 +11,7 @@ export interface Holder {
 }
 
 export function holderOf(lock: RunnerLock, lockFile: string): Holder {
-  const by = lock.host !== HOST ? 'otherHost' : lock.purpose === 'reset' ? 'reset' : 'runner';
+  const by = lock.host !== HOST ? 'otherHost' : lock.purpose === 'run' ? 'runner' : 'reset';
   return { by, pid: lock.pid, host: lock.host, lockFile };
 }
 
@@ -20,7 +20,7 @@ export function describeHolder(id: string, holder: Holder): string {
     case 'runner':
       return `'${id}' is held by another runner (pid ${holder.pid}): pause or interrupt it first`;
     case 'reset':
-      return `'${id}' is being reset (pid ${holder.pid}); try again once the reset is done`;
+      return `'${id}' is being reset or edited (pid ${holder.pid}); try again once that is done`;
     case 'otherHost':
       return (
         `'${id}' is held by a runner on another host (pid ${holder.pid} on ${holder.host}; this is ${HOST}), which cannot be checked from here: ` +

@@ -10,6 +10,8 @@ import type { BatchCheckpoint, FailedItem } from './schemas';
 // Marks start at 0: to do.
 const DONE = 1;
 const FAILED = 2;
+/** Skipped by a person (`ptask skip-item`): settled without running. */
+const SKIPPED = 3;
 
 type SavedStates = NonNullable<BatchCheckpoint['states']>;
 
@@ -17,6 +19,7 @@ export class ItemProgress {
   private readonly marks: Uint8Array;
   private readonly failures = new Map<number, FailedItem>();
   doneCount = 0;
+  skippedCount = 0;
   /** TASK_STEP_STATE of items that stopped part way, as last saved in a checkpoint. */
   states: SavedStates | undefined;
 
@@ -34,6 +37,7 @@ export class ItemProgress {
     const progress = new ItemProgress(batch.stepId, batch.source, batch.resolvedAt, batch.items, batch.total, batch.itemsFile);
     for (const [first, last] of parseRanges(batch.done, batch.total)) for (let i = first; i <= last; i++) progress.markDone(i);
     for (const failure of batch.failed) progress.markFailed(failure);
+    if (batch.skipped) for (const [first, last] of parseRanges(batch.skipped, batch.total)) for (let i = first; i <= last; i++) progress.markSkipped(i);
     progress.states = batch.states;
     return progress;
   }
@@ -67,15 +71,44 @@ export class ItemProgress {
     return this.marks[index] === DONE;
   }
 
+  isSkipped(index: number): boolean {
+    return this.marks[index] === SKIPPED;
+  }
+
+  /** Every item done or skipped: the step completes. */
+  get settled(): boolean {
+    return this.doneCount + this.skippedCount === this.total;
+  }
+
+  failureOf(index: number): FailedItem | undefined {
+    return this.failures.get(index);
+  }
+
+  /** Not to run (its input went away, say): settled without running. */
+  markSkipped(index: number): void {
+    this.reset(index);
+    this.marks[index] = SKIPPED;
+    this.skippedCount++;
+  }
+
+  /** To run again, from its first attempt: whatever it was (done, failed, skipped). */
+  reset(index: number): void {
+    if (this.marks[index] === DONE) this.doneCount--;
+    if (this.marks[index] === SKIPPED) this.skippedCount--;
+    this.failures.delete(index);
+    this.marks[index] = 0;
+  }
+
   markDone(index: number): void {
     if (this.marks[index] === DONE) return;
     if (this.marks[index] === FAILED) this.failures.delete(index);
+    if (this.marks[index] === SKIPPED) this.skippedCount--;
     this.marks[index] = DONE;
     this.doneCount++;
   }
 
   markFailed(failure: FailedItem): void {
-    if (this.marks[failure.index] === DONE) return;
+    if (this.marks[failure.index] === DONE || this.marks[failure.index] === SKIPPED) return;
     this.marks[failure.index] = FAILED;
     this.failures.set(failure.index, failure);
   }
@@ -93,7 +126,7 @@ export class ItemProgress {
   /** The indexes still to run (failed ones included: resume retries them), ascending. */
   toRun(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.marks.length; i++) if (this.marks[i] !== DONE) out.push(i);
+    for (let i = 0; i < this.marks.length; i++) if (this.marks[i] !== DONE && this.marks[i] !== SKIPPED) out.push(i);
     return out;
   }
 
@@ -105,6 +138,7 @@ export class ItemProgress {
       total: this.total,
       done: formatRanges(this.total, (i) => this.marks[i] === DONE),
       failed: [...this.failures.values()].sort((a, b) => a.index - b.index),
+      ...(this.skippedCount ? { skipped: formatRanges(this.total, (i) => this.marks[i] === SKIPPED) } : {}),
       ...(this.states && Object.keys(this.states).length ? { states: this.states } : {}),
       ...(this.itemsFile ? { itemsFile: this.itemsFile } : { items: this.items }),
     };

@@ -221,6 +221,8 @@ export const progressSchema = z.object({ done: count(), total: count() });
 /** A process group of the step in flight: the next runner stops it if this one dies. */
 const processSchema = z.object({ pid: int(), pidStartTime: optional(z.string()), item: optional(count()) });
 
+const itemCountsSchema = z.object({ done: count(), total: count(), failed: count(), running: count(), skipped: optional(count()) });
+
 /** One Slurm job (an array) of the step in flight: its elements by state; `reason`, why some wait (squeue's). */
 export const slurmJobSchema = z.object({ jobId: z.string(), step: z.string(), pending: count(), running: count(), held: count(), reason: optional(z.string()) });
 export type SlurmJobView = z.infer<typeof slurmJobSchema>;
@@ -247,7 +249,7 @@ export const stateSchema = z.looseObject({
       pidStartTime: optional(z.string()),
       progress: optional(progressSchema),
       /** A forEach step: its items, and the process group of each item in flight. */
-      items: optional(z.object({ done: count(), total: count(), failed: count(), running: count() })),
+      items: optional(itemCountsSchema),
       processes: optional(z.array(processSchema)),
     }),
   ),
@@ -265,6 +267,8 @@ export const stateSchema = z.looseObject({
   definitionHash: optional(z.string()),
   /** Attempts this runner took over from the lost runner before it: still running then, or ended while no runner watched. */
   adopted: optional(z.object({ running: count(), ended: count() })),
+  /** The step a run that did not complete stopped in, and a forEach step's items then: shown while no runner runs. */
+  stoppedIn: optional(z.object({ id: z.string(), index: count(), items: optional(itemCountsSchema) })),
   /** The Slurm jobs of the step in flight, as squeue last showed them. */
   slurm: optional(z.array(slurmJobSchema)),
 });
@@ -298,7 +302,8 @@ export const lockSchema = z.strictObject({
   startTime: z.string(),
   host: z.string(),
   acquiredAt: isoTime,
-  purpose: z.enum(['run', 'reset']),
+  /** "edit": a controller changing an item of the run (skip-item, retry-item). */
+  purpose: z.enum(['run', 'reset', 'edit']),
 });
 export type RunnerLock = z.infer<typeof lockSchema>;
 
@@ -313,6 +318,8 @@ export const completedStepSchema = z.object({
   outputs: optional(z.record(z.string(), z.unknown())),
   /** A forEach step: how many items it ran. */
   items: optional(count()),
+  /** Of them, how many a person skipped (`ptask skip-item`): not run, yet the step completed. */
+  skipped: optional(count()),
 });
 export type CompletedStep = z.infer<typeof completedStepSchema>;
 
@@ -355,6 +362,8 @@ export const batchSchema = z
     total: count(),
     done: z.string(),
     failed: z.array(failedItemSchema),
+    /** Items a person skipped (`ptask skip-item`), as ranges: they count as settled, not done. */
+    skipped: optional(z.string()),
     /** TASK_STEP_STATE of items that stopped part way (paused, interrupted), by index. */
     states: optional(z.record(z.string(), savedStateSchema)),
     /** The list, when it is small; a large one is in items/<itemsFile>, frozen once, so that snapshots stay small. */
@@ -365,10 +374,12 @@ export const batchSchema = z
     z.superRefine((batch, ctx) => {
       if ((batch.items === undefined) === (batch.itemsFile === undefined)) ctx.addIssue({ code: 'custom', path: ['items'], message: 'needs either items or itemsFile', input: batch.items });
       if (batch.items && batch.total !== batch.items.length) ctx.addIssue({ code: 'custom', path: ['total'], message: `is ${batch.total} but there are ${batch.items.length} items`, input: batch.total });
-      try {
-        parseRanges(batch.done, batch.total);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', path: ['done'], message: (err as Error).message, input: batch.done });
+      for (const key of ['done', 'skipped'] as const) {
+        try {
+          if (batch[key] !== undefined) parseRanges(batch[key], batch.total);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path: [key], message: (err as Error).message, input: batch[key] });
+        }
       }
       for (const [i, f] of batch.failed.entries())
         if (f.index >= batch.total) ctx.addIssue({ code: 'custom', path: ['failed', i, 'index'], message: 'is beyond the last item', input: f.index });
@@ -415,6 +426,9 @@ export const journalEntrySchema = z.discriminatedUnion('type', [
   z.object({ seq, type: z.literal('step-completed'), step: completedStepSchema }),
   z.object({ seq, type: z.literal('item-done'), stepId: z.string(), index: count() }),
   z.object({ seq, type: z.literal('item-failed'), stepId: z.string(), index: count(), attempts: count(), error: z.string(), endedAt: isoTime }),
+  /** Written by a controller while no runner runs (`ptask skip-item`, `retry-item`): skipped, or to run again from its first attempt. */
+  z.object({ seq, type: z.literal('item-skipped'), stepId: z.string(), index: count(), by: z.string(), at: isoTime }),
+  z.object({ seq, type: z.literal('item-reset'), stepId: z.string(), index: count(), by: z.string(), at: isoTime }),
 ]);
 export type JournalEntry = z.infer<typeof journalEntrySchema>;
 type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;

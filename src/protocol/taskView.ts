@@ -179,6 +179,10 @@ export interface TaskSummary {
   adopted?: RunnerState['adopted'];
   /** The Slurm jobs of the step in flight, or held by the pause. */
   slurm?: RunnerState['slurm'];
+  /** The step a run that did not complete stopped in. */
+  stoppedIn?: string;
+  /** `ptask status --json` of a task stopped in a forEach step: its failed items. */
+  failedItems?: { index: number; item: string; attempts: number; error: string }[];
   pid?: number;
   startedAt?: string;
   updatedAt?: string;
@@ -200,7 +204,8 @@ export function summarize(view: TaskView): TaskSummary {
     stepsTotal: view.definition?.steps.length ?? s?.stepsTotal ?? 0,
     currentStep: active ? s.currentStep : null,
     progress: active ? (s.currentStep?.progress ?? undefined) : undefined,
-    items: active ? (s.currentStep?.items ?? undefined) : undefined,
+    // Paused, failed or interrupted in a forEach step: its items as the run left them.
+    items: active ? (s.currentStep?.items ?? undefined) : s?.stoppedIn?.items,
     desired: view.control?.desired,
     requestedSeq: view.control?.seq,
     appliedSeq: s?.appliedSeq,
@@ -212,6 +217,7 @@ export function summarize(view: TaskView): TaskSummary {
     definitionChanged: view.definitionChanged || undefined,
     adopted: s?.adopted,
     slurm: s?.slurm,
+    stoppedIn: active ? undefined : s?.stoppedIn?.id,
     pid: active || view.waiting ? s?.pid : undefined,
     startedAt: s?.startedAt,
     updatedAt: s?.updatedAt,

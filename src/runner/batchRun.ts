@@ -59,7 +59,7 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
   const tracker = new BatchTracker(batch, concurrency);
   ctx.batch = tracker;
   ctx.reporter.info(
-    `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
+    `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${batch.skippedCount ? `, ${batch.skippedCount} skipped` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
   );
   ctx.publisher.state.currentStep = { id: step.id, index, attempt: 1, startedAt };
   ctx.publisher.save(STATE_THROTTLE_MS);
@@ -70,8 +70,9 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
     ctx.batch = undefined;
   }
 
-  if (batch.doneCount === batch.total) {
-    const completed = { id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total };
+  if (batch.settled) {
+    const skipped = batch.skippedCount ? { skipped: batch.skippedCount } : {};
+    const completed = { id: step.id, index, exitCode: 0, attempts: (previous?.attempts ?? 0) + 1, startedAt, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - began), items: batch.total, ...skipped };
     if (!(await ctx.commitStep(completed, files))) return { kind: 'paused', unfinished: unfinished('paused', `its items are done, but ${ctx.log.failure?.message ?? 'its commit could not be written'}: resume commits it`) };
     fs.rmSync(files.itemStates, { recursive: true, force: true });
     ctx.reporter.info(`✓ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items in ${Math.round(performance.now() - began)}ms`);

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parseDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { stepLogPath, type TaskPaths } from '../protocol/paths';
+import type { ItemProgress } from '../protocol/itemProgress';
 import { HOST } from '../protocol/processInfo';
 import { cancelSubmittedJobs } from '../protocol/slurmJobs';
 import type { CompletedStep, RunnerState, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
@@ -368,6 +369,7 @@ export class TaskRun implements RunContext {
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
     this.tryWrite(() => fs.rmSync(paths.pauseRequested, { force: true }), paths.pauseRequested);
     state.currentStep = null;
+    state.stoppedIn = stoppedIn(unfinished, this.log.batch);
     state.endedAt = new Date().toISOString();
     if (stop.kind === 'failed') state.reason = stop.reason;
     if (stop.kind === 'paused') {
@@ -477,4 +479,11 @@ export class TaskRun implements RunContext {
     this.log?.close();
     for (const sig of SIGNALS) process.off(sig, this.onSignal);
   }
+}
+
+/** Where a run that did not complete stopped, with its items' counts when it is a forEach step. */
+function stoppedIn(unfinished: UnfinishedStep | null, batch: ItemProgress | null): RunnerState['stoppedIn'] {
+  if (!unfinished) return undefined;
+  const items = batch?.stepId === unfinished.id ? { done: batch.doneCount, total: batch.total, failed: batch.failedCount, running: 0, ...(batch.skippedCount ? { skipped: batch.skippedCount } : {}) } : undefined;
+  return { id: unfinished.id, index: unfinished.index, ...(items ? { items } : {}) };
 }

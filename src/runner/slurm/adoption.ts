@@ -7,11 +7,11 @@
  */
 import * as path from 'node:path';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
-import { elementOf, jobNamed, queue } from './commands';
+import { PAUSE_EXIT_CODE } from '../attemptLoop';
+import { elementOf, jobNamed, LIVE_STATES, queue } from './commands';
 import type { KnownElement } from './slurmExecutor';
 import { journal, readSubmissions } from './submissions';
 
-const LIVE = /^(PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED|REQUEUED|REQUEUE_HOLD|RESIZING|SIGNALING|STAGE_OUT|STOPPED)$/;
 /** Ends Slurm names that the element could not record: an attempt that failed, as Slurm says. */
 const UNRECORDED_ENDS = /^(BOOT_FAIL|DEADLINE|NODE_FAIL|OUT_OF_MEMORY|PREEMPTED|TIMEOUT|FAILED)$/;
 
@@ -43,9 +43,12 @@ export async function findElements(dir: string): Promise<KnownElement[] | { erro
       const record = records.get(element.key);
       const q = elementOf(queued, id);
       const known: KnownElement = { ...element, id, folder: submission.folder, index, held: Boolean(q && q.state === 'PENDING' && /^JobHeld/.test(q.reason)) };
-      if (record?.attempt === element.attempt && record.end) known.end = record.end;
-      else if (q && UNRECORDED_ENDS.test(q.state)) known.end = { kind: 'cluster', state: q.state };
-      else if (!q || !LIVE.test(q.state)) continue;
+      if (record?.attempt === element.attempt && record.end) {
+        // Exit 75 while no runner watched: it paused itself for a pause that is over now; it goes on, as the same attempt.
+        const pausedItself = record.end.kind === 'exited' && record.end.exitCode === PAUSE_EXIT_CODE;
+        known.end = pausedItself ? { kind: 'lost' } : record.end;
+      } else if (q && UNRECORDED_ENDS.test(q.state)) known.end = { kind: 'cluster', state: q.state };
+      else if (!q || !LIVE_STATES.has(q.state)) continue;
       const before = latest.get(element.key);
       if (!before || before.attempt <= element.attempt) latest.set(element.key, known);
     }

@@ -23,6 +23,9 @@ export function slurmCommand(command: string, args: string[], timeoutMs = COMMAN
   });
 }
 
+/** The states in which an element may still run (squeue's job state codes); any other is an end. */
+export const LIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED', 'RESV_DEL_HOLD']);
+
 /** A job element as squeue shows it: "123_4", its state (PENDING, RUNNING, COMPLETED, TIMEOUT…) and reason. */
 export interface QueuedElement {
   state: string;

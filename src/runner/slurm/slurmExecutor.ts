@@ -22,7 +22,7 @@ import { lastAttemptLines } from '../adoptedAttempt';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
 import { NUL_IN_REQUEST, slotRequest } from '../slotExecutor';
 import { SLOT_SCRIPT } from '../slotScript';
-import { control, elementOf, queue, slurmCommand, type QueuedElement } from './commands';
+import { control, elementOf, LIVE_STATES, queue, slurmCommand, type QueuedElement } from './commands';
 import { journal, readSubmissions, shellQuote } from './submissions';
 
 /** How often the records of running elements are read; squeue starts at this too. */
@@ -31,8 +31,6 @@ const TICK_MS = 250;
 const QUEUE_MAX_MS = 10_000;
 /** An element Slurm says ended may take this long to show its end record (a shared file system's cache). */
 const RECORD_WAIT_MS = 3_000;
-/** States in which an element may still run (squeue's job state codes). */
-const LIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED', 'RESV_DEL_HOLD']);
 const isHeld = (q: QueuedElement) => q.state === 'PENDING' && /^JobHeld/.test(q.reason);
 
 export interface SlurmExecutorOptions {
@@ -79,6 +77,8 @@ export class SlurmExecutor implements Executor {
   private lastViews = '';
   private closed = false;
   private warned = '';
+  /** The slot program is written once a runner, so that a newer runner's replaces an older one's. */
+  private slotWritten = false;
 
   constructor(private readonly opts: SlurmExecutorOptions) {
     this.nextSeq = Math.max(0, ...readSubmissions(opts.dir).map((s) => s.seq)) + 1;
@@ -177,7 +177,8 @@ export class SlurmExecutor implements Executor {
     try {
       fs.mkdirSync(folder, { recursive: true });
       const slot = path.join(this.opts.dir, 'slot.pl');
-      if (!fs.existsSync(slot)) fs.writeFileSync(slot, SLOT_SCRIPT);
+      if (!this.slotWritten) fs.writeFileSync(slot, SLOT_SCRIPT);
+      this.slotWritten = true;
       const lines: string[] = [];
       for (const [index, element] of elements.entries()) {
         if (element.request === undefined) return failAll(NUL_IN_REQUEST);
