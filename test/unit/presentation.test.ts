@@ -32,6 +32,16 @@ describe('tree presentation', () => {
     assert.equal(taskDescription(view({ state: state({ currentStep: step }) })), 'running · 1/3 · embed 120/1000 (2 failed)');
   });
 
+  it('describes a task stopped in a forEach step by the items it left: paused, failed, interrupted', () => {
+    const stoppedIn = { id: 'embed', index: 1, items: { done: 3, total: 7, failed: 1, running: 0 } };
+    for (const status of ['paused', 'failed', 'interrupted'] as const)
+      assert.equal(taskDescription(view({ status, state: state({ status, currentStep: null, stoppedIn }) })), `${status} · 1/3 · embed 3/7 (1 failed)`);
+    const resumeAt = new Date(Date.now() + 60_000).toISOString();
+    assert.match(taskDescription(view({ status: 'paused', state: state({ status: 'paused', currentStep: null, stoppedIn, resumeAt }) })), /^paused · 1\/3 · embed 3\/7 \(1 failed\) · resumes at /);
+    // A run that completed leaves none; a reset forgets it.
+    assert.equal(taskDescription(view({ status: 'completed', state: state({ status: 'completed', currentStep: null, stoppedIn }) })), 'completed · 1/3 · Nightly');
+  });
+
   it('says when a task paused by a failure resumes by itself', () => {
     const resumeAt = new Date(Date.now() + 60_000).toISOString();
     const paused = view({ status: 'paused', state: state({ status: 'paused', currentStep: null, pausedBy: 'failure', resumeAt, autoResume: { attempt: 2, maxAttempts: 5 } }) });
