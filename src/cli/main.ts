@@ -19,7 +19,8 @@ import { asWriteError } from '../protocol/writeError';
 import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { runTask, type Reporter } from '../runner/entry';
 import { editItem, type ItemEdit } from '../control/items';
-import { formatItems, itemsReport } from './items';
+import { itemsReport } from '../protocol/itemRows';
+import { formatItems } from './items';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
 const VERSION = '0.1.0';

@@ -10,10 +10,12 @@ import { pauseAll, resumeAll } from '../control/all';
 import { exampleTask } from '../control/example';
 import type { LaunchOptions } from '../control/launch';
 import { isRefusal, type Refusal } from '../control/outcomes';
+import { editItem, type ItemEdit } from '../control/items';
 import { resetTask } from '../control/reset';
 import { startTask, type StartOutcome } from '../control/start';
 import { stopTask } from '../control/stop';
 import { listSnapshots } from '../protocol/checkpoint';
+import { itemsReport } from '../protocol/itemRows';
 import { FileError } from '../protocol/jsonFile';
 import { stepLogPath, taskIdProblem, type TaskPaths } from '../protocol/paths';
 import { readTaskViewAsync, runsOnRegardless, type TaskView } from '../protocol/taskView';
@@ -24,6 +26,8 @@ import type { TaskStore } from './taskStore';
 import type { Node, TaskNode } from './tree';
 
 type Target = { store: TaskStore; view: TaskView & { paths: TaskPaths } };
+/** An item named by the caller (a keybinding, a test) instead of picked. */
+type ItemChoice = { step: string; index: number };
 
 export class Commands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
@@ -41,6 +45,8 @@ export class Commands implements vscode.Disposable {
     register('resume', this.resume);
     register('interrupt', this.interrupt);
     register('reset', this.reset);
+    register('skipItem', (node?: Node, choice?: ItemChoice) => this.editItem('skip', node, choice));
+    register('retryItem', (node?: Node, choice?: ItemChoice) => this.editItem('retry', node, choice));
     register('openCheckpoint', this.openCheckpoint);
     register('openLog', this.openLog);
     register('compareCheckpoint', this.compareCheckpoint);
@@ -180,6 +186,36 @@ export class Commands implements vscode.Disposable {
       outcome = await this.start(target, 'resume', true);
     }
     await this.report(target.view, 'resume', outcome);
+  }
+
+  /** Skip an item of the forEach step a stopped task stopped in, or make it run again on resume; picked from its items. */
+  async editItem(edit: ItemEdit, node?: Node, choice?: ItemChoice): Promise<void> {
+    const target = await this.target(node, undefined, edit === 'skip' ? 'Skip an item of which task?' : 'Run an item again in which task?');
+    if (!target) return;
+    const { view } = target;
+    const stepId = choice?.step ?? view.state?.stoppedIn?.id;
+    if (!stepId || !view.definition) {
+      void vscode.window.showInformationMessage(`'${view.id}' did not stop in a forEach step: it has no item to ${edit}.`);
+      return;
+    }
+    let index = choice?.index;
+    if (index === undefined) {
+      const report = itemsReport(view.paths, view.definition, stepId, false);
+      if ('problem' in report) return void vscode.window.showErrorMessage(report.problem);
+      const wanted = edit === 'skip' ? ['failed', 'to run'] : ['failed', 'done', 'skipped'];
+      const picks = report.items
+        .filter((r) => wanted.includes(r.state))
+        .sort((a, b) => Number(b.state === 'failed') - Number(a.state === 'failed') || a.index - b.index)
+        .map((r) => ({ label: `${r.index}: ${r.item}`, description: r.state, detail: r.error, index: r.index }));
+      if (!picks.length) return void vscode.window.showInformationMessage(`Step '${stepId}' of '${view.id}' has no item to ${edit}.`);
+      const picked = await vscode.window.showQuickPick(picks, { placeHolder: `${edit === 'skip' ? 'Skip' : 'Run again'} which item of '${stepId}'?`, matchOnDescription: true, matchOnDetail: true });
+      if (!picked) return;
+      index = picked.index;
+    }
+    const outcome = editItem(view, stepId, index, edit, 'vscode');
+    if (outcome.kind !== 'edited') return this.refused(outcome);
+    target.store.schedule([view.id]);
+    void vscode.window.showInformationMessage(`Item ${index} (${outcome.item}) of '${stepId}' ${edit === 'skip' ? 'is skipped: the step completes without it' : 'runs again'} on resume.`);
   }
 
   async pause(node?: Node): Promise<void> {

@@ -19,6 +19,11 @@ export function makeWorkspace(name: string): string {
     steps: [{ id: 'wait', run: node('gate.js', 'wait') }, { id: 'then', run: node('mark.js', 'then', '300') }, { id: 'last', run: node('mark.js', 'last') }],
   });
   define('long', { name: 'A step that runs until stopped', env, steps: [{ id: 'forever', run: node('forever.js') }, { id: 'after', run: 'true' }] });
+  // Item c fails (its input is "gone"): Skip Item lets the step complete without it.
+  define('batch', {
+    name: 'Three items, one failing',
+    steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c'] }, continueOnError: true, run: 'if [ "$ITEM" = c ]; then echo "c is gone" >&2; exit 3; fi' }, { id: 'after', run: 'true' }],
+  });
   writeFileSync(join(tasks, 'broken.json'), JSON.stringify({ steps: [{ id: 'one', run: 'true' }, { id: 'one', run: 'true' }] }, null, 2));
   return root;
 }

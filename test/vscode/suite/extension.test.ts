@@ -98,6 +98,21 @@ describe('Pausable Tasks in VS Code', function () {
     }
   });
 
+  it('a failed forEach shows its items; Skip Item settles the failed one and resume completes the task', async () => {
+    const { node } = (await taskItem(a, 'batch'))!;
+    await vscode.commands.executeCommand('pausableTasks.run', node);
+    const failed = await waitForStatus(a, 'batch', 'failed');
+    assert.match(description(failed.item), /^failed · 0\/2 · items 2\/3 \(1 failed\)/);
+    assert.match(failed.item.contextValue ?? '', /^task\.failed/);
+    await vscode.commands.executeCommand('pausableTasks.skipItem', failed.node, { step: 'items', index: 2 });
+    const journal = fs.readFileSync(path.join(tasksDir(), 'batch', 'journal.jsonl'), 'utf8');
+    assert.match(journal, /"type":"item-skipped","stepId":"items","index":2,"by":"vscode"/);
+    await vscode.commands.executeCommand('pausableTasks.resume', failed.node);
+    await waitForStatus(a, 'batch', 'completed');
+    const checkpoint = readJson(path.join(tasksDir(), 'batch', 'checkpoint.json'));
+    assert.deepEqual(checkpoint.completed.map((s: { id: string; skipped?: number }) => [s.id, s.skipped]), [['items', 1], ['after', undefined]]);
+  });
+
   it('the status bar counts tasks and toggles pause all', async () => {
     const bar = a.statusBar.item;
     await waitFor('the status bar to count the interrupted task as idle', () => !bar.text.includes('running') && bar.text);
