@@ -8,11 +8,12 @@ Commands:
   list [--json]                    every task with its status
   status <id> [--json]             one task: status, current step, progress, last request
   run <id> [--detach] [--fresh]    run a task from its first step (--fresh: discard earlier progress)
-  resume <id> [--detach] [--force] go on from the checkpoint (--force: even if the definition changed)
+  resume <id> [--detach] [--force] go on from the checkpoint, by the plan if the definition changed (--force: keep every done step)
   pause <id> [--wait]              pause after the step in flight; the checkpoint is written
   interrupt <id> [--wait]          stop now: the step in flight is killed and runs again on resume
   pause-all | resume-all           pause every task (no task starts) / resume the tasks it paused
   reset <id>                       forget the progress; the task starts over on its next run
+  plan <id> [--json] [--force]     what a resume would do with each step, and why (runs nothing)
   items <id> <step> [--failed]     the items of a forEach step: state, attempts, error (--json too)
   skip-item <id> <step> <index>    skip an item of a stopped task: the step completes without it
   retry-item <id> <step> <index>   run an item again from its first attempt, on resume
@@ -90,6 +91,13 @@ few seconds each, and prints how to run, pause and resume it.`,
 
 Forgets the task's progress (state, checkpoint, logs, step files): its next run starts from the
 first step. The last checkpoint is kept under checkpoints/. Not allowed while a runner runs it.`,
+  plan: `Usage: ptask plan <id> [--json] [--force]
+
+What 'ptask resume <id>' would do with each step, and why, without running anything: done (kept),
+rerun (a done step whose run, cwd, env, forEach or executor changed since it ran, and every step
+after it) or run (not done yet, or new). A task that cannot be resumed shows what a run would do.
+--force: as 'resume --force' would, every done step kept by its id. --json prints
+{ "id", "status", "mode", "steps": [ { "id", "action", "reason" } ] }.`,
   items: `Usage: ptask items <id> <step> [--failed] [--json]
 
 The items of a forEach step, one row each: index, state (done, failed, skipped, to run), attempts

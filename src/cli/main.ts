@@ -7,19 +7,22 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pauseAll as requestPauseAll, resumeAll as requestResumeAll } from '../control/all';
 import { exampleTask } from '../control/example';
+import { editItem, type ItemEdit } from '../control/items';
 import type { Refusal } from '../control/outcomes';
 import { resetTask } from '../control/reset';
 import { startTask } from '../control/start';
 import { stopTask, waitUntilStopped } from '../control/stop';
 import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
+import { itemsReport } from '../protocol/itemRows';
 import { taskJsonSchema } from '../protocol/jsonSchema';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
-import { asWriteError } from '../protocol/writeError';
+import { runPlan } from '../protocol/plan';
+import { resumability } from '../protocol/resumable';
 import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
+import { ACTIVE_STATES, canTransition } from '../protocol/transitions';
+import { asWriteError } from '../protocol/writeError';
 import { runTask, type Reporter } from '../runner/entry';
-import { editItem, type ItemEdit } from '../control/items';
-import { itemsReport } from '../protocol/itemRows';
 import { formatItems } from './items';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
@@ -48,6 +51,7 @@ const OPTIONS = {
   detach: { type: 'boolean' },
   fresh: { type: 'boolean' },
   force: { type: 'boolean' },
+  'rerun-done': { type: 'boolean' },
   wait: { type: 'boolean' },
   timeout: { type: 'string' },
   'poll-ms': { type: 'string' },
@@ -67,11 +71,12 @@ const COMMANDS: Record<string, { args: string[]; options: string[]; run: (ctx: C
   'pause-all': { args: [], options: [], run: pauseAll },
   'resume-all': { args: [], options: [], run: resumeAll },
   reset: { args: ['id'], options: [], run: reset },
+  plan: { args: ['id'], options: ['json', 'force'], run: plan },
   items: { args: ['id', 'step'], options: ['json', 'failed'], run: items },
   'skip-item': { args: ['id', 'step', 'index'], options: [], run: (ctx) => editItemCommand(ctx, 'skip') },
   'retry-item': { args: ['id', 'step', 'index'], options: [], run: (ctx) => editItemCommand(ctx, 'retry') },
   init: { args: [], options: [], run: init },
-  __runner: { args: ['mode', 'id'], options: ['fresh', 'force', 'poll-ms', 'grace-ms'], run: detachedRunner },
+  __runner: { args: ['mode', 'id'], options: ['fresh', 'force', 'rerun-done', 'poll-ms', 'grace-ms'], run: detachedRunner },
   // Prints the JSON Schema of task files: the build writes it to dist/task.schema.json.
   __schema: { args: [], options: [], run: () => print(JSON.stringify(taskJsonSchema(), null, 2)) },
 };
@@ -236,10 +241,11 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   const view = viewOf(ctx, ctx.args[0]);
   const options = { fresh: Boolean(ctx.values.fresh), force: Boolean(ctx.values.force), pollMs: numberOption(ctx, 'poll-ms'), graceMs: numberOption(ctx, 'grace-ms') };
   const detach = ctx.values.detach ? { runnerScript: process.argv[1], root: ctx.root, tasksFolder: ctx.tasksFolder, pollMs: options.pollMs, graceMs: options.graceMs } : undefined;
-  const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, requestedBy: 'cli', detach });
+  // A resume asked in a terminal follows the plan, done steps that changed included (ptask plan shows it first).
+  const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, rerunDone: true, requestedBy: 'cli', detach });
   switch (outcome.kind) {
     case 'ready':
-      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, reporter: consoleReporter('time'), handleSignals: true, toRunnerLog: () => output.lost });
+      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, rerunDone: true, reporter: consoleReporter('time'), handleSignals: true, toRunnerLog: () => output.lost });
     case 'started':
       return print(`Started '${view.id}' in the background (runner pid ${outcome.pid}); follow it with: ptask status ${view.id}`);
     case 'ended':
@@ -269,6 +275,7 @@ async function detachedRunner(ctx: Context): Promise<number> {
     mode,
     fresh: Boolean(ctx.values.fresh),
     force: Boolean(ctx.values.force),
+    rerunDone: Boolean(ctx.values['rerun-done']),
     pollMs: numberOption(ctx, 'poll-ms'),
     graceMs: numberOption(ctx, 'grace-ms'),
     reporter: consoleReporter('iso'),
@@ -351,6 +358,26 @@ function reset(ctx: Context): number {
   if (outcome.kind === 'nothing') return print(`'${view.id}' has not run: nothing to reset`);
   if (outcome.kind !== 'reset') return refused(outcome);
   return print(`Reset '${view.id}': it will start from its first step; earlier checkpoints are kept in ${view.paths.checkpointsDir}`);
+}
+
+/** What a resume (or, for a task that cannot be resumed, a run) would do with each step, and why; nothing is run. */
+function plan(ctx: Context): number {
+  const view = viewOf(ctx, ctx.args[0]);
+  if (!view.definition) throw new CliExit(view.problem ?? `${view.id}.json: invalid`, EXIT.badInput);
+  const resumable = canTransition(view.status, 'resume', Boolean(view.waiting)) || ACTIVE_STATES.has(view.status);
+  let steps = runPlan(view.definition);
+  let changes: string[] = [];
+  if (resumable) {
+    const r = resumability(view.paths, view.definition, Boolean(ctx.values.force));
+    if (!r.ok) throw new CliExit(r.message, EXIT.badInput);
+    ({ plan: steps, changes } = r);
+  }
+  const mode = resumable ? (ctx.values.force ? 'resume --force' : 'resume') : 'run';
+  if (ctx.values.json) return print(JSON.stringify({ id: view.id, status: view.status, mode, changes, steps }, null, 2));
+  const width = Math.max(...steps.map((s) => s.id.length));
+  const lines = steps.map((s) => `  ${s.action.padEnd(5)}  ${s.id.padEnd(width)}  ${s.reason}`);
+  const changed = changes.length ? [`changed since the checkpoint: ${changes.join('; ')}`] : [];
+  return print([`'${view.id}' is ${view.status}; what ptask ${mode} ${view.id} would do:`, ...changed, ...lines].join('\n'));
 }
 
 /** The failed items of the forEach step a task stopped in, from its checkpoint (masked as items are). */

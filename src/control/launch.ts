@@ -35,6 +35,8 @@ export interface LaunchOptions {
   mode: 'run' | 'resume';
   fresh?: boolean;
   force?: boolean;
+  /** resume under a changed definition: follow the plan where it runs done steps again (else refused, exit 65). */
+  rerunDone?: boolean;
   pollMs?: number;
   graceMs?: number;
   extraEnv?: NodeJS.ProcessEnv;
@@ -62,6 +64,7 @@ async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Promise<La
   const args = [opts.runnerScript, '__runner', opts.mode, paths.id, '--root', opts.root, '--tasks-folder', opts.tasksFolder];
   if (opts.fresh) args.push('--fresh');
   if (opts.force) args.push('--force');
+  if (opts.rerunDone) args.push('--rerun-done');
   if (opts.pollMs) args.push('--poll-ms', String(opts.pollMs));
   if (opts.graceMs) args.push('--grace-ms', String(opts.graceMs));
   const child = spawn(opts.execPath ?? process.execPath, args, {

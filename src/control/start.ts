@@ -16,11 +16,16 @@ export interface StartRequest {
   mode: 'run' | 'resume';
   /** run: start over from a paused, interrupted, failed or lost task. */
   fresh?: boolean;
-  /** resume: go on although the definition changed since the checkpoint. */
+  /** resume: go on although the definition changed since the checkpoint, every done step kept by id. */
   force?: boolean;
+  /**
+   * resume under a changed definition: follow its plan even where done steps run again (ptask
+   * resume does; the extension asks first). Without, such a plan is refused as `changed`.
+   */
+  rerunDone?: boolean;
   requestedBy: string;
   /** Start a detached runner so; without, the caller runs the runner itself once the outcome is "ready". */
-  detach?: Omit<LaunchOptions, 'paths' | 'mode' | 'fresh' | 'force'>;
+  detach?: Omit<LaunchOptions, 'paths' | 'mode' | 'fresh' | 'force' | 'rerunDone'>;
 }
 
 export type StartOutcome =
@@ -41,7 +46,7 @@ export async function startTask(view: UsableView, req: StartRequest): Promise<St
   if (checked !== undefined) return checked;
   if (!req.detach) return { kind: 'ready' };
   const detach = req.detach;
-  return refusingFileErrorsAsync(req.mode, () => launch({ ...detach, paths: view.paths, mode: req.mode, fresh: req.fresh, force: req.force }));
+  return refusingFileErrorsAsync(req.mode, () => launch({ ...detach, paths: view.paths, mode: req.mode, fresh: req.fresh, force: req.force, rerunDone: req.rerunDone }));
 }
 
 /** Everything before the launch: a refusal, an outcome that needs no runner, or undefined (requested; start one). */
@@ -68,7 +73,7 @@ function check(view: UsableView, req: StartRequest): StartOutcome | undefined {
   }
   assertRunFilesSafe(paths);
   if (req.mode === 'resume') {
-    const r = resumability(paths, view.definition!, Boolean(req.force));
+    const r = resumability(paths, view.definition!, Boolean(req.force), Boolean(req.rerunDone));
     if (!r.ok) return r.problem === 'changed' ? { kind: 'changed', file: r.file, changes: r.changes, message: r.message } : { kind: 'badFile', message: r.message };
   }
   const blocked = pausedForAll(paths);

@@ -138,10 +138,10 @@ export class Commands implements vscode.Disposable {
     if (choice) await this.setAll('running');
   }
 
-  private async start(target: Target, mode: 'run' | 'resume', force = false): Promise<StartOutcome> {
+  private async start(target: Target, mode: 'run' | 'resume', how: { force?: boolean; rerunDone?: boolean } = {}): Promise<StartOutcome> {
     const { store, view } = target;
     this.log.info(`${mode} '${view.id}' in ${store.folder.name}`);
-    const outcome = await startTask(view, { mode, force, requestedBy: 'vscode', detach: this.launchOptions(store) });
+    const outcome = await startTask(view, { mode, ...how, requestedBy: 'vscode', detach: this.launchOptions(store) });
     store.schedule([view.id]);
     return outcome;
   }
@@ -180,10 +180,12 @@ export class Commands implements vscode.Disposable {
     const target = await this.target(node, 'resume', 'Resume which task?');
     if (!target) return;
     let outcome = await this.start(target, 'resume');
+    // The plan would run done steps again: show it, and ask.
     if (outcome.kind === 'changed') {
-      const choice = await vscode.window.showWarningMessage(`'${target.view.id}' changed since its checkpoint.`, { modal: true, detail: outcome.message }, 'Resume Anyway');
-      if (choice !== 'Resume Anyway') return;
-      outcome = await this.start(target, 'resume', true);
+      const detail = `${outcome.changes.map((c) => `• ${c}`).join('\n')}\n\nRun them again as the plan says, or keep every done step as it is (resume --force)?`;
+      const choice = await vscode.window.showWarningMessage(`'${target.view.id}' changed since its checkpoint: done steps would run again.`, { modal: true, detail }, 'Run Them Again', 'Keep Them Done');
+      if (!choice) return;
+      outcome = await this.start(target, 'resume', choice === 'Run Them Again' ? { rerunDone: true } : { force: true });
     }
     await this.report(target.view, 'resume', outcome);
   }

@@ -28,6 +28,8 @@ export interface RunnerOptions {
   mode: 'run' | 'resume';
   fresh?: boolean;
   force?: boolean;
+  /** resume under a changed definition: follow the plan where it runs done steps again (else refused, exit 65). */
+  rerunDone?: boolean;
   pollMs?: number;
   graceMs?: number;
   reporter: Reporter;
@@ -78,6 +80,7 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
       mode: opts.mode,
       fresh: opts.fresh,
       force: opts.force,
+      rerunDone: opts.rerunDone,
       pollMs: opts.pollMs ?? DEFAULT_POLL_MS,
       graceMs: opts.graceMs ?? DEFAULT_GRACE_MS,
       reporter,

@@ -13,6 +13,7 @@ import { readJsonSync } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
 import { groupsWithEnv, terminateGroup } from '../protocol/processGroups';
 import { isSameProcessAlive } from '../protocol/processInfo';
+import { rerunIds, type StepPlan } from '../protocol/plan';
 import { resumability } from '../protocol/resumable';
 import { checkpointFacts, needsFacts, untrustedState } from '../protocol/staleState';
 import { describeChanges } from '../protocol/definitionChanges';
@@ -93,10 +94,14 @@ function keepEarlierLogs(paths: TaskPaths): void {
   for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_EARLIER_RUNS))) fs.rmSync(path.join(earlier, old), { recursive: true, force: true });
 }
 
-export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter: Reporter): StartingPoint {
-  const loaded = checkResumable(paths, def, force, reporter);
-  if (!loaded) return newCheckpoint(paths, def); // stopped before its first checkpoint
+export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { force: boolean; rerunDone: boolean }, reporter: Reporter): StartingPoint {
+  const resumable = checkResumable(paths, def, how.force, reporter, how.rerunDone);
+  if (!resumable) return newCheckpoint(paths, def); // stopped before its first checkpoint
+  const { loaded, plan } = resumable;
   const { checkpoint } = loaded;
+  // The plan: done steps that changed run again, and those after them.
+  const rerun = new Set(rerunIds(plan));
+  if (rerun.size) checkpoint.completed = checkpoint.completed.filter((s) => !rerun.has(s.id));
   const hash = definitionHash(def);
   const definition = publicDefinition(def);
   // Forced, or tuned (concurrency, timeout, retries, retryDelay: no force needed): from now on the checkpoint follows the new one.
@@ -117,10 +122,14 @@ export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, force: b
  * The checkpoint a resume goes on from, or undefined when there is none yet. Refuses (exit 65) a
  * damaged checkpoint, and a definition changed since the checkpoint unless forced.
  */
-export function checkResumable(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter?: Reporter): LoadedCheckpoint | undefined {
-  const r = resumability(paths, def, force);
+export function checkResumable(paths: TaskPaths, def: TaskDefinition, force: boolean, reporter?: Reporter, rerunDone = false): { loaded: LoadedCheckpoint; plan: StepPlan[] } | undefined {
+  const r = resumability(paths, def, force, rerunDone);
   if (!r.ok) throw new RunnerError(r.message, EXIT.badInput);
   if (r.loaded?.tornTail) reporter?.info(`${paths.journal}: its last line was cut short by a crash; that step runs again`);
-  if (r.changes.length) reporter?.info(`Resuming despite changes (--force): ${r.changes.join('; ')}`);
-  return r.loaded;
+  if (r.changes.length && force) reporter?.info(`Resuming despite changes (--force): ${r.changes.join('; ')}`);
+  else if (r.changes.length && !sameDefinition(r.loaded!.checkpoint.definitionHash, def)) {
+    const rerun = r.plan.filter((s) => s.action === 'rerun');
+    reporter?.info(`Resuming under a changed definition (${r.changes.join('; ')}), by the plan: ${rerun.length ? rerun.map((s) => `'${s.id}' runs again (${s.reason})`).join('; ') : 'every done step stays done'}`);
+  }
+  return r.loaded && { loaded: r.loaded, plan: r.plan };
 }

@@ -43,6 +43,8 @@ export interface RunOptions {
   mode: 'run' | 'resume';
   fresh?: boolean;
   force?: boolean;
+  /** resume under a changed definition: follow the plan where it runs done steps again (else refused, exit 65). */
+  rerunDone?: boolean;
   pollMs: number;
   graceMs: number;
   reporter: Reporter;
@@ -130,7 +132,7 @@ export class TaskRun implements RunContext {
     // Left by a runner killed while pausing: steps would take it for a pause of this run.
     fs.rmSync(paths.pauseRequested, { force: true });
 
-    const start = request === 'resume' ? resumeCheckpoint(paths, def, this.opts.force ?? false, reporter) : newCheckpoint(paths, def);
+    const start = request === 'resume' ? resumeCheckpoint(paths, def, { force: this.opts.force ?? false, rerunDone: this.opts.rerunDone ?? false }, reporter) : newCheckpoint(paths, def);
     const { checkpoint } = start;
     this.adoptions.prune(checkpoint, start.batch);
     this.runId = checkpoint.runId;

@@ -182,7 +182,7 @@ const checkpointReaders: Reader<Ctx>[] = [
         assert.equal(err.exitCode, 65, 'checkResumable: exit code 65 (bad input file)');
         assertReadable(err.message, 'checkResumable: the message', true);
         assert.ok(err.message.startsWith(c.paths.checkpoint) || err.message.startsWith(c.paths.journal) || err.message.startsWith(c.paths.definition), `checkResumable: names the file: ${err.message.slice(0, 200)}`);
-      } else if (out !== undefined) assert.ok(checkpointSchema.safeParse((out as LoadedCheckpoint).checkpoint).success, 'checkResumable: a valid checkpoint');
+      } else if (out !== undefined) assert.ok(checkpointSchema.safeParse((out as { loaded: LoadedCheckpoint }).loaded.checkpoint).success, 'checkResumable: a valid checkpoint');
     },
   },
 ];

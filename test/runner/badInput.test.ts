@@ -112,7 +112,7 @@ describe('runner and CLI: bad input', () => {
     assert.deepEqual(readLines(marks).map((l) => l.split(' ')[0]), ['a', 'b', 'c']);
   });
 
-  it('a definition changed since the checkpoint: resume refuses and says what changed; --force goes on', async () => {
+  it('a definition changed since the checkpoint: the plan says what resume does, and resume does it (a step not done runs as defined now, a new one runs)', async () => {
     const marks = path.join(ws.root, 'marks.txt');
     const def = { env: { MARKS: marks }, steps: ['a', 'b', 'c'].map((id) => ({ id, run: `${fixture('mark.js')} ${id} 300` })) };
     ws.define('t', def);
@@ -120,12 +120,12 @@ describe('runner and CLI: bad input', () => {
     await waitFor('a to start', () => readLines(marks).length === 1);
     assert.equal(ptask(ws, 'pause', 't', '--wait').code, 0);
     ws.define('t', { ...def, steps: [def.steps[0], { id: 'c', run: `${fixture('mark.js')} c2` }, { id: 'd', run: `${fixture('mark.js')} d` }] });
-    const r = refused(['resume', 't'], 65, /t\.json: changed since the checkpoint was written/);
-    assert.match(r.stderr, /step "c" changed its run/);
-    assert.match(r.stderr, /step "d" was added/);
-    assert.match(r.stderr, /step "b" was removed/);
-    const forced = ptask(ws, 'resume', 't', '--force');
-    assert.equal(forced.code, 0, forced.stderr);
+    const plan = ptask(ws, 'plan', 't');
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /changed since the checkpoint: .*step "c" changed its run.*step "d" was added.*step "b" was removed/);
+    assert.match(plan.stdout, /\n  done   a  done .*\n  run    c  not run yet\n  run    d  new since the checkpoint\n$/);
+    const resumed = ptask(ws, 'resume', 't');
+    assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(readLines(marks).map((l) => l.split(' ')[0]), ['a', 'c2', 'd']);
   });
 

@@ -24,7 +24,6 @@ describe('runner: resume under a changed definition', () => {
     assert.equal(ptask(ws, 'run', 't').code, 1);
     const gate = path.join(ws.root, 'gate');
     ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: `while [ ! -f ${JSON.stringify(gate)} ]; do sleep 0.05; done; ${mark('b')}` }, { id: 'c', run: mark('c') }] });
-    assert.equal(ptask(ws, 'resume', 't').code, 65, 'refused without --force');
     const forced = ptaskChild(ws, 'resume', 't', '--force');
     const step = await waitFor('b to run', () => ws.readJson('t', 'state.json').currentStep?.pid && ws.readJson('t', 'state.json').currentStep);
     assert.equal(step.id, 'b');
@@ -53,12 +52,38 @@ describe('runner: resume under a changed definition', () => {
     assert.equal(ws.readJson('t', 'checkpoint.json').definition.steps[1].retries, 1);
   });
 
-  it('a changed run line still needs --force', () => {
-    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: 'exit 3' }] });
+  it('a failed step whose command was fixed: the plan keeps the done steps and runs it; resume does exactly that, without --force', () => {
+    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: 'exit 3' }, { id: 'c', run: mark('c') }] });
     assert.equal(ptask(ws, 'run', 't').code, 1);
-    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: 'true', retries: 2 }] });
+    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: mark('b'), retries: 2 }, { id: 'c', run: mark('c') }] });
+    const plan = JSON.parse(ptask(ws, 'plan', 't', '--json').stdout);
+    assert.deepEqual(plan.steps.map((s: any) => [s.id, s.action]), [['a', 'done'], ['b', 'run'], ['c', 'run']]);
+    assert.match(plan.steps[1].reason, /it stopped here \(failed: exit code 3\); it runs as it is defined now/);
     const r = ptask(ws, 'resume', 't');
-    assert.equal(r.code, 65);
-    assert.match(r.stderr, /step "b" changed its run, retries/);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
+  });
+
+  it('a done step changed: the plan runs it again with every step after it; resume does that; --force keeps them done; resume all, with nobody to ask, leaves it', async () => {
+    const gate = path.join(ws.root, 'gate');
+    const steps = (b: string) => [{ id: 'a', run: mark('a') }, { id: 'b', run: mark(b) }, { id: 'c', run: `while [ ! -f ${gate} ]; do sleep 0.02; done; ${mark('c')}` }, { id: 'd', run: mark('d') }];
+    ws.define('t', { steps: steps('b') });
+    const run = ptaskChild(ws, 'run', 't');
+    await waitFor('c to start', () => status(ws, 't').currentStep?.id === 'c');
+    assert.equal(ptask(ws, 'pause-all').code, 0);
+    fs.writeFileSync(gate, '');
+    assert.equal(await run.exited, 2, run.output());
+    ws.define('t', { steps: steps('b2') });
+    const plan = ptask(ws, 'plan', 't');
+    assert.match(plan.stdout, /\n  done   a  done [^\n]+\n  rerun  b  its run changed since it ran\n  rerun  c  it runs after 'b', which runs again\n  run    d  not run yet\n$/);
+    assert.match(ptask(ws, 'plan', 't', '--force').stdout, /\n  done   b  done [^\n]+; kept by --force\n/);
+    // Nobody to confirm re-running done steps: resume all leaves it paused, saying why.
+    const all = ptask(ws, 'resume-all');
+    assert.match(all.stdout + all.stderr, /done steps would run again:\n  - b: its run changed since it ran\n  - c: it runs after 'b'/);
+    assert.equal(status(ws, 't').status, 'paused');
+    const r = ptask(ws, 'resume', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /by the plan: 'b' runs again \(its run changed since it ran\); 'c' runs again/);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c', 'b2', 'c', 'd'], 'a kept; b and c again, then d');
   });
 });

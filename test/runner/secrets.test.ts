@@ -91,10 +91,9 @@ describe('runner and CLI: secrets', () => {
     // A secret changed: resume says so without the values; --force goes on. Interrupted in 'hold'.
     fs.writeFileSync(flag('broken'), '');
     ws.define('t', definition(NEW_TOKEN));
-    const refused = cli('resume', 't');
-    assert.equal(refused.code, 65);
-    assert.match(refused.stderr, /the value of a secret env variable changed/);
-    assert.equal(cli('resume', 't', '--force', '--detach').code, 0);
+    const plan = cli('plan', 't');
+    assert.match(plan.stdout, /changed since the checkpoint: the value of a secret env variable changed/);
+    assert.equal(cli('resume', 't', '--detach').code, 0);
     await waitFor('hold to start', () => status(ws, 't').currentStep?.id === 'hold');
     assert.equal(cli('interrupt', 't', '--wait').code, 0);
     assert.equal(status(ws, 't').status, 'interrupted');
