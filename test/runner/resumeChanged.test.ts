@@ -1,7 +1,8 @@
 /**
- * Resuming under a changed definition. `resume --force` is durable: after a crash, a plain resume
- * goes on under the new definition. Changing only how a step runs (concurrency, timeout, retries,
- * retryDelay) needs no --force, and takes effect on resume.
+ * Resuming under a changed definition: by the plan (`ptask plan`), done steps that changed run
+ * again with every step after it, and a failed step whose command was fixed just runs; `--force`
+ * keeps every done step, durably: after a crash, a plain resume goes on under the new definition.
+ * Changing only how a step runs (concurrency, timeout, retries, retryDelay) takes effect on resume.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
