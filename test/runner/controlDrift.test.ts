@@ -1,6 +1,7 @@
 /**
  * Run and resume are written once (src/control): the extension and ptask refuse the same requests,
- * for the same first reason, and a refused request writes nothing. The extension's side is driven
+ * for the same first reason, and a refused request writes nothing. One difference is on purpose: a
+ * plan that runs done steps again is asked about by the extension, followed by ptask resume. The extension's side is driven
  * as its commands drive it (an asynchronous view, then control's startTask); ptask's as a person
  * types it.
  */
@@ -29,12 +30,6 @@ describe('control: the extension and ptask refuse alike, and a refusal writes no
   const cases: { name: string; mode: 'run' | 'resume'; setUp: () => void; refusal: string }[] = [
     { name: 'resume of a completed task', mode: 'resume', setUp: () => (ws.define('t', { steps: [{ id: 'a', run: 'true' }] }), ptask(ws, 'run', 't')), refusal: 'notAllowed' },
     { name: 'run of a failed task without --fresh', mode: 'run', setUp: failedTask, refusal: 'notAllowed' },
-    {
-      name: 'resume after the definition changed',
-      mode: 'resume',
-      setUp: () => (failedTask(), ws.define('t', { steps: [{ id: 'a', run: 'true' }, { id: 'b', run: 'true' }] })),
-      refusal: 'changed',
-    },
     { name: 'resume while pause-all is on', mode: 'resume', setUp: () => (failedTask(), ptask(ws, 'pause-all')), refusal: 'pausedForAll' },
     { name: 'resume with a damaged control.json', mode: 'resume', setUp: () => (failedTask(), fs.writeFileSync(ws.file('t', 'control.json'), '{"v": 1, "seq": ')), refusal: 'badFile' },
     {
@@ -49,10 +44,10 @@ describe('control: the extension and ptask refuse alike, and a refusal writes no
     },
     // Several reasons at once: both front ends give the same first one.
     {
-      name: 'a changed definition and pause-all: the definition is named first',
+      name: 'a changed definition whose plan runs nothing done again, and pause-all: pause-all is named',
       mode: 'resume',
-      setUp: () => (failedTask(), ptask(ws, 'pause-all'), ws.define('t', { steps: [{ id: 'b', run: 'true' }] })),
-      refusal: 'changed',
+      setUp: () => (failedTask(), ptask(ws, 'pause-all'), ws.define('t', { steps: [{ id: 'a', run: 'true' }, { id: 'b', run: 'true' }] })),
+      refusal: 'pausedForAll',
     },
     {
       name: 'a link and a changed definition: the link is named first (before the extension wrote control.json first)',
@@ -83,6 +78,20 @@ describe('control: the extension and ptask refuse alike, and a refusal writes no
       assert.deepEqual(snapshotTree(ws.tasksDir), before, 'ptask wrote nothing');
     });
   }
+
+  it('a done step changed: the extension is told which done steps would run again (it asks), writing nothing; ptask resume follows the plan', async () => {
+    failedTask();
+    ws.define('t', { steps: [{ id: 'a', run: 'echo changed' }, { id: 'b', run: 'true' }] });
+    const before = snapshotTree(ws.tasksDir);
+    const view = await readTaskViewAsync(ws.tasksDir, 't');
+    const outcome = await startTask(view as UsableView, { mode: 'resume', requestedBy: 'vscode', detach: { runnerScript: RUNNER, root: ws.root, tasksFolder: '.tasks' } });
+    assert.equal(outcome.kind, 'changed', JSON.stringify(outcome));
+    assert.deepEqual('changes' in outcome && outcome.changes, ['step "a" runs again: its run changed since it ran']);
+    assert.deepEqual(snapshotTree(ws.tasksDir), before, 'the extension wrote nothing');
+    const cli = ptask(ws, 'resume', 't');
+    assert.equal(cli.code, EXIT.completed, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, /by the plan: 'a' runs again/);
+  });
 
   it('a request that is not refused is written and started by either, the same way', async () => {
     failedTask();
