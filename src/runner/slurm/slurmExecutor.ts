@@ -76,6 +76,8 @@ export class SlurmExecutor implements Executor {
   private requestsScheduled = false;
   private lastViews = '';
   private closed = false;
+  private ticking = false;
+  private kicked = false;
   private warned = '';
   /** The slot program is written once a runner, so that a newer runner's replaces an older one's. */
   private slotWritten = false;
@@ -275,13 +277,26 @@ export class SlurmExecutor implements Executor {
   kick(): void {
     this.queueEveryMs = TICK_MS;
     this.nextQueueAt = 0;
-    if (this.closed) return;
+    this.kicked = true;
+    if (this.closed || this.ticking) return; // a tick in flight schedules the next one, soon: nextQueueAt is 0
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.tick(), 20);
   }
 
+  /** One look at a time: a kick during a look (an squeue in flight) waits for it, not a second squeue. */
   private async tick(): Promise<void> {
     this.timer = undefined;
+    this.ticking = true;
+    try {
+      await this.look();
+    } finally {
+      this.ticking = false;
+    }
+    if (this.active.size && !this.closed) this.timer = setTimeout(() => void this.tick(), this.nextQueueAt === 0 ? 20 : TICK_MS);
+  }
+
+  private async look(): Promise<void> {
+    this.kicked = false;
     let changed = false;
     if (Date.now() >= this.nextQueueAt && this.active.size) {
       const asked = Date.now();
@@ -293,7 +308,8 @@ export class SlurmExecutor implements Executor {
         for (const element of this.active.values()) changed = element.observe(elementOf(answer, element.id!)) || changed;
       }
       this.queueEveryMs = changed ? TICK_MS : Math.min(QUEUE_MAX_MS, Math.round(this.queueEveryMs * 1.5));
-      this.nextQueueAt = Date.now() + this.queueEveryMs;
+      // Asked of Slurm while squeue ran: its answer may predate that, so ask again at once.
+      this.nextQueueAt = this.kicked ? 0 : Date.now() + this.queueEveryMs;
     }
     for (const element of [...this.active.values()]) {
       const end = element.end(this.lastQueue, this.holding);
@@ -305,7 +321,6 @@ export class SlurmExecutor implements Executor {
     }
     if (changed) this.queueEveryMs = TICK_MS;
     this.publish();
-    if (this.active.size && !this.closed) this.timer = setTimeout(() => void this.tick(), TICK_MS);
   }
 
   private publish(): void {
