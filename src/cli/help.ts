@@ -6,7 +6,8 @@ Tasks are JSON files in .tasks/ (one per task; the file name is the task id).
 
 Commands:
   list [--json]                    every task with its status
-  status <id> [--json]             one task: status, current step, progress, last request
+  status <id> [--json] [--watch]   one task: status, current step, progress, last request (--watch: until it stops)
+  logs <id> [<step>] [--follow]    a step's log (the one running by default); --follow: as it grows, step after step
   run <id> [--detach] [--fresh]    run a task from its first step (--fresh: discard earlier progress)
   resume <id> [--detach] [--force] go on from the checkpoint, by the plan if the definition changed (--force: keep every done step)
   pause <id> [--wait]              pause after the step in flight; the checkpoint is written
@@ -39,9 +40,9 @@ export const COMMAND_HELP: Record<string, string> = {
 Lists every task in .tasks/ with its status (idle, running, pausing, paused, interrupting,
 interrupted, completed, failed, lost), steps done and what it is doing now. Invalid definitions
 are listed with the reason. --json prints an array of the objects of 'ptask status --json'.`,
-  status: `Usage: ptask status <id> [--json]
+  status: `Usage: ptask status <id> [--json] [--watch]
 
-Shows one task: status, steps done, the step in flight and its progress, why it stopped, and the
+--watch prints it again whenever it changes, until no runner runs the task. Shows one task: status, steps done, the step in flight and its progress, why it stopped, and the
 last control request and whether the runner has applied it. "lost" means the task was running
 but its runner is gone (crash, reboot): resume it. --json prints one object with id, status,
 stepsDone, stepsTotal, currentStep, progress, desired, requestedSeq, appliedSeq and more:
@@ -98,6 +99,13 @@ rerun (a done step whose run, cwd, env, forEach or executor changed since it ran
 after it) or run (not done yet, or new). A task that cannot be resumed shows what a run would do.
 --force: as 'resume --force' would, every done step kept by its id. --json prints
 { "id", "status", "mode", "steps": [ { "id", "action", "reason" } ] }.`,
+  logs: `Usage: ptask logs <id> [<step>] [--follow]
+
+Prints a step's log: the step named, else the one running now, else the one the run stopped in,
+else the last that ran. --follow prints what is added as the step runs and, without a step named,
+moves on to each next step's log as it starts (a "==> <step> <==" line before each), until no
+runner runs the task. Each attempt starts with a "=== <step> attempt <n> ===" line; a forEach
+step's items share its log, each line prefixed "[<index>] ".`,
   items: `Usage: ptask items <id> <step> [--failed] [--json]
 
 The items of a forEach step, one row each: index, state (done, failed, skipped, to run), attempts

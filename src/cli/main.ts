@@ -16,13 +16,14 @@ import { formatDuration } from '../protocol/duration';
 import { EXIT } from '../protocol/exitCodes';
 import { itemsReport } from '../protocol/itemRows';
 import { taskJsonSchema } from '../protocol/jsonSchema';
-import { DEFAULT_TASKS_FOLDER, listDefinitionIds, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
+import { DEFAULT_TASKS_FOLDER, listDefinitionIds, stepLogPath, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
 import { runPlan } from '../protocol/plan';
 import { resumability } from '../protocol/resumable';
 import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition } from '../protocol/transitions';
 import { asWriteError } from '../protocol/writeError';
 import { runTask, type Reporter } from '../runner/entry';
+import { followLogs, followTask, logStepOf } from './follow';
 import { formatItems } from './items';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 
@@ -48,6 +49,8 @@ const OPTIONS = {
   'tasks-folder': { type: 'string' },
   json: { type: 'boolean' },
   failed: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  follow: { type: 'boolean' },
   detach: { type: 'boolean' },
   fresh: { type: 'boolean' },
   force: { type: 'boolean' },
@@ -63,7 +66,8 @@ const OPTIONS = {
 /** Which options each command takes (besides --root, --tasks-folder and --help). */
 const COMMANDS: Record<string, { args: string[]; options: string[]; run: (ctx: Context) => Promise<number> | number }> = {
   list: { args: [], options: ['json'], run: list },
-  status: { args: ['id'], options: ['json'], run: status },
+  status: { args: ['id'], options: ['json', 'watch'], run: status },
+  logs: { args: ['id', 'step?'], options: ['follow'], run: logs },
   run: { args: ['id'], options: ['detach', 'fresh', 'poll-ms', 'grace-ms'], run: (ctx) => start(ctx, 'run') },
   resume: { args: ['id'], options: ['detach', 'force', 'poll-ms', 'grace-ms'], run: (ctx) => start(ctx, 'resume') },
   pause: { args: ['id'], options: ['wait', 'timeout'], run: (ctx) => control(ctx, 'pause') },
@@ -98,8 +102,10 @@ export async function main(argv: string[]): Promise<number> {
   for (const key of Object.keys(values)) {
     if (!['root', 'tasks-folder', 'help'].includes(key) && !command.options.includes(key)) return usage(`${name} does not take --${key}`, name);
   }
-  if (args.length !== command.args.length)
-    return usage(`${name} takes ${command.args.length ? command.args.map((a) => `<${a}>`).join(' ') : 'no arguments'}`, name);
+  // An argument named "step?" may be left out.
+  const required = command.args.filter((a) => !a.endsWith('?')).length;
+  if (args.length < required || args.length > command.args.length)
+    return usage(`${name} takes ${command.args.length ? command.args.map((a) => (a.endsWith('?') ? `[<${a.slice(0, -1)}>]` : `<${a}>`)).join(' ') : 'no arguments'}`, name);
   const root = path.resolve((values.root as string | undefined) ?? '.');
   const tasksFolder = (values['tasks-folder'] as string | undefined) ?? DEFAULT_TASKS_FOLDER;
   if (tasksFolder.includes('/') || tasksFolder.includes('\\') || tasksFolder === '..') return usage('--tasks-folder is a folder name, not a path');
@@ -178,11 +184,30 @@ function describeNow(s: TaskSummary): string {
   return s.reason ?? '';
 }
 
-function status(ctx: Context): number {
+async function status(ctx: Context): Promise<number> {
   const view = viewOf(ctx, ctx.args[0]);
   for (const p of view.fileProblems) console.error(`ptask: warning: ${p}`);
+  if (ctx.values.json && ctx.values.watch) throw new UsageError('status takes --json or --watch, not both');
+  if (ctx.values.watch) {
+    // Printed again whenever it changes (its "updated … ago" aside), until no runner runs the task.
+    let last = '';
+    await followTask(ctx.tasksDir, view.id, (now) => {
+      const text = statusText(now);
+      const key = text.replace(/\n {2}updated .*$/, '');
+      if (key === last) return;
+      process.stdout.write(`${process.stdout.isTTY ? '\x1b[H\x1b[2J' : last ? '\n' : ''}${text}\n`);
+      last = key;
+    });
+    return 0;
+  }
   const s = summarize(view);
   if (ctx.values.json) return print(JSON.stringify({ ...s, failedItems: failedItemsOf(view, s) }, null, 2));
+  return print(statusText(view));
+}
+
+/** `ptask status` in words. */
+function statusText(view: TaskView): string {
+  const s = summarize(view);
   const lines = [`${s.id}: ${s.status}${s.name ? ` (${s.name})` : ''}`, `  steps     ${s.stepsDone}/${s.stepsTotal} done`];
   if (view.definitionProblem) lines.push(`  definition ${view.definitionProblem}; the run goes on with the definition it started from`);
   else if (s.definitionChanged) lines.push(`  definition changed since this run started: it takes effect on the next run`);
@@ -200,7 +225,26 @@ function status(ctx: Context): number {
   if (s.runId) lines.push(`  run       ${s.runId} started ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);
   if (s.desired) lines.push(`  control   ${s.desired} (request ${s.requestedSeq}, ${s.requestedSeq! <= (s.appliedSeq ?? 0) ? 'applied' : 'not applied yet'})`);
   if (view.state && s.updatedAt) lines.push(`  updated   ${formatDuration(Date.now() - Date.parse(s.updatedAt))} ago`);
-  return print(lines.join('\n'));
+  return lines.join('\n');
+}
+
+/** A step's log (the one in flight, or the one the run stopped in, by default); --follow: as it grows, step after step, until the task stops. */
+async function logs(ctx: Context): Promise<number> {
+  const view = viewOf(ctx, ctx.args[0]);
+  const asked = ctx.args[1];
+  if (asked !== undefined && view.definition && !view.definition.steps.some((s) => s.id === asked))
+    throw new UsageError(`'${view.id}' has no step '${asked}' (its steps: ${view.definition.steps.map((s) => s.id).join(', ')})`);
+  if (ctx.values.follow) {
+    await followLogs(view, asked, (chunk) => process.stdout.write(chunk));
+    return 0;
+  }
+  // Else the last step that left a log (a completed run's last step).
+  const step = logStepOf(view, asked) ?? view.definition?.steps.map((s) => s.id).reverse().find((id) => fs.existsSync(stepLogPath(view.paths, id)));
+  if (!step) throw new CliExit(`'${view.id}' has no log yet: it has not run (name a step: ptask logs ${view.id} <step>)`, EXIT.usage);
+  const file = stepLogPath(view.paths, step);
+  if (!fs.existsSync(file)) throw new CliExit(`${file}: no log yet: step '${step}' has not run in this run`, EXIT.usage);
+  process.stdout.write(fs.readFileSync(file));
+  return 0;
 }
 
 // ---- running ---------------------------------------------------------------------------------
