@@ -12,6 +12,8 @@ export interface StepPlan {
   id: string;
   action: StepAction;
   reason: string;
+  /** What the step does changed since the checkpoint (its own fields, or the task's): what a lost runner left of it is not taken over. */
+  changed?: boolean;
 }
 
 /** What a step does: a change to any of these makes a done step run again (tuning fields do not). */
@@ -33,12 +35,13 @@ export function resumePlan(checkpoint: Pick<Checkpoint, 'completed' | 'unfinishe
   const taskChange = before && !unchanged ? (['cwd', 'env', 'executor'] as const).filter((f) => !same(before[f], after[f])) : [];
   let rerunFrom: string | undefined; // the first done step that runs again: every later step runs after it
   return after.steps.map((step): StepPlan => {
+    const old = oldSteps.get(step.id);
+    const fields = old && !unchanged ? WHAT_FIELDS.filter((f) => !same(old[f], step[f])) : [];
+    const changed = fields.length > 0 || taskChange.length > 0 ? { changed: true } : {};
     const completed = done.get(step.id);
     if (completed) {
       const when = `done ${completed.endedAt}`;
       if (force || unchanged) return { id: step.id, action: 'done', reason: force && !unchanged ? `${when}; kept by --force` : when };
-      const old = oldSteps.get(step.id);
-      const fields = old ? WHAT_FIELDS.filter((f) => !same(old[f], step[f])) : [];
       const why = !before
         ? 'the checkpoint does not hold the definition it ran under'
         : taskChange.length
@@ -50,15 +53,14 @@ export function resumePlan(checkpoint: Pick<Checkpoint, 'completed' | 'unfinishe
               : undefined;
       if (!why) return { id: step.id, action: 'done', reason: when };
       rerunFrom ??= step.id;
-      return { id: step.id, action: 'rerun', reason: why };
+      return { id: step.id, action: 'rerun', reason: why, ...changed };
     }
     if (checkpoint.unfinished?.id === step.id) {
       const u = checkpoint.unfinished;
-      const fixed = before && oldSteps.get(step.id) && WHAT_FIELDS.some((f) => !same(oldSteps.get(step.id)![f], step[f]));
-      return { id: step.id, action: 'run', reason: `it stopped here (${u.outcome}${u.error ? `: ${u.error}` : ''})${fixed ? '; it runs as it is defined now' : ''}` };
+      return { id: step.id, action: 'run', reason: `it stopped here (${u.outcome}${u.error ? `: ${u.error}` : ''})${fields.length ? '; it runs as it is defined now' : ''}`, ...changed };
     }
-    if (before && !oldSteps.has(step.id)) return { id: step.id, action: 'run', reason: 'new since the checkpoint' };
-    return { id: step.id, action: 'run', reason: 'not run yet' };
+    if (before && !oldSteps.has(step.id)) return { id: step.id, action: 'run', reason: 'new since the checkpoint', ...changed };
+    return { id: step.id, action: 'run', reason: 'not run yet', ...changed };
   });
 }
 

@@ -68,6 +68,19 @@ export class Adoptions {
     return new AdoptedAttempt(record, this.graceMs, spec);
   }
 
+  /** Attempts of these steps (their definition changed since): stopped, and not taken over. */
+  async stopSteps(stepIds: string[], reporter: Reporter): Promise<void> {
+    const stepOf = (key: string) => (key.includes('#') ? key.slice(0, key.lastIndexOf('#')) : key);
+    const records = [...this.records.values()].filter((r) => stepIds.includes(stepOf(r.key)));
+    const elements = [...this.elements.values()].filter((e) => stepIds.includes(stepOf(e.key)));
+    if (!records.length && !elements.length) return;
+    reporter.info(`Stopping what the lost runner left of ${[...new Set([...records, ...elements].map((r) => `'${stepOf(r.key)}'`))].join(', ')}: changed since, it runs as it is defined now`);
+    for (const r of records) this.records.delete(r.key);
+    for (const e of elements) this.elements.delete(e.key);
+    await Promise.all(records.map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
+    await control('cancel', elements.filter((e) => !e.end).map((e) => e.id));
+  }
+
   /** Attempts this run never reached (their step went with a changed definition): stopped; they run again. */
   async stopUnreached(): Promise<void> {
     await Promise.all([...this.records.values()].map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));

@@ -28,6 +28,8 @@ export interface StartingPoint {
   isNew: boolean;
   /** A resume under a changed definition (forced, or only tuned): the checkpoint now holds the new one, to be written before any step runs. */
   redefined?: boolean;
+  /** Steps whose definition changed since the checkpoint: attempts a lost runner left of them run what they were, and are stopped. */
+  changedSteps?: string[];
 }
 
 /** The status before this runner, and the state that said it. Holding the lock, an active state means lost. */
@@ -115,7 +117,7 @@ export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { f
   }
   // A forEach step that --force removed, or that is no longer a forEach step, has no items in progress.
   const batch = loaded.batch && def.steps.some((step) => step.id === loaded.batch!.stepId && step.forEach) ? loaded.batch : null;
-  return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false, redefined };
+  return { checkpoint, lastSeq: loaded.lastSeq, batch, isNew: false, redefined, changedSteps: plan.filter((s) => s.changed).map((s) => s.id) };
 }
 
 /**

@@ -135,6 +135,8 @@ export class TaskRun implements RunContext {
     const start = request === 'resume' ? resumeCheckpoint(paths, def, { force: this.opts.force ?? false, rerunDone: this.opts.rerunDone ?? false }, reporter) : newCheckpoint(paths, def);
     const { checkpoint } = start;
     this.adoptions.prune(checkpoint, start.batch);
+    // An attempt a lost runner left of a step changed since runs what the step was (its items may be others now): stopped, not taken over.
+    if (start.changedSteps?.length) await this.adoptions.stopSteps(start.changedSteps, reporter);
     this.runId = checkpoint.runId;
     this.unfinished = checkpoint.unfinished;
     const hadOutputs = checkpoint.completed.map((step) => outputsEnv(step, this.outputEnv)).some(Boolean);

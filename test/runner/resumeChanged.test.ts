@@ -7,6 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { processesWithEnv } from '../../src/protocol/processGroups';
 import { powerLoss, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: resume under a changed definition', () => {
@@ -86,5 +87,21 @@ describe('runner: resume under a changed definition', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /by the plan: 'b' runs again \(its run changed since it ran\); 'c' runs again/);
     assert.deepEqual(readLines(marks), ['a', 'b', 'c', 'b2', 'c', 'd'], 'a kept; b and c again, then d');
+  });
+
+  it("a step changed while its lost runner's attempt still runs: that attempt is stopped, not taken over; the step runs as defined now", async () => {
+    const gate = path.join(ws.root, 'gate');
+    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: `${mark('old-start')}; while [ ! -f ${JSON.stringify(gate)} ]; do sleep 0.02; done; ${mark('old-b')}` }] });
+    const first = ptaskChild(ws, 'run', 't');
+    await waitFor('b to start', () => readLines(marks).includes('old-start'));
+    first.child.kill('SIGKILL'); // its slot, and b's old command, live on
+    await first.exited;
+    ws.define('t', { steps: [{ id: 'a', run: mark('a') }, { id: 'b', run: mark('new-b') }] });
+    const r = ptask(ws, 'resume', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Stopping what the lost runner left of 'b': changed since, it runs as it is defined now/);
+    assert.deepEqual(processesWithEnv([`TASK_PAUSE_REQUESTED=${ws.file('t', 'pause-requested')}`]), [], "nothing of the old b is left");
+    fs.writeFileSync(gate, '');
+    assert.deepEqual(readLines(marks), ['a', 'old-start', 'new-b']);
   });
 });
