@@ -7,6 +7,7 @@ import { submittedJobIds } from '../../src/protocol/slurmJobs';
 import { describeSlurmJob } from '../../src/protocol/taskView';
 import { elementOf } from '../../src/runner/slurm/commands';
 import { sbatchOptions } from '../../src/runner/slurm/slurmExecutor';
+import { sharedFolderWarning } from '../../src/runner/slurm/sharedFolder';
 import { readSubmissions, shellQuote } from '../../src/runner/slurm/submissions';
 
 describe('Slurm executor: the parts that stand alone', () => {
@@ -62,6 +63,15 @@ describe('Slurm executor: the parts that stand alone', () => {
   it('says a job in words', () => {
     assert.equal(describeSlurmJob({ jobId: '12', step: 'embed', running: 4, pending: 46, held: 0, reason: 'JobArrayTaskLimit' }), 'job 12 (step embed): 4 running, 46 pending (JobArrayTaskLimit)');
     assert.equal(describeSlurmJob({ jobId: '12', step: 'embed', running: 0, pending: 0, held: 3 }), 'job 12 (step embed): 3 held by the pause');
+  });
+
+  it('warns when the run folder is on a local file system of a cluster of several nodes, not when it is shared or the cluster is one node', () => {
+    assert.match(sharedFolderWarning('/tmp/w/.tasks/t/slurm', 0xef53, 12) ?? '', /^the run folder \/tmp\/w\/\.tasks\/t\/slurm is on a local file system \(ext4\) and the cluster has 12 nodes/);
+    assert.match(sharedFolderWarning('/scratch/x', 0x01021994, 2) ?? '', /\(tmpfs\)/);
+    assert.equal(sharedFolderWarning('/home/x', 0x6969, 12), undefined, 'NFS');
+    assert.equal(sharedFolderWarning('/lustre/x', 0x0bd00bd0, 12), undefined, 'Lustre');
+    assert.equal(sharedFolderWarning('/tmp/x', 0xef53, 1), undefined, 'one node: the node is this machine');
+    assert.equal(sharedFolderWarning('/tmp/x', undefined, 12), undefined, 'unknown: no guess');
   });
 
   it('quotes paths for the batch script', () => {

@@ -23,6 +23,7 @@ import { RecordsTail, type AttemptRecord } from '../attemptRecords';
 import { NUL_IN_REQUEST, slotRequest } from '../slotExecutor';
 import { SLOT_SCRIPT } from '../slotScript';
 import { control, elementOf, LIVE_STATES, queue, slurmCommand, type QueuedElement } from './commands';
+import { fileSystemType, sharedFolderWarning } from './sharedFolder';
 import { journal, readSubmissions, shellQuote } from './submissions';
 
 /** How often the records of running elements are read; squeue starts at this too. */
@@ -81,6 +82,7 @@ export class SlurmExecutor implements Executor {
   private warned = '';
   /** The slot program is written once a runner, so that a newer runner's replaces an older one's. */
   private slotWritten = false;
+  private sharedChecked = false;
 
   constructor(private readonly opts: SlurmExecutorOptions) {
     this.nextSeq = Math.max(0, ...readSubmissions(opts.dir).map((s) => s.seq)) + 1;
@@ -141,6 +143,7 @@ export class SlurmExecutor implements Executor {
   // ---- submitting -----------------------------------------------------------------------------
 
   private async flush(): Promise<void> {
+    await this.checkSharedFolder();
     const groups = new Map<string, Element[]>();
     for (const element of this.queued.splice(0)) {
       if (element.stopWanted) {
@@ -226,6 +229,16 @@ export class SlurmExecutor implements Executor {
     }
     this.kick();
     return jobId;
+  }
+
+  /** Once a run: say so when the run folder may not be shared with the compute nodes. */
+  private async checkSharedFolder(): Promise<void> {
+    if (this.sharedChecked) return;
+    this.sharedChecked = true;
+    const nodes = await slurmCommand('sinfo', ['--noheader', '--Node', '--format=%N']);
+    const count = nodes.ok ? new Set(nodes.stdout.split('\n').map((l) => l.trim()).filter(Boolean)).size : 0;
+    const warning = sharedFolderWarning(this.opts.dir, fileSystemType(path.dirname(this.opts.dir)), count);
+    if (warning) this.warn(warning);
   }
 
   private async maxArraySize(): Promise<number> {
