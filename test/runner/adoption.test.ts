@@ -5,27 +5,17 @@
  * records. Each item and step appends its mark as its last act: a mark twice is work run twice.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pidAlive, ptask, readLines, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
+import { pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 const gated = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'starts'))}; while [ ! -e ${JSON.stringify(path.join(dir, `gate-${name}`))} ]; do sleep 0.02; done`;
 const mark = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'marks'))}`;
 
-/** A foreground runner, to kill with -9 (it is the process itself, not a launcher). */
-function runner(ws: Workspace, ...args: string[]) {
-  const child = spawn(process.execPath, [RUNNER, ...args, '--root', ws.root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => out };
-}
 
 /** `ptask run` in the foreground, killed with -9 once `count` attempts have started. */
 async function runKilledAfter(ws: Workspace, id: string, count: number): Promise<void> {
-  const first = runner(ws, 'run', id);
+  const first = ptaskChild(ws, 'run', id);
   await waitFor(`${count} attempt(s) to start`, () => readLines(path.join(ws.root, 'starts')).length === count);
   first.child.kill('SIGKILL');
   await first.exited;
@@ -54,7 +44,7 @@ describe('runner: work that outlives its runner', () => {
     // Item a ends while no runner is alive: its slot records the end.
     fs.writeFileSync(path.join(dir, 'gate-a'), '');
     await waitFor('a to end, recorded', () => readLines(path.join(dir, 'marks')).includes('a') && /^end\te#0\t1\t0\t/m.test(recordsText(ws, 't')));
-    const second = runner(ws, 'resume', 't');
+    const second = ptaskChild(ws, 'resume', 't');
     const resumed = await waitFor('the resume to adopt both', () => {
       const s = status(ws, 't');
       return s.status === 'running' && s.adopted && s;
@@ -80,7 +70,7 @@ describe('runner: work that outlives its runner', () => {
       ],
     });
     await runKilledAfter(ws, 't', 1);
-    const second = runner(ws, 'resume', 't');
+    const second = ptaskChild(ws, 'resume', 't');
     await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
     fs.writeFileSync(path.join(dir, 'gate-a'), '');
     assert.equal(await second.exited, 0, second.output());
@@ -93,7 +83,7 @@ describe('runner: work that outlives its runner', () => {
     const dir = ws.root;
     ws.define('t', { steps: [{ id: 'a', run: `${gated(dir, 'a')}; ${mark(dir, 'a')}` }] });
     await runKilledAfter(ws, 't', 1);
-    const second = runner(ws, 'resume', 't');
+    const second = ptaskChild(ws, 'resume', 't');
     await waitFor('the resume to adopt a', () => status(ws, 't').adopted?.running === 1);
     assert.equal(ptask(ws, 'interrupt', 't', '--wait', '--timeout', '10').code, 0);
     assert.equal(await second.exited, 4, second.output());
@@ -128,7 +118,7 @@ describe('runner: work that outlives its runner', () => {
     const dir = ws.root;
     const pidFile = path.join(dir, 'pid');
     ws.define('t', { steps: [{ id: 'a', run: `echo $$ > ${JSON.stringify(pidFile)}; ${gated(dir, 'a')}; ${mark(dir, 'a')}` }] });
-    const r = runner(ws, 'run', 't');
+    const r = ptaskChild(ws, 'run', 't');
     await waitFor('a to start', () => readLines(path.join(dir, 'starts')).length === 1);
     const slot = Number(/^slot\t(\d+)\t/m.exec(recordsText(ws, 't'))![1]);
     const shell = Number(readLines(pidFile)[0]);
@@ -148,13 +138,13 @@ describe('runner: work that outlives its runner', () => {
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     for (let k = 0; k < kills; k++) {
       // Killed before it wrote anything, the task is still idle: run it, else resume it.
-      const r = runner(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
+      const r = ptaskChild(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
       await new Promise((resolve) => setTimeout(resolve, 30 + random() * maxDelayMs)); // a random moment, not a synchronisation
       r.child.kill('SIGKILL');
       await r.exited;
       if (status(ws, id).status === 'completed') break;
     }
-    const last = runner(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
+    const last = ptaskChild(ws, status(ws, id).status === 'idle' ? 'run' : 'resume', id);
     const code = await last.exited;
     assert.ok(code === 0 || status(ws, id).status === 'completed', last.output());
     assert.equal(status(ws, id).status, 'completed', `exit ${code}: ${last.output()}`);

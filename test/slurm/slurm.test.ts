@@ -5,7 +5,7 @@
  * twice is work run twice; squeue says what Slurm holds, runs and has ended.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ptask, ptaskChild, readLines, RUNNER, status, waitFor, workspace, type Workspace } from '../runner/helpers';
@@ -37,15 +37,6 @@ function counts(lines: string[]): Map<string, number> {
   return m;
 }
 
-/** A foreground runner to kill with -9. */
-function runner(ws: Workspace, ...args: string[]) {
-  const child = spawn(process.execPath, [RUNNER, ...args, '--root', ws.root], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => out };
-}
 
 describe('Slurm: steps and items as jobs on a real cluster', function () {
   this.timeout(120_000);
@@ -175,7 +166,7 @@ describe('Slurm: steps and items as jobs on a real cluster', function () {
   it('kill -9 of the runner while elements run, then resume: nothing submitted twice, nothing that finished runs again', async () => {
     const items = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
     ws.define(task, { executor: 'slurm', steps: [{ id: 'items', forEach: { items }, concurrency: 2, run: gatedItem(ws) }, { id: 'last', run: `echo last >> ${ws.root}/marks` }] });
-    const first = runner(ws, 'run', task);
+    const first = ptaskChild(ws, 'run', task);
     await waitFor('two items to start', () => readLines(path.join(ws.root, 'starts')).length === 2, 60_000);
     first.child.kill('SIGKILL');
     await first.exited;
