@@ -18,6 +18,7 @@ import { itemsReport } from '../protocol/itemRows';
 import { taskJsonSchema } from '../protocol/jsonSchema';
 import { DEFAULT_TASKS_FOLDER, listDefinitionIds, stepLogPath, taskIdProblem, tasksDirOf, tasksDirProblem, type TaskPaths } from '../protocol/paths';
 import { runPlan } from '../protocol/plan';
+import { upToDateIn } from '../protocol/upToDate';
 import { resumability } from '../protocol/resumable';
 import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskSummary, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES, canTransition } from '../protocol/transitions';
@@ -178,7 +179,7 @@ const clock = (iso: string) => new Date(iso).toTimeString().slice(0, 8);
 
 function describeNow(s: TaskSummary): string {
   const step = s.currentStep;
-  if (step) return `${step.id}${s.progress ? ` ${s.progress.done}/${s.progress.total}` : ''}${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}`;
+  if (step) return `${step.id}${s.progress ? ` ${s.progress.done}/${s.progress.total}` : ''}${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${s.alsoRunning ? ` and ${s.alsoRunning.map((a) => a.id).join(', ')}` : ''}`;
   if (s.status === 'paused' && s.pausedBy === 'global') return 'paused by pause-all';
   if (s.status === 'paused' && s.resumeAt) return `${s.reason ?? 'paused on a failure'}; resumes by itself at ${clock(s.resumeAt)}`;
   return s.reason ?? '';
@@ -212,6 +213,7 @@ function statusText(view: TaskView): string {
   if (view.definitionProblem) lines.push(`  definition ${view.definitionProblem}; the run goes on with the definition it started from`);
   else if (s.definitionChanged) lines.push(`  definition changed since this run started: it takes effect on the next run`);
   if (s.currentStep) lines.push(`  now       ${describeNow(s)} since ${s.currentStep.startedAt}`);
+  for (const also of s.alsoRunning ?? []) lines.push(`  and       ${also.id}${also.progress ? ` ${also.progress.done}/${also.progress.total}` : ''}${also.items ? ` ${also.items.done}/${also.items.total} items` : ''} since ${also.startedAt}`);
   if (s.reason) lines.push(`  reason    ${s.reason}`);
   if (s.items) lines.push(`  items     ${s.items.done}/${s.items.total} done, ${s.items.running} running${s.items.failed ? `, ${s.items.failed} failed` : ''}${s.items.skipped ? `, ${s.items.skipped} skipped` : ''}${s.items.failed && !s.currentStep ? ` (see: ptask items ${s.id} ${s.stoppedIn} --failed)` : ''}`);
   if (s.pausedBy && (s.status === 'paused' || s.status === 'pausing')) lines.push(`  paused by ${s.pausedBy}`);
@@ -409,10 +411,11 @@ function plan(ctx: Context): number {
   const view = viewOf(ctx, ctx.args[0]);
   if (!view.definition) throw new CliExit(view.problem ?? `${view.id}.json: invalid`, EXIT.badInput);
   const resumable = canTransition(view.status, 'resume', Boolean(view.waiting)) || ACTIVE_STATES.has(view.status);
-  let steps = runPlan(view.definition);
+  const upToDate = upToDateIn(view.paths, view.definition, ctx.root);
+  let steps = runPlan(view.definition, upToDate);
   let changes: string[] = [];
   if (resumable) {
-    const r = resumability(view.paths, view.definition, Boolean(ctx.values.force));
+    const r = resumability(view.paths, view.definition, Boolean(ctx.values.force), true, upToDate);
     if (!r.ok) throw new CliExit(r.message, EXIT.badInput);
     ({ plan: steps, changes } = r);
   }

@@ -1,5 +1,5 @@
 /**
- * Reset: forget a task's progress. State, control, checkpoint, journal, logs and step files go;
+ * Reset: forget a task's progress. State, control, checkpoint, journal, logs, step files and stamps go;
  * the last checkpoint stays in checkpoints/ (a reset can be undone by hand). The lock is held
  * meanwhile, so no runner can start in between.
  */
@@ -36,7 +36,7 @@ export function resetTask(view: UsableView): ResetOutcome {
       fs.rmSync(paths.slurmDir, { recursive: true, force: true });
       keepPrevious(paths, true); // with the journal folded in: a reset can be undone by hand
       for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
-      for (const dir of [paths.stepsDir, paths.logsDir, paths.itemsDir]) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of [paths.stepsDir, paths.logsDir, paths.itemsDir, paths.stampsDir]) fs.rmSync(dir, { recursive: true, force: true });
     } finally {
       lock.release();
     }

@@ -3,7 +3,8 @@
  * allows. Plain data, no VS Code import, so that it is unit-tested on its own.
  */
 import { formatDuration } from '../protocol/duration';
-import type { CompletedStep, UnfinishedStep } from '../protocol/schemas';
+import { graphOrder, needsOf } from '../protocol/graph';
+import { runningSteps, type CompletedStep, type UnfinishedStep } from '../protocol/schemas';
 import { redactor, secretValues, type Redact } from '../protocol/secrets';
 import { describeSlurmJob, runsOnRegardless, type TaskView } from '../protocol/taskView';
 import { allowedRequests, type Request, type TaskStatus } from '../protocol/transitions';
@@ -42,10 +43,11 @@ export function taskDescription(view: TaskView): string {
   const parts: string[] = [view.status === 'paused' && view.state?.pausedBy === 'global' ? 'paused (all)' : view.status];
   const total = view.definition?.steps.length ?? view.state?.stepsTotal ?? 0;
   if (view.state) parts.push(`${view.state.stepsDone}/${total}`);
-  const step = activeStep(view);
+  const steps = activeSteps(view);
+  const step = steps[0];
   // Stopped in a forEach step (paused, failed, interrupted, lost): its items as the run left them.
   const stopped = !step && view.status !== 'completed' && view.status !== 'idle' ? view.state?.stoppedIn : undefined;
-  if (step) parts.push(stepNow(step));
+  if (step) parts.push(steps.map(stepNow).join(', '));
   else if (stopped?.items) parts.push(stepNow(stopped));
   if (!step && view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
   else if (!step && !stopped?.items && view.definition?.name) parts.push(view.definition.name);
@@ -81,9 +83,11 @@ function at(iso: string): string {
   return sameDay ? `at ${d.toLocaleTimeString()}` : `on ${d.toLocaleString()}`;
 }
 
-function activeStep(view: TaskView) {
-  const running = view.status === 'running' || view.status === 'pausing' || view.status === 'interrupting';
-  return running ? view.state?.currentStep : null;
+const isActive = (view: TaskView) => view.status === 'running' || view.status === 'pausing' || view.status === 'interrupting';
+
+/** Every step in flight (a graph may run several). */
+function activeSteps(view: TaskView) {
+  return isActive(view) ? runningSteps(view.state) : [];
 }
 
 /**
@@ -113,8 +117,8 @@ export function taskTooltip(view: TaskView, checkpointWrittenAt: string | undefi
   const s = view.state;
   lines.push(`State: **${view.status}**${s?.pausedBy && (view.status === 'paused' || view.status === 'pausing') ? ` (by ${s.pausedBy})` : ''}`);
   if (s) lines.push(`Steps done: ${s.stepsDone}/${view.definition?.steps.length ?? s.stepsTotal}`);
-  const step = activeStep(view);
-  if (step) lines.push(`Current step: \`${stepNow(step)}\`${step.items?.running ? `, ${step.items.running} running` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
+  for (const step of activeSteps(view))
+    lines.push(`Current step: \`${stepNow(step)}\`${step.items?.running ? `, ${step.items.running} running` : ''}${step.attempt > 1 ? `, attempt ${step.attempt}` : ''}, since ${ago(step.startedAt, now)}`);
   if (view.lostReason ?? s?.reason) lines.push(`Reason: ${escape(view.lostReason ?? s!.reason!)}`);
   for (const job of s?.slurm ?? []) lines.push(`Slurm: ${escape(describeSlurmJob(job))}`);
   if (s?.adopted) lines.push(`Adopted from the lost runner: ${s.adopted.running} attempt(s) still running, ${s.adopted.ended} that had ended unwatched`);
@@ -157,22 +161,31 @@ const STEP_ICONS: Record<StepStatus, IconSpec> = {
 };
 export const stepIcon = (row: StepRow) => STEP_ICONS[row.status];
 
-/** The steps of a task with their state and duration, from its definition, state and checkpoint. */
-export function stepRows(view: TaskView, completed: CompletedStep[], unfinished: UnfinishedStep | null, now = Date.now()): StepRow[] {
+/**
+ * The steps of a task with their state and duration, from its definition, state and checkpoint,
+ * in an order that respects the graph (a chain's own order); a step not ready says what it waits for.
+ */
+export function stepRows(view: TaskView, completed: CompletedStep[], unfinished: readonly UnfinishedStep[], now = Date.now()): StepRow[] {
   const redact = masker(view);
   const done = new Map(completed.map((c) => [c.id, c]));
-  const current = activeStep(view);
-  return (view.definition?.steps ?? []).map((step, index) => {
+  const running = new Map(activeSteps(view).map((s) => [s.id, s]));
+  const stopped = new Map(unfinished.map((u) => [u.id, u]));
+  const steps = view.definition?.steps ?? [];
+  return graphOrder(steps).map((index): StepRow => {
+    const step = steps[index];
     const c = done.get(step.id);
-    if (c) return { id: step.id, index, status: 'done', description: `done · ${formatDuration(c.durationMs)}` };
-    if (current?.id === step.id) {
+    if (c) return { id: step.id, index, status: 'done', description: c.upToDate ? 'up to date' : `done · ${formatDuration(c.durationMs)}` };
+    const current = running.get(step.id);
+    if (current) {
       const progress = current.progress ? ` · ${current.progress.done}/${current.progress.total}` : '';
       return { id: step.id, index, status: 'running', description: `running${progress} · ${formatDuration(now - Date.parse(current.startedAt))}` };
     }
-    if (unfinished?.id === step.id) {
-      const status: StepStatus = unfinished.outcome === 'paused' ? 'paused' : unfinished.outcome === 'interrupted' ? 'interrupted' : 'failed';
-      return { id: step.id, index, status, description: `${unfinished.outcome}${unfinished.error ? ` · ${redact(unfinished.error)}` : ''}` };
+    const u = stopped.get(step.id);
+    if (u) {
+      const status: StepStatus = u.outcome === 'paused' ? 'paused' : u.outcome === 'interrupted' ? 'interrupted' : 'failed';
+      return { id: step.id, index, status, description: `${u.outcome}${u.error ? ` · ${redact(u.error)}` : ''}` };
     }
-    return { id: step.id, index, status: 'pending', description: 'pending' };
+    const waits = needsOf(steps, index).filter((n) => !done.has(n));
+    return { id: step.id, index, status: 'pending', description: waits.length ? `waits for ${waits.join(', ')}` : 'pending' };
   });
 }

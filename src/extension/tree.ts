@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadCheckpointAsync } from '../protocol/checkpoint';
 import { stepLogPath } from '../protocol/paths';
+import { unfinishedSteps } from '../protocol/schemas';
 import type { TaskView } from '../protocol/taskView';
 import { stepIcon, stepRows, taskContextValue, taskDescription, taskIcon, taskLabel, taskTooltip, type IconSpec, type StepRow } from './presentation';
 import type { TaskStore } from './taskStore';
@@ -82,7 +83,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     const checkpoint = loaded.ok ? loaded.value.checkpoint : undefined;
     // A new run has not yet replaced the last run's checkpoint: show the steps of the current run only.
     const current = checkpoint && (!view.state || checkpoint.runId === view.state.runId) ? checkpoint : undefined;
-    for (const row of stepRows(view, current?.completed ?? [], current?.unfinished ?? null)) nodes.push({ kind: 'step', task, row });
+    for (const row of stepRows(view, current?.completed ?? [], current ? unfinishedSteps(current) : [])) nodes.push({ kind: 'step', task, row });
     if (checkpoint) {
       this.checkpointTimes.set(key(task.store, task.id), checkpoint.writtenAt);
       nodes.push({ kind: 'checkpoint', task, file: view.paths.checkpoint, writtenAt: checkpoint.writtenAt });

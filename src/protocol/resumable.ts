@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { describeChanges } from './definitionChanges';
 import type { TaskPaths } from './paths';
-import { resumePlan, runPlan, type StepPlan } from './plan';
+import { resumePlan, runPlan, type StepPlan, type UpToDate } from './plan';
 import { definitionSchema, publicDefinition, sameDefinition, type TaskDefinition } from './schemas';
 
 export type Resumability =
@@ -23,17 +23,17 @@ export type Resumability =
  * by its plan: done steps that changed run again with those after them; `rerunDone` false refuses
  * such a plan instead (a resume nobody is there to confirm: resume all, an automatic resume).
  */
-export function resumability(paths: TaskPaths, def: TaskDefinition, force: boolean, rerunDone = true): Resumability {
+export function resumability(paths: TaskPaths, def: TaskDefinition, force: boolean, rerunDone = true, upToDate?: UpToDate): Resumability {
   const loaded = loadCheckpoint(paths);
   if (!loaded.ok) {
-    if (loaded.error.code === 'missing' && !fs.existsSync(paths.journal)) return { ok: true, loaded: undefined, changes: [], plan: runPlan(def) };
+    if (loaded.error.code === 'missing' && !fs.existsSync(paths.journal)) return { ok: true, loaded: undefined, changes: [], plan: runPlan(def, upToDate) };
     const message =
       `${loaded.error.message}\nThe runner will not resume from a damaged checkpoint. Earlier snapshots are in ${paths.checkpointsDir}: ` +
       `copy one over checkpoint.json to resume from it, or reset the task to start over.`;
     return { ok: false, problem: 'damaged', file: loaded.error.file, message };
   }
   const { checkpoint } = loaded.value;
-  const plan = resumePlan(checkpoint, def, force);
+  const plan = resumePlan(checkpoint, def, force, upToDate);
   if (sameDefinition(checkpoint.definitionHash, def)) return { ok: true, loaded: loaded.value, changes: [], plan };
   const before = definitionSchema.safeParse(checkpoint.definition);
   const changes = before.success ? describeChanges(before.data, publicDefinition(def)) : ['the checkpoint does not hold the earlier definition'];

@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { DURATION_PATTERN } from './duration';
 import { compileGlob, GlobError } from './glob';
+import { graphProblems } from './graph';
 import { outputPatternProblem } from './outputPattern';
 import { parseRanges } from './ranges';
 import { isSecretName, MASK, redactDeep, redactor, secretValues } from './secrets';
@@ -126,6 +127,18 @@ export const stepSchema = z.strictObject({
   allowEmpty: optional(z.boolean(), 'Let the step complete when its forEach finds no items (default false: no items fails the step, saying why). Needs forEach.'),
   executor,
   slurm: optional(slurmOptionsSchema, "Slurm options for this step, over the task's."),
+  needs: optional(
+    z.array(z.string().check(z.minLength(1, 'a step id'))),
+    'The steps this one needs: it runs once they are all done. Without it, a step needs the one before it; [] needs none.',
+  ),
+  inputs: optional(
+    z.array(globPattern.check(z.minLength(1, 'a file or a pattern'), z.superRefine((p, ctx) => { const problem = leavingProblem(p, "the step's folder", 'any'); if (problem) ctx.addIssue({ code: 'custom', message: problem, input: p }); }))),
+    "Files the step reads (paths or patterns, relative to its folder): while their contents, its command and its environment are unchanged since it last succeeded, and its outputs exist, it is up to date and does not run again.",
+  ),
+  outputs: optional(
+    z.array(relativePath("the step's folder", 'any').check(z.minLength(1, 'a path'))),
+    "Files or folders the step makes (relative to its folder): it is up to date only while they all exist.",
+  ),
 }).check(
   z.superRefine((step, ctx) => {
     if (step.forEach) return;
@@ -189,6 +202,10 @@ export const definitionSchema = z
     pauseOn: optional(pauseOnSchema, 'Failures that pause the task instead of failing it (a rate limit, an API out of credit).'),
     executor,
     slurm: optional(slurmOptionsSchema, 'Slurm options for every step that runs on Slurm.'),
+    concurrency: optional(
+      z.int('a whole number').check(z.minimum(1, 'at least 1'), z.maximum(MAX_CONCURRENCY, `at most ${MAX_CONCURRENCY}`)),
+      'How many steps run at once, of those whose needs are done (default 1).',
+    ),
   })
   .check(
     z.superRefine((def, ctx) => {
@@ -206,6 +223,8 @@ export const definitionSchema = z
           if (problem) ctx.addIssue({ code: 'custom', path: ['steps', index, 'cwd'], message: `${problem}, with the task's cwd ${JSON.stringify(def.cwd ?? '.')}`, input: step.cwd });
         }
       });
+      if (seen.size === def.steps.length)
+        for (const problem of graphProblems(def.steps)) ctx.addIssue({ code: 'custom', path: ['steps', problem.index, 'needs'], message: problem.message, input: def.steps[problem.index].needs });
     }),
   );
 
@@ -227,6 +246,20 @@ const itemCountsSchema = z.object({ done: count(), total: count(), failed: count
 export const slurmJobSchema = z.object({ jobId: z.string(), step: z.string(), pending: count(), running: count(), held: count(), reason: optional(z.string()) });
 export type SlurmJobView = z.infer<typeof slurmJobSchema>;
 
+const currentStepSchema = z.object({
+  id: z.string(),
+  index: count(),
+  attempt: z.int().check(z.positive()),
+  startedAt: isoTime,
+  pid: optional(int()),
+  pidStartTime: optional(z.string()),
+  progress: optional(progressSchema),
+  /** A forEach step: its items, and the process group of each item in flight. */
+  items: optional(itemCountsSchema),
+  processes: optional(z.array(processSchema)),
+});
+export type CurrentStep = z.infer<typeof currentStepSchema>;
+
 export const stateSchema = z.looseObject({
   v: z.literal(1),
   taskId: z.string(),
@@ -239,20 +272,9 @@ export const stateSchema = z.looseObject({
   heartbeatAt: isoTime,
   stepsTotal: count(),
   stepsDone: count(),
-  currentStep: z.nullable(
-    z.object({
-      id: z.string(),
-      index: count(),
-      attempt: z.int().check(z.positive()),
-      startedAt: isoTime,
-      pid: optional(int()),
-      pidStartTime: optional(z.string()),
-      progress: optional(progressSchema),
-      /** A forEach step: its items, and the process group of each item in flight. */
-      items: optional(itemCountsSchema),
-      processes: optional(z.array(processSchema)),
-    }),
-  ),
+  /** A step in flight (the first defined, when the graph runs several at once: the others are in alsoRunning). */
+  currentStep: z.nullable(currentStepSchema),
+  alsoRunning: optional(z.array(currentStepSchema)),
   appliedSeq: count(),
   appliedGlobalSeq: count(),
   /** "failure": a failure matched pauseOn; "disk": a file of the run could not be written (a full disk). */
@@ -273,6 +295,10 @@ export const stateSchema = z.looseObject({
   slurm: optional(z.array(slurmJobSchema)),
 });
 export type RunnerState = z.infer<typeof stateSchema>;
+
+/** Every step in flight, in the order they are defined. */
+export const runningSteps = (state: Pick<RunnerState, 'currentStep' | 'alsoRunning'> | undefined): CurrentStep[] =>
+  state?.currentStep ? [state.currentStep, ...(state.alsoRunning ?? [])] : [];
 
 export const DESIRED_STATES = ['running', 'paused', 'interrupted'] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
@@ -311,11 +337,14 @@ export const completedStepSchema = z.object({
   id: z.string(),
   index: count(),
   exitCode: int(),
-  attempts: z.int().check(z.positive()),
+  /** 0 for a step found up to date: it did not run. */
+  attempts: count(),
   startedAt: isoTime,
   endedAt: isoTime,
   durationMs: z.number().check(z.nonnegative()),
   outputs: optional(z.record(z.string(), z.unknown())),
+  /** Not run: its command, environment and inputs were as when it last succeeded, and its outputs there (the time of that success). */
+  upToDate: optional(isoTime),
   /** A forEach step: how many items it ran. */
   items: optional(count()),
   /** Of them, how many a person skipped (`ptask skip-item`): not run, yet the step completed. */
@@ -416,10 +445,15 @@ export const checkpointSchema = z.object({
   journalSeq: count(),
   completed: z.array(completedStepSchema),
   unfinished: z.nullable(unfinishedStepSchema),
+  /** Other steps a graph left unfinished at once (unfinished is the first, or the one the run stopped for). */
+  alsoUnfinished: optional(z.array(unfinishedStepSchema)),
   failurePause: optional(failurePauseSchema),
   batch: optional(z.nullable(batchSchema)),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+/** Every step a checkpoint leaves unfinished. */
+export const unfinishedSteps = (cp: Pick<Checkpoint, 'unfinished' | 'alsoUnfinished'>): UnfinishedStep[] => (cp.unfinished ? [cp.unfinished, ...(cp.alsoUnfinished ?? [])] : []);
 
 const seq = z.int().check(z.positive());
 export const journalEntrySchema = z.discriminatedUnion('type', [

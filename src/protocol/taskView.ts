@@ -160,6 +160,8 @@ export interface TaskSummary {
   stepsDone: number;
   stepsTotal: number;
   currentStep: RunnerState['currentStep'];
+  /** The other steps in flight, when a graph runs several at once. */
+  alsoRunning?: RunnerState['alsoRunning'];
   progress?: { done: number; total: number };
   /** A forEach step in flight: its items done, total, failed and running. */
   items?: NonNullable<RunnerState['currentStep']>['items'];
@@ -203,6 +205,7 @@ export function summarize(view: TaskView): TaskSummary {
     stepsDone: s?.stepsDone ?? 0,
     stepsTotal: view.definition?.steps.length ?? s?.stepsTotal ?? 0,
     currentStep: active ? s.currentStep : null,
+    alsoRunning: active && s.alsoRunning?.length ? s.alsoRunning : undefined,
     progress: active ? (s.currentStep?.progress ?? undefined) : undefined,
     // Paused, failed or interrupted in a forEach step: its items as the run left them.
     items: active ? (s.currentStep?.items ?? undefined) : s?.stoppedIn?.items,

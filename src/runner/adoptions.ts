@@ -37,7 +37,7 @@ export class Adoptions {
   }
 
   /** Drop what the runner before committed already (it died after its commit). */
-  prune(checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): void {
+  prune(checkpoint: Pick<Checkpoint, 'completed' | 'unfinished' | 'alsoUnfinished'>, batch: ItemProgress | null): void {
     for (const record of this.records.values()) if (alreadyCommitted(record, checkpoint, batch)) this.records.delete(record.key);
     for (const element of this.elements.values()) if (alreadyCommitted(element, checkpoint, batch)) this.elements.delete(element.key);
   }

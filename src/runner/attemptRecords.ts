@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { groupAlive } from '../protocol/processGroups';
 import { isSameProcessAlive } from '../protocol/processInfo';
 import type { ItemProgress } from '../protocol/itemProgress';
-import type { Checkpoint } from '../protocol/schemas';
+import { unfinishedSteps, type Checkpoint } from '../protocol/schemas';
 import { signalName, type ExecEnd } from './executor';
 
 /** The key of an item's attempts. */
@@ -146,9 +146,9 @@ export async function adoptableAttempts(dir: string, waitMs = 2000): Promise<Att
  * Whether the checkpoint already holds this attempt's outcome (its runner committed it before it
  * died): then there is nothing to adopt.
  */
-export function alreadyCommitted(r: Pick<AttemptRecord, 'key' | 'attempt'>, checkpoint: Pick<Checkpoint, 'completed' | 'unfinished'>, batch: ItemProgress | null): boolean {
+export function alreadyCommitted(r: Pick<AttemptRecord, 'key' | 'attempt'>, checkpoint: Pick<Checkpoint, 'completed' | 'unfinished' | 'alsoUnfinished'>, batch: ItemProgress | null): boolean {
   const hash = r.key.lastIndexOf('#');
-  if (hash < 0) return checkpoint.completed.some((s) => s.id === r.key) || (checkpoint.unfinished?.id === r.key && checkpoint.unfinished.attempts >= r.attempt);
+  if (hash < 0) return checkpoint.completed.some((s) => s.id === r.key) || unfinishedSteps(checkpoint).some((u) => u.id === r.key && u.attempts >= r.attempt);
   const stepId = r.key.slice(0, hash);
   const index = Number(r.key.slice(hash + 1));
   if (checkpoint.completed.some((s) => s.id === stepId)) return true;

@@ -42,7 +42,7 @@ export class AutoResumes {
     const resumeAt = Date.now() + this.pauseOn!.delayMs(this.count);
     const resumeAtIso = new Date(resumeAt).toISOString();
     // No waiting on a disk that cannot record the wait.
-    if (!(await ctx.log.finalSnapshot('paused', { unfinished, failurePause: { reason, at: new Date().toISOString(), autoResumes: this.count, resumeAt: resumeAtIso } }))) return { kind: 'paused', unfinished };
+    if (!(await ctx.log.finalSnapshot('paused', { ...ctx.stopRecord(), failurePause: { reason, at: new Date().toISOString(), autoResumes: this.count, resumeAt: resumeAtIso } }))) return { kind: 'paused', unfinished };
     control.move('pauseReached');
     control.waiting = true;
     fs.rmSync(ctx.paths.pauseRequested, { force: true });
@@ -71,7 +71,6 @@ export class AutoResumes {
       this.count++;
       control.matchedFailure = undefined;
       control.pausedBy = undefined;
-      ctx.unfinished = unfinished;
       state.reason = undefined;
       control.move('resume');
       publisher.save();

@@ -32,7 +32,7 @@ type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'failed'; failur
 
 export async function runBatch(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
   const files = stepFiles(ctx.paths, step);
-  const previous = ctx.unfinished?.id === step.id ? ctx.unfinished : null;
+  const previous = ctx.unfinishedOf(step.id);
   const startedAt = new Date().toISOString();
   const began = performance.now();
   const unfinished = (outcome: UnfinishedStep['outcome'], error?: string): UnfinishedStep => ({
@@ -46,7 +46,7 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
   });
   const batch = frozenItems(ctx, step, files);
   if (typeof batch === 'string') return { kind: 'failed', unfinished: unfinished('failed', batch), reason: `step '${step.id}' failed: ${batch}` };
-  if (!batch) return { kind: 'paused', unfinished: ctx.unfinished };
+  if (!batch) return { kind: 'paused', unfinished: previous };
   const restored = ctx.tryWrite(() => {
     fs.mkdirSync(files.itemStates, { recursive: true });
     for (const [key, saved] of Object.entries(batch.states ?? {})) {
@@ -54,14 +54,14 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
       if (!batch.isDone(Number(key)) && !fs.existsSync(file)) restoreStepState(file, saved);
     }
   });
-  if (!restored) return { kind: 'paused', unfinished: ctx.unfinished };
+  if (!restored) return { kind: 'paused', unfinished: previous };
   const concurrency = step.concurrency ?? 1;
   const tracker = new BatchTracker(batch, concurrency);
   ctx.batch = tracker;
   ctx.reporter.info(
     `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${batch.skippedCount ? `, ${batch.skippedCount} skipped` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
   );
-  ctx.publisher.state.currentStep = { id: step.id, index, attempt: 1, startedAt };
+  ctx.setCurrent({ id: step.id, index, attempt: 1, startedAt });
   ctx.publisher.save(STATE_THROTTLE_MS);
   let stopReason: string | undefined;
   try {
@@ -114,7 +114,7 @@ function frozenItems(ctx: RunContext, step: StepDefinition, files: StepFiles): I
   if (current?.stepId === step.id) carryOverDone(current, resolved);
   // The states of another item list go; a folder that cannot be removed pauses the task, as a snapshot that cannot be written does.
   if (!ctx.tryWrite(() => fs.rmSync(files.itemStates, { recursive: true, force: true }))) return undefined;
-  return ctx.log.startBatch(resolved, { unfinished: ctx.unfinished }) ? resolved : undefined;
+  return ctx.log.startBatch(resolved, ctx.stopRecord()) ? resolved : undefined;
 }
 
 /** Read a frozen list kept in its own file; a message (the step fails) when it is gone or damaged. */

@@ -35,6 +35,8 @@ const ITEM_SYNC_INTERVAL_MS = 100;
 /** What a snapshot records about how the run stopped. */
 export interface StopRecord {
   unfinished: UnfinishedStep | null;
+  /** The other steps a graph leaves unfinished at once. */
+  alsoUnfinished?: UnfinishedStep[];
   failurePause?: FailurePause;
 }
 
@@ -190,7 +192,7 @@ export class CommitLog {
     // A snapshot costs its bytes and, with items, a pass over their marks: the journal pays for both first.
     if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes, (this.itemProgress?.total ?? 0) / 4)) return this.requestSync(isItem);
     // Progress: the compaction records no failure pause.
-    if (this.writeSnapshot('compaction', { unfinished: this.checkpoint.unfinished })) return;
+    if (this.writeSnapshot('compaction', { unfinished: this.checkpoint.unfinished, alsoUnfinished: this.checkpoint.alsoUnfinished })) return;
     this.compactionFailed = true;
     this.requestSync(isItem);
   }
@@ -255,8 +257,10 @@ export class CommitLog {
 
   private writeSnapshot(reason: Checkpoint['reason'], stop: StopRecord): boolean {
     if (this.muted) return false;
-    const { failurePause: _previous, batch: _batch, ...rest } = this.checkpoint;
-    const unfinished = stop.unfinished?.error ? { ...stop.unfinished, error: this.redact(stop.unfinished.error) } : stop.unfinished;
+    const { failurePause: _previous, batch: _batch, alsoUnfinished: _also, ...rest } = this.checkpoint;
+    const masked = (u: UnfinishedStep) => (u.error ? { ...u, error: this.redact(u.error) } : u);
+    const unfinished = stop.unfinished && masked(stop.unfinished);
+    const alsoUnfinished = stop.alsoUnfinished?.length ? { alsoUnfinished: stop.alsoUnfinished.map(masked) } : {};
     const failurePause = stop.failurePause && { ...stop.failurePause, reason: this.redact(stop.failurePause.reason) };
     const next: Checkpoint = {
       ...rest,
@@ -264,6 +268,7 @@ export class CommitLog {
       writtenAt: new Date().toISOString(),
       journalSeq: this.seq,
       unfinished,
+      ...alsoUnfinished,
       ...(failurePause ? { failurePause } : {}),
       ...(this.itemProgress ? { batch: this.maskedBatch(this.itemProgress) } : {}),
     };

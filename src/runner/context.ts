@@ -1,9 +1,9 @@
 /** What the parts of a run share: the run itself, as its steps and items see it. */
 import type { TaskPaths } from '../protocol/paths';
-import type { CompletedStep, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
+import type { CompletedStep, CurrentStep, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
 import type { Redact } from '../protocol/secrets';
 import type { AttemptPolicy, LoopHost } from './attemptLoop';
-import type { CommitLog } from './commitLog';
+import type { CommitLog, StopRecord } from './commitLog';
 import type { AttemptSpec, RunningAttempt } from './executor';
 import type { PauseOnPolicy } from './pauseOn';
 import type { Reporter } from './reporter';
@@ -39,9 +39,14 @@ export interface RunContext {
   readonly log: CommitLog;
   readonly pauseOn: PauseOnPolicy | undefined;
   readonly loopHost: LoopHost;
-  /** The step left unfinished: from the checkpoint, then by each step that stops. */
-  unfinished: UnfinishedStep | null;
-  /** The forEach step in flight. */
+  /** What the checkpoint (or an earlier stop of this run) left of this step unfinished: its attempts, its saved state. */
+  unfinishedOf(stepId: string): UnfinishedStep | null;
+  /** The steps left unfinished now, for a snapshot. */
+  stopRecord(): StopRecord;
+  /** state.json's view of a step in flight (undefined: the step is not in flight). */
+  currentOf(stepId: string): CurrentStep | undefined;
+  setCurrent(current: CurrentStep): void;
+  /** The forEach step in flight (one at a time: see scheduler.ts). */
   batch: LiveBatch | undefined;
   /** Start an attempt on the executor; it is stopped with the others on a fatal error. */
   startAttempt(spec: AttemptSpec): RunningAttempt;

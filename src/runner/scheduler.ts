@@ -1,8 +1,12 @@
 /**
- * What runs next. Today a task's steps are a chain: each step needs the one before it, so the next
- * step is the first one not done, once nothing runs. A graph (`needs`) answers the same questions
- * with several steps ready at once; the runner asks only these.
+ * What runs next. A step may start once every step it needs is done (protocol/graph: a step
+ * without `needs` needs the one before it, so a plain list is a chain), up to the task's
+ * `concurrency` at once, the ready steps in the order they are defined. Two forEach steps do not
+ * run at once: a forEach step is already a swarm (its own `concurrency`), and the checkpoint holds
+ * the item progress of one step. The runner asks only these questions; the costs are O(1) a step
+ * plus its edges, so a 10,000-step graph schedules as cheaply as a chain.
  */
+import { needsOf } from '../protocol/graph';
 import type { StepDefinition } from '../protocol/schemas';
 
 export interface PlannedStep {
@@ -11,40 +15,82 @@ export interface PlannedStep {
 }
 
 export interface Scheduler {
-  /** The steps that may start now, in the order they are defined. */
+  /** The steps that may start now, in the order they are defined; each is then started. */
   ready(): PlannedStep[];
-  started(id: string): void;
-  /** The step completed (it is committed). */
+  /** The step completed (it is committed): what needs it may become ready. */
   completed(id: string): void;
-  /** It stopped without completing: it runs again on the next run. */
+  /** It stopped without completing: what needs it waits for the next run. */
   stopped(id: string): void;
+  /** Steps in flight. */
+  readonly running: number;
 }
 
-export class ChainScheduler implements Scheduler {
-  private readonly done: Set<string>;
-  private readonly running = new Set<string>();
+export class GraphScheduler implements Scheduler {
+  private readonly byId: Map<string, number>;
+  /** How many of its needs each step still waits for. */
+  private readonly waiting: number[];
+  private readonly dependants: number[][];
+  /** Ready and not started, smallest index first (kept sorted: few are ready at once). */
+  private readonly candidates: number[] = [];
+  private readonly inFlight = new Set<number>();
+  private forEachInFlight = false;
 
   /** `done`: the ids of the steps already committed. */
-  constructor(private readonly steps: readonly StepDefinition[], done: Iterable<string>) {
-    this.done = new Set(done);
+  constructor(private readonly steps: readonly StepDefinition[], done: Iterable<string>, private readonly concurrency = 1) {
+    this.byId = new Map(steps.map((s, i) => [s.id, i]));
+    const isDone = new Set(done);
+    this.dependants = steps.map(() => []);
+    this.waiting = steps.map((_, i) => {
+      const needs = needsOf(steps, i);
+      for (const need of needs) this.dependants[this.byId.get(need)!].push(i);
+      return needs.filter((n) => !isDone.has(n)).length;
+    });
+    steps.forEach((s, i) => {
+      if (isDone.has(s.id)) this.waiting[i] = -1; // done: never a candidate
+      else if (this.waiting[i] === 0) this.candidates.push(i);
+    });
+  }
+
+  get running(): number {
+    return this.inFlight.size;
   }
 
   ready(): PlannedStep[] {
-    if (this.running.size) return [];
-    const index = this.steps.findIndex((s) => !this.done.has(s.id));
-    return index < 0 ? [] : [{ step: this.steps[index], index }];
-  }
-
-  started(id: string): void {
-    this.running.add(id);
+    const out: PlannedStep[] = [];
+    for (let k = 0; k < this.candidates.length && this.inFlight.size < this.concurrency; ) {
+      const index = this.candidates[k];
+      const step = this.steps[index];
+      if (step.forEach && this.forEachInFlight) {
+        k++;
+        continue;
+      }
+      this.candidates.splice(k, 1);
+      this.inFlight.add(index);
+      if (step.forEach) this.forEachInFlight = true;
+      out.push({ step, index });
+    }
+    return out;
   }
 
   completed(id: string): void {
-    this.running.delete(id);
-    this.done.add(id);
+    const index = this.end(id);
+    for (const d of this.dependants[index]) if (--this.waiting[d] === 0) this.addCandidate(d);
   }
 
   stopped(id: string): void {
-    this.running.delete(id);
+    this.end(id);
+  }
+
+  private end(id: string): number {
+    const index = this.byId.get(id)!;
+    this.inFlight.delete(index);
+    if (this.steps[index].forEach) this.forEachInFlight = false;
+    return index;
+  }
+
+  private addCandidate(index: number): void {
+    let at = this.candidates.length;
+    while (at > 0 && this.candidates[at - 1] > index) at--;
+    this.candidates.splice(at, 0, index);
   }
 }

@@ -17,7 +17,7 @@ import { rerunIds, type StepPlan } from '../protocol/plan';
 import { resumability } from '../protocol/resumable';
 import { checkpointFacts, needsFacts, untrustedState } from '../protocol/staleState';
 import { describeChanges } from '../protocol/definitionChanges';
-import { definitionHash, definitionSchema, publicDefinition, sameDefinition, stableStringify, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
+import { definitionHash, definitionSchema, publicDefinition, runningSteps, sameDefinition, stableStringify, stateSchema, type Checkpoint, type RunnerState, type TaskDefinition } from '../protocol/schemas';
 import { ACTIVE_STATES, type TaskStatus } from '../protocol/transitions';
 import { RunnerError, type Reporter } from './reporter';
 
@@ -46,8 +46,9 @@ export function previousState(paths: TaskPaths, reporter: Reporter): { status: T
  * item in flight): stop them before running the step again.
  */
 export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | undefined, graceMs: number, reporter: Reporter, adopted = new Set<number>()): Promise<void> {
-  const step = state?.currentStep;
-  const recorded = [...(step?.pid ? [{ pid: step.pid, pidStartTime: step.pidStartTime }] : []), ...(step?.processes ?? [])];
+  const steps = runningSteps(state);
+  const step = steps.length === 1 ? steps[0] : undefined;
+  const recorded = steps.flatMap((s) => [...(s.pid ? [{ pid: s.pid, pidStartTime: s.pidStartTime }] : []), ...(s.processes ?? [])]);
   const alive = new Set(recorded.filter((g) => isSameProcessAlive(g.pid, g.pidStartTime)).map((g) => g.pid));
   // Items started in the last moments before the kill are not in state.json yet; their
   // processes carry this task's step environment.

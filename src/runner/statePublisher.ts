@@ -6,7 +6,7 @@
  */
 import { writeJsonAtomicSync } from '../protocol/jsonFile';
 import { processStartTime } from '../protocol/processInfo';
-import type { RunnerState } from '../protocol/schemas';
+import { runningSteps, type RunnerState } from '../protocol/schemas';
 import type { Redact } from '../protocol/secrets';
 import { asWriteError, type WriteError } from '../protocol/writeError';
 
@@ -52,11 +52,12 @@ export class StatePublisher {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.refresh(this.state);
-    const step = this.state.currentStep;
     // Read only when written: steps that start and end between two writes never need it.
     // "gone": the step ended already, so a later process with the same pid is never taken for it.
-    if (step?.pid && !step.pidStartTime) step.pidStartTime = processStartTime(step.pid) ?? 'gone';
-    for (const group of step?.processes ?? []) group.pidStartTime ??= processStartTime(group.pid) ?? 'gone';
+    for (const step of runningSteps(this.state)) {
+      if (step.pid && !step.pidStartTime) step.pidStartTime = processStartTime(step.pid) ?? 'gone';
+      for (const group of step.processes ?? []) group.pidStartTime ??= processStartTime(group.pid) ?? 'gone';
+    }
     const time = new Date().toISOString();
     this.state.updatedAt = time;
     this.state.heartbeatAt = time;

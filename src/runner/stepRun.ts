@@ -10,9 +10,8 @@ import { readOutputs, readStepState, restoreStepState, stepFiles } from './stepF
 /** Runs a step through its attempts; a Stop when the run ends here, undefined when it completed. */
 export async function runStep(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
   const files = stepFiles(ctx.paths, step);
-  const state = ctx.publisher.state;
-  const previous = ctx.unfinished?.id === step.id ? ctx.unfinished : null;
-  if (previous && !fs.existsSync(files.state) && !ctx.tryWrite(() => restoreStepState(files.state, previous), files.state)) return { kind: 'paused', unfinished: ctx.unfinished };
+  const previous = ctx.unfinishedOf(step.id);
+  if (previous && !fs.existsSync(files.state) && !ctx.tryWrite(() => restoreStepState(files.state, previous), files.state)) return { kind: 'paused', unfinished: previous };
   const startedAt = new Date().toISOString();
   const began = performance.now();
   const policy = ctx.attemptPolicy(step);
@@ -24,12 +23,13 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     // An adopted attempt's output is its own: it may have written it already.
     if (!ctx.isAdopted(step.id) && fs.existsSync(files.output)) fs.rmSync(files.output);
     const attemptStart = new Date().toISOString();
-    state.currentStep = { id: step.id, index, attempt, startedAt: attemptStart };
+    ctx.setCurrent({ id: step.id, index, attempt, startedAt: attemptStart });
     const onLine = (line: string) => {
       watch?.onLine(line);
       const progress = parseProgress(line);
-      if (!progress) return;
-      state.currentStep = { ...state.currentStep!, progress };
+      const current = progress && ctx.currentOf(step.id);
+      if (!current) return;
+      ctx.setCurrent({ ...current, progress });
       ctx.publisher.save(STATE_THROTTLE_MS);
     };
     const running = ctx.startAttempt({
@@ -43,8 +43,9 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       slurm: ctx.slurmSpec(step, 1),
       // With its pid, so that the next runner can stop it if this one is killed.
       onStarted: (pid) => {
-        if (state.currentStep?.id !== step.id || state.currentStep.attempt !== attempt) return;
-        state.currentStep = { ...state.currentStep, pid };
+        const current = ctx.currentOf(step.id);
+        if (current?.attempt !== attempt) return;
+        ctx.setCurrent({ ...current, pid });
         ctx.publisher.save(STATE_THROTTLE_MS);
       },
       // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
@@ -102,8 +103,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       }
       if (settled.kind === 'failed') return failed(unfinished(outcome, { ...exit, error: reason }), reason);
       // A pause or an interrupt came during the retry delay: the step runs again on resume.
-      ctx.unfinished = unfinished(outcome, { ...exit, error: reason });
-      return ctx.control.pausing ? { kind: 'paused', unfinished: ctx.unfinished } : { kind: 'interrupted', unfinished: ctx.unfinished };
+      const left = unfinished(outcome, { ...exit, error: reason });
+      return ctx.control.pausing ? { kind: 'paused', unfinished: left } : { kind: 'interrupted', unfinished: left };
     }
   }
 }

@@ -13,7 +13,9 @@ import { stepLogPath, type TaskPaths } from '../protocol/paths';
 import type { ItemProgress } from '../protocol/itemProgress';
 import { HOST } from '../protocol/processInfo';
 import { cancelSubmittedJobs } from '../protocol/slurmJobs';
-import type { CompletedStep, RunnerState, StepDefinition, TaskDefinition, UnfinishedStep } from '../protocol/schemas';
+import { ancestorsOf, isChain, needsOf } from '../protocol/graph';
+import { freshness, hasStamp, stepFolderOf, inputFiles, removeStamp, stampKey, stampPath, writeStamp, type InputFiles } from '../protocol/upToDate';
+import { unfinishedSteps, type CompletedStep, type CurrentStep, type RunnerState, type StepDefinition, type TaskDefinition, type UnfinishedStep } from '../protocol/schemas';
 import type { Redact } from '../protocol/secrets';
 import { ACTIVE_STATES, transition, type Request, type RunnerEvent } from '../protocol/transitions';
 import { asWriteError, WriteError } from '../protocol/writeError';
@@ -21,7 +23,7 @@ import { Adoptions } from './adoptions';
 import type { AttemptPolicy, LoopHost } from './attemptLoop';
 import { AutoResumes } from './autoResume';
 import { runBatch } from './batchRun';
-import { CommitLog } from './commitLog';
+import { CommitLog, type StopRecord } from './commitLog';
 import type { LiveBatch, RunContext, Stop } from './context';
 import { ControlWatcher, readControlFiles } from './controlFiles';
 import type { AttemptSpec, Executor, RunningAttempt } from './executor';
@@ -30,12 +32,12 @@ import type { LockOwnership } from './ownership';
 import { PauseOnPolicy } from './pauseOn';
 import { RunnerError, type Reporter } from './reporter';
 import { RunControl } from './runControl';
-import { ChainScheduler } from './scheduler';
+import { GraphScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
 import { SlurmExecutor } from './slurm/slurmExecutor';
-import { outputsEnv, outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
+import { outputsEnv, outputsFile, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
 
 export interface RunOptions {
@@ -57,6 +59,8 @@ export interface RunOptions {
 }
 
 const DEFAULT_RETRY_DELAY_MS = 1000;
+/** When steps in flight end in different ways, the run ends the worst one. */
+const STOP_RANK: Record<Stop['kind'], number> = { completed: 0, paused: 1, failed: 2, interrupted: 3 };
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export class TaskRun implements RunContext {
@@ -65,7 +69,10 @@ export class TaskRun implements RunContext {
   readonly reporter: Reporter;
   readonly pauseOn: PauseOnPolicy | undefined;
   runId = '';
-  unfinished: UnfinishedStep | null = null;
+  /** The steps left unfinished, by id: from the checkpoint, then by each step that stops. */
+  private readonly unfinished = new Map<string, UnfinishedStep>();
+  /** The steps in flight, as state.json shows them. */
+  private readonly current = new Map<string, CurrentStep>();
   batch: LiveBatch | undefined;
   control!: RunControl;
   publisher!: StatePublisher;
@@ -80,8 +87,11 @@ export class TaskRun implements RunContext {
   private readonly adoptions: Adoptions;
   /** Attempts in flight: stopped on a fatal error. */
   private readonly inFlight = new Set<RunningAttempt>();
-  /** Earlier steps' outputs, as environment variables. */
+  /** Earlier steps' outputs, as environment variables (a chain: every earlier step is one a step needs). */
   private readonly outputEnv: Record<string, string> = {};
+  /** The completed steps with outputs: a graph's step gets those of the steps it needs, directly or through others. */
+  private readonly withOutputs: CompletedStep[] = [];
+  private readonly chain: boolean;
   /** process.env with the task's env: built once, copied for each step. */
   private baseEnv: NodeJS.ProcessEnv | undefined;
   /** The steps have begun: from then on a stop writes state.json, and a write failure pauses. */
@@ -108,6 +118,7 @@ export class TaskRun implements RunContext {
         : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
+    this.chain = isChain(def.steps);
   }
 
   async execute(): Promise<number> {
@@ -138,8 +149,8 @@ export class TaskRun implements RunContext {
     // An attempt a lost runner left of a step changed since runs what the step was (its items may be others now): stopped, not taken over.
     if (start.changedSteps?.length) await this.adoptions.stopSteps(start.changedSteps, reporter);
     this.runId = checkpoint.runId;
-    this.unfinished = checkpoint.unfinished;
-    const hadOutputs = checkpoint.completed.map((step) => outputsEnv(step, this.outputEnv)).some(Boolean);
+    for (const u of unfinishedSteps(checkpoint)) this.unfinished.set(u.id, u);
+    const hadOutputs = checkpoint.completed.map((step) => this.keepOutputs(step)).some(Boolean);
     // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.
     const failurePause = checkpoint.failurePause;
     if (failurePause) this.autoResumes.count = failurePause.autoResumes + 1;
@@ -173,7 +184,7 @@ export class TaskRun implements RunContext {
     this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, received: (signal) => this.signalsReceived.has(signal), sleep: (ms) => control.sleep(ms), onRetry: () => {} };
     // A new run, and a resume under a changed definition, are on disk before any step runs: a crash then resumes as it should.
     if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
-    if (start.redefined && !this.log.snapshot('definition-changed', { unfinished: this.unfinished })) throw this.startError;
+    if (start.redefined && !this.log.snapshot('definition-changed', this.stopRecord())) throw this.startError;
 
     this.started = true;
     // A file that cannot be written pauses the task at its first boundary, as any other.
@@ -199,23 +210,104 @@ export class TaskRun implements RunContext {
     return this.finish(stop);
   }
 
+  /**
+   * The steps the scheduler hands out, several at once when the graph and the task's concurrency
+   * allow. Once a step stops (it failed, paused or was interrupted), or a pause or an interrupt is
+   * asked for, no step starts; those in flight finish (or drain, or are stopped, by the same
+   * control), and the run ends the worst way any of them did: interrupted, failed, paused.
+   */
   private async runSteps(): Promise<Stop> {
-    const scheduler = new ChainScheduler(this.def.steps, this.log.current.completed.map((s) => s.id));
-    for (let [next] = scheduler.ready(); next; [next] = scheduler.ready()) {
-      this.control.look();
-      if (this.control.disowned) return { kind: 'interrupted', unfinished: this.unfinished };
-      // At a step boundary, a pending pause or interrupt ends the run here.
-      if (this.control.pausing) return { kind: 'paused', unfinished: this.unfinished };
-      if (this.control.status === 'interrupting') return { kind: 'interrupted', unfinished: this.unfinished };
-      scheduler.started(next.step.id);
-      const stop = next.step.forEach ? await runBatch(this, next.step, next.index) : await runStep(this, next.step, next.index);
-      if (stop) {
-        scheduler.stopped(next.step.id);
-        return stop;
+    const scheduler = new GraphScheduler(this.def.steps, this.log.current.completed.map((s) => s.id), this.def.concurrency ?? 1);
+    const inFlight = new Map<string, Promise<{ id: string; stop: Stop | undefined }>>();
+    let ended: Stop | undefined;
+    for (;;) {
+      if (!ended) {
+        this.control.look();
+        ended = this.atBoundary();
       }
-      scheduler.completed(next.step.id);
+      if (!ended)
+        for (const { step, index } of scheduler.ready()) {
+          inFlight.set(step.id, this.runOne(step, index).then((stop) => ({ id: step.id, stop })));
+        }
+      if (!inFlight.size) break;
+      const { id, stop } = await Promise.race(inFlight.values());
+      inFlight.delete(id);
+      this.current.delete(id);
+      if (!stop) {
+        scheduler.completed(id);
+        continue;
+      }
+      scheduler.stopped(id);
+      if (stop.kind !== 'completed' && stop.unfinished) this.unfinished.set(id, stop.unfinished);
+      if (!ended || STOP_RANK[stop.kind] > STOP_RANK[ended.kind]) ended = stop;
     }
-    return { kind: 'completed' };
+    if (!ended && this.log.current.completed.length < this.def.steps.length) throw new Error('the scheduler ran out of steps before every step was done');
+    if (!ended) return { kind: 'completed' };
+    // A pause or an interrupt between steps names the step the run stopped in before, if any.
+    if ((ended.kind === 'paused' || ended.kind === 'interrupted') && !ended.unfinished) return { kind: ended.kind, unfinished: this.stopRecord().unfinished };
+    return ended;
+  }
+
+  /**
+   * A step, or its commit as up to date: one with inputs or outputs, none of whose needs ran in
+   * this run, whose stamp matches (protocol/upToDate). Its stamp goes before it runs (a failure
+   * or a crash leaves none) and is written once it is committed, with the inputs as they were
+   * when it started.
+   */
+  private async runOne(step: StepDefinition, index: number): Promise<Stop | undefined> {
+    if (!hasStamp(step)) return step.forEach ? runBatch(this, step, index) : runStep(this, step, index);
+    const folder = this.stepFolder(step);
+    const done = new Map(this.log.current.completed.map((s) => [s.id, s]));
+    const needsRan = needsOf(this.def.steps, index).some((n) => !done.get(n)?.upToDate);
+    const fresh = needsRan ? undefined : freshness(this.paths, this.def, step, folder, this.root);
+    if (fresh?.upToDate) {
+      const now = new Date().toISOString();
+      const { outputs, at } = fresh.stamp;
+      const completed: CompletedStep = { id: step.id, index, exitCode: 0, attempts: 0, startedAt: now, endedAt: now, durationMs: 0, upToDate: at, ...(outputs ? { outputs } : {}) };
+      if (!(await this.commitStep(completed, stepFiles(this.paths, step)))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
+      this.reporter.info(`= ${step.id} (${index + 1}/${this.def.steps.length}) ${fresh.reason}`);
+      return undefined;
+    }
+    if (!this.tryWrite(() => removeStamp(this.paths, step.id), stampPath(this.paths, step.id))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
+    let inputs: InputFiles | undefined;
+    try {
+      inputs = inputFiles(step, folder, this.root);
+    } catch {
+      inputs = undefined; // an input that cannot be read (gone meanwhile): the step runs, and is not stamped
+    }
+    const stop = step.forEach ? await runBatch(this, step, index) : await runStep(this, step, index);
+    if (stop || !inputs) return stop;
+    const outputs = this.log.current.completed.find((s) => s.id === step.id)?.outputs;
+    const stamp = { v: 1 as const, key: stampKey(this.def, step), inputs, ...(outputs ? { outputs } : {}), at: new Date().toISOString() };
+    // Not written (a full disk): the step runs again next time, which is safe.
+    this.tryWrite(() => writeStamp(this.paths, step.id, stamp), stampPath(this.paths, step.id));
+    return undefined;
+  }
+
+  /** A pending pause or interrupt ends the run at a step boundary: no step starts. */
+  private atBoundary(): Stop | undefined {
+    if (this.control.disowned || this.control.status === 'interrupting') return { kind: 'interrupted', unfinished: null };
+    if (this.control.pausing) return { kind: 'paused', unfinished: null };
+    return undefined;
+  }
+
+  unfinishedOf(stepId: string): UnfinishedStep | null {
+    return this.unfinished.get(stepId) ?? null;
+  }
+
+  /** The steps left unfinished: `first` (the one the run stopped for) first, the others in the order they are defined. */
+  stopRecord(first?: UnfinishedStep | null): StopRecord {
+    const all = [...this.unfinished.values()].filter((u) => u.id !== first?.id).sort((a, b) => a.index - b.index);
+    if (first) all.unshift(first);
+    return { unfinished: all[0] ?? null, ...(all.length > 1 ? { alsoUnfinished: all.slice(1) } : {}) };
+  }
+
+  currentOf(stepId: string): CurrentStep | undefined {
+    return this.current.get(stepId);
+  }
+
+  setCurrent(current: CurrentStep): void {
+    this.current.set(current.id, current);
   }
 
   // ---- what the steps and items are given (RunContext) ----------------------------------------
@@ -283,7 +375,7 @@ export class TaskRun implements RunContext {
     return {
       ...this.baseEnv,
       ...step.env,
-      ...this.outputEnv,
+      ...(this.chain ? this.outputEnv : this.neededOutputs(index)),
       TASK_ID: this.id,
       TASK_RUN_ID: this.runId,
       TASK_STEP_ID: step.id,
@@ -294,19 +386,36 @@ export class TaskRun implements RunContext {
     };
   }
 
+  /** A graph's step gets the outputs of the steps it needs, directly or through others, and of no other. */
+  private neededOutputs(index: number): Record<string, string> {
+    const env: Record<string, string> = {};
+    if (!this.withOutputs.length) return env;
+    const needed = ancestorsOf(this.def.steps, index);
+    for (const step of this.withOutputs) if (needed.has(step.id)) outputsEnv(step, env);
+    return env;
+  }
+
+  /** A completed step's outputs, for the steps after it; true when it has some. */
+  private keepOutputs(step: CompletedStep): boolean {
+    if (!step.outputs || !Object.keys(step.outputs).length) return false;
+    if (this.chain) outputsEnv(step, this.outputEnv);
+    else this.withOutputs.push(step);
+    return true;
+  }
+
   stepFolder(step: StepDefinition): string {
-    return path.resolve(this.root, this.def.cwd ?? '.', step.cwd ?? '.');
+    return stepFolderOf(this.root, this.def, step);
   }
 
   async commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean> {
     if (!(await this.log.commitStep(completed))) return false;
     // Later steps find every output, of any size, in TASK_OUTPUTS; a file that cannot be written pauses the task (the step is committed).
-    if (outputsEnv(completed, this.outputEnv)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
-    this.unfinished = null;
+    if (this.keepOutputs(completed)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
+    this.unfinished.delete(completed.id);
+    this.current.delete(completed.id);
     this.progressMade();
     if (fs.existsSync(files.state)) fs.rmSync(files.state);
     this.publisher.state.stepsDone++;
-    this.publisher.state.currentStep = null;
     return true;
   }
 
@@ -340,8 +449,11 @@ export class TaskRun implements RunContext {
 
   /** The live parts of state.json, just before it is written. */
   private refresh(state: RunnerState): void {
-    // A forEach step's counts and process groups, as they are now.
-    if (this.batch && state.currentStep) state.currentStep = { ...state.currentStep, ...this.batch.counts(), processes: this.batch.processes() };
+    // The steps in flight in the order they are defined; a forEach step's counts and process groups, as they are now.
+    const running = [...this.current.values()].sort((a, b) => a.index - b.index);
+    const live = (c: CurrentStep) => (this.batch && this.def.steps[c.index].forEach ? { ...c, ...this.batch.counts(), processes: this.batch.processes() } : c);
+    state.currentStep = running.length ? live(running[0]) : null;
+    state.alsoRunning = running.length > 1 ? running.slice(1).map(live) : undefined;
     const { status } = this.control;
     state.pausedBy = status === 'pausing' || status === 'paused' ? this.control.pausedBy : undefined;
   }
@@ -357,10 +469,12 @@ export class TaskRun implements RunContext {
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);
-    const unfinished = stop.kind === 'completed' ? null : stop.unfinished;
+    this.current.clear();
+    const record = stop.kind === 'completed' ? { unfinished: null } : this.stopRecord(stop.unfinished);
+    const unfinished = record.unfinished;
     const failurePause = stop.kind === 'paused' && control.pausedBy === 'failure' && control.matchedFailure ? { reason: control.matchedFailure.reason, at: new Date().toISOString(), autoResumes: this.autoResumes.count } : undefined;
     // Not written: checkpoint.json and the journal are as they were, and together hold every commit.
-    const snapshotted = await this.log.finalSnapshot(stop.kind, { unfinished, failurePause });
+    const snapshotted = await this.log.finalSnapshot(stop.kind, { ...record, failurePause });
     if (!snapshotted) stop = this.pausedByDisk(stop);
     // Every attempt has ended and is committed: their records are no longer needed.
     else {
@@ -372,7 +486,6 @@ export class TaskRun implements RunContext {
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
     this.tryWrite(() => fs.rmSync(paths.pauseRequested, { force: true }), paths.pauseRequested);
-    state.currentStep = null;
     state.stoppedIn = stoppedIn(unfinished, this.log.batch);
     state.endedAt = new Date().toISOString();
     if (stop.kind === 'failed') state.reason = stop.reason;
@@ -434,6 +547,7 @@ export class TaskRun implements RunContext {
     this.watcher.stop();
     if (this.control?.disowned) return this.disownedExit();
     this.control?.halt(disk ? 'writeFailed' : 'runnerError');
+    this.current.clear();
     await Promise.all(
       [...this.inFlight].map((attempt) => {
         attempt.stop();

@@ -23,6 +23,7 @@ import {
   publicDefinition,
   stateSchema,
   type TaskDefinition,
+  unfinishedSteps,
 } from '../../src/protocol/schemas';
 import { readTaskView, readTaskViewAsync, summarize, type TaskView } from '../../src/protocol/taskView';
 import { TASK_STATES } from '../../src/protocol/transitions';
@@ -120,7 +121,7 @@ function verifyView(view: TaskView, c: Ctx, what: string): void {
   taskTooltip(view, undefined, NOW);
   taskContextValue(view, true);
   taskActions(view);
-  stepRows(view, [], null, NOW);
+  stepRows(view, [], [], NOW);
 }
 
 const viewReaders: Reader<Ctx>[] = [
@@ -148,7 +149,7 @@ function verifyLoaded(out: unknown, c: Ctx, what: string): void {
     assert.ok(checkpointSchema.safeParse(loaded.checkpoint).success, `${what}: the folded checkpoint is valid`);
     assert.ok(loaded.lastSeq >= loaded.checkpoint.journalSeq, `${what}: lastSeq`);
     // What the tree shows of it.
-    stepRows(readTaskView(c.ws.tasksDir, 't', NOW), loaded.checkpoint.completed, loaded.checkpoint.unfinished, NOW);
+    stepRows(readTaskView(c.ws.tasksDir, 't', NOW), loaded.checkpoint.completed, unfinishedSteps(loaded.checkpoint), NOW);
     return true;
   }, what);
 }

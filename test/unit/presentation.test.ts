@@ -120,13 +120,13 @@ describe('tree presentation', () => {
 
   it('lists steps: done with duration, running with progress, unfinished with its outcome, pending', () => {
     const completed = [{ id: 'fetch', index: 0, exitCode: 0, attempts: 1, startedAt: 'a', endedAt: 'b', durationMs: 1500 }];
-    const running = stepRows(view(), completed, null, Date.parse('2026-01-01T00:00:02Z'));
+    const running = stepRows(view(), completed, [], Date.parse('2026-01-01T00:00:02Z'));
     assert.deepEqual(running.map((r) => [r.id, r.status, r.description]), [
       ['fetch', 'done', 'done · 1.5s'],
       ['embed', 'running', 'running · 120/1000 · 2.0s'],
-      ['publish', 'pending', 'pending'],
+      ['publish', 'pending', 'waits for embed'],
     ]);
-    const failed = stepRows(view({ status: 'failed', state: state({ status: 'failed', currentStep: null }) }), completed, { id: 'embed', index: 1, attempts: 3, outcome: 'failed', error: 'exit code 3' });
+    const failed = stepRows(view({ status: 'failed', state: state({ status: 'failed', currentStep: null }) }), completed, [{ id: 'embed', index: 1, attempts: 3, outcome: 'failed', error: 'exit code 3' }]);
     assert.deepEqual(failed[1], { id: 'embed', index: 1, status: 'failed', description: 'failed · exit code 3' });
   });
 
@@ -148,7 +148,7 @@ describe('tree presentation', () => {
       taskTooltip(paused, undefined),
       taskTooltip(view({ definition: def, problem: `t.json: env.API_TOKEN: "${secrets.API_TOKEN}" is wrong` }), undefined),
       taskTooltip(view({ definition: def, status: 'lost', lostReason: `gone ${secrets.steps}` }), undefined),
-      ...stepRows(paused, [], { id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: `exit 3: ${secrets.API_TOKEN}` }).map((r) => r.description),
+      ...stepRows(paused, [], [{ id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: `exit 3: ${secrets.API_TOKEN}` }]).map((r) => r.description),
     ];
     for (const text of texts) {
       assert.ok(!text.includes(secrets.API_TOKEN) && !text.includes(secrets.steps), text);
@@ -156,7 +156,7 @@ describe('tree presentation', () => {
       assert.ok(!text.includes('tok\\-visible') && !text.includes('pw\\-visible'), text);
     }
     assert.ok(taskTooltip(paused, undefined).includes('Reason: rate limit for \\*\\*\\* \\(\\*\\*\\*\\); plain\\-value stays'));
-    assert.equal(stepRows(paused, [], { id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: 'exit 3: tok-visible-1' })[1].description, 'failed · exit 3: ***');
+    assert.equal(stepRows(paused, [], [{ id: 'embed', index: 1, attempts: 1, outcome: 'failed', error: 'exit 3: tok-visible-1' }])[1].description, 'failed · exit 3: ***');
     // Values under 4 characters are not masked: "abc" would garble ordinary words.
     assert.match(taskDescription(view({ definition: { ...def, name: 'abc' }, status: 'idle', state: undefined })), /abc$/);
   });

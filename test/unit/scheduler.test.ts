@@ -1,34 +1,103 @@
 import * as assert from 'node:assert/strict';
 import type { StepDefinition } from '../../src/protocol/schemas';
-import { ChainScheduler } from '../../src/runner/scheduler';
+import { GraphScheduler } from '../../src/runner/scheduler';
 
-const steps = ['a', 'b', 'c'].map((id) => ({ id, run: 'true' }) as StepDefinition);
-const ids = (s: ChainScheduler) => s.ready().map((p) => `${p.step.id}@${p.index}`);
+const chain = ['a', 'b', 'c'].map((id) => ({ id, run: 'true' }) as StepDefinition);
+const ids = (s: GraphScheduler) => s.ready().map((p) => `${p.step.id}@${p.index}`);
+const graph = (spec: Record<string, string[] | undefined>, forEach: string[] = []) =>
+  Object.entries(spec).map(([id, needs]) => ({ id, run: 'true', ...(needs ? { needs } : {}), ...(forEach.includes(id) ? { forEach: { items: [1] } } : {}) }) as StepDefinition);
 
 describe('scheduler: a chain', () => {
   it('offers the first step not done, one at a time, in order', () => {
-    const s = new ChainScheduler(steps, []);
+    const s = new GraphScheduler(chain, []);
     assert.deepEqual(ids(s), ['a@0']);
-    s.started('a');
     assert.deepEqual(ids(s), [], 'nothing else starts while a step runs');
     s.completed('a');
     assert.deepEqual(ids(s), ['b@1']);
-    s.started('b');
     s.completed('b');
-    s.started('c');
+    assert.deepEqual(ids(s), ['c@2']);
     s.completed('c');
     assert.deepEqual(ids(s), [], 'all done');
   });
 
   it('skips the steps a checkpoint says are done, wherever they are', () => {
-    assert.deepEqual(ids(new ChainScheduler(steps, ['a', 'c'])), ['b@1']);
-    assert.deepEqual(ids(new ChainScheduler(steps, ['a', 'b', 'c', 'removed-by-force'])), []);
+    assert.deepEqual(ids(new GraphScheduler(chain, ['a', 'c'])), ['b@1']);
+    assert.deepEqual(ids(new GraphScheduler(chain, ['a', 'b', 'c', 'removed-by-force'])), []);
   });
 
-  it('offers a step that stopped again (it runs again on the next run)', () => {
-    const s = new ChainScheduler(steps, ['a']);
-    s.started('b');
-    s.stopped('b');
+  it('a chain stays a chain whatever the concurrency', () => {
+    const s = new GraphScheduler(chain, [], 4);
+    assert.deepEqual(ids(s), ['a@0']);
+    s.completed('a');
     assert.deepEqual(ids(s), ['b@1']);
+  });
+
+  it('does not offer a step that stopped, nor what needs it: the run ends, the next one runs them', () => {
+    const s = new GraphScheduler(chain, ['a']);
+    assert.deepEqual(ids(s), ['b@1']);
+    s.stopped('b');
+    assert.deepEqual(ids(s), []);
+    assert.equal(s.running, 0);
+  });
+});
+
+describe('scheduler: a graph', () => {
+  // a → (b, c) → d, and e on its own
+  const diamond = graph({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'], e: [] });
+
+  it('starts independent steps at once up to the concurrency, in the order they are defined', () => {
+    const s = new GraphScheduler(diamond, [], 2);
+    assert.deepEqual(ids(s), ['a@0', 'e@4']);
+    s.completed('a');
+    assert.deepEqual(ids(s), ['b@1'], 'one slot free: the first ready');
+    s.completed('e');
+    assert.deepEqual(ids(s), ['c@2']);
+    s.completed('b');
+    assert.deepEqual(ids(s), [], 'd waits for c');
+    s.completed('c');
+    assert.deepEqual(ids(s), ['d@3']);
+  });
+
+  it('with concurrency 1 runs a graph one step at a time, ready steps in definition order', () => {
+    const s = new GraphScheduler(diamond, []);
+    const order: string[] = [];
+    for (let [next] = s.ready(); next; [next] = s.ready()) {
+      order.push(next.step.id);
+      s.completed(next.step.id);
+    }
+    assert.deepEqual(order, ['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('resumes from what is done: only steps whose needs are all done are ready', () => {
+    assert.deepEqual(ids(new GraphScheduler(diamond, ['a', 'b'], 4)), ['c@2', 'e@4']);
+  });
+
+  it('a step defined before what it needs waits for it', () => {
+    const s = new GraphScheduler(graph({ late: ['early'], early: [] }), [], 2);
+    assert.deepEqual(ids(s), ['early@1']);
+    s.completed('early');
+    assert.deepEqual(ids(s), ['late@0']);
+  });
+
+  it('runs two forEach steps one after the other, plain steps beside them', () => {
+    const s = new GraphScheduler(graph({ x: [], y: [], p: [] }, ['x', 'y']), [], 3);
+    assert.deepEqual(ids(s), ['x@0', 'p@2']);
+    s.completed('x');
+    assert.deepEqual(ids(s), ['y@1']);
+  });
+
+  it('schedules 10,000 steps in 10 chains, each once', () => {
+    const steps: StepDefinition[] = [];
+    for (let i = 0; i < 10_000; i++) steps.push({ id: `s${i}`, run: 'true', needs: i < 10 ? [] : [`s${i - 10}`] } as StepDefinition);
+    const s = new GraphScheduler(steps, [], 10);
+    const seen = new Set<string>();
+    for (let ready = s.ready(); ready.length; ready = s.ready()) {
+      assert.ok(ready.length <= 10);
+      for (const p of ready) {
+        seen.add(p.step.id);
+        s.completed(p.step.id);
+      }
+    }
+    assert.equal(seen.size, 10_000);
   });
 });
