@@ -4,7 +4,7 @@
  * These are measurements, not tests: a missed target is reported, never an error exit.
  *
  *   BENCH_QUICK=1        a fast smoke run (fewer steps and trials); does not touch the docs
- *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, slurm, extension); does not touch the docs
+ *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, graph, slurm, extension); does not touch the docs
  *   BENCH_WRITE_DOCS=1   rewrite the docs even so
  */
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { extension } from './extension';
 import { forEach } from './forEach';
+import { graph } from './graph';
 import { interruptLatency } from './interruptLatency';
 import { log, QUICK, REPO, RUNNER, type BenchResult } from './lib';
 import { pauseLatency } from './pauseLatency';
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'interrupt-latency': interruptLatency,
   forEach,
   'side-by-side': sideBySide,
+  graph,
   slurm,
   extension,
 };

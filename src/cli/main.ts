@@ -24,7 +24,8 @@ import { describeSlurmJob, readTaskView, runsOnRegardless, summarize, type TaskS
 import { ACTIVE_STATES, canTransition } from '../protocol/transitions';
 import { asWriteError } from '../protocol/writeError';
 import { runTask, type Reporter } from '../runner/entry';
-import { followLogs, followTask, logStepOf } from './follow';
+import { logStepOf } from '../protocol/follow';
+import { followLogs, followTask } from './follow';
 import { formatItems } from './items';
 import { COMMAND_HELP, MAIN_HELP } from './help';
 

@@ -31,6 +31,8 @@ type ItemChoice = { step: string; index: number };
 
 export class Commands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
+  /** Opens (or reveals) the terminal that follows a task: set by the task provider. */
+  follow: ((store: TaskStore, id: string) => void) | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -52,6 +54,7 @@ export class Commands implements vscode.Disposable {
     register('compareCheckpoint', this.compareCheckpoint);
     register('newTask', this.newTask);
     register('refresh', () => this.stores().forEach((s) => s.schedule(undefined)));
+    register('follow', (node?: Node) => this.followInTerminal(node));
     register('pauseAll', () => this.setAll('paused'));
     register('resumeAll', () => this.setAll('running'));
     register('toggleAll', () => this.setAll(this.allPaused() ? 'running' : 'paused'));
@@ -167,6 +170,20 @@ export class Commands implements vscode.Disposable {
       default:
         return this.refused(outcome);
     }
+  }
+
+  /** For a task's terminal (Run Task): run it, or resume it, as the tree's Run and Resume would. */
+  async runOrResume(store: TaskStore, id: string): Promise<void> {
+    const node: TaskNode = { kind: 'task', store, id };
+    const view = await readTaskViewAsync(store.tasksDir, id);
+    const resume = canTransition(view.status, 'resume', Boolean(view.waiting));
+    await this.guard(resume ? 'resume' : 'run', () => (resume ? this.resume(node) : this.run(node)));
+  }
+
+  /** Follow a task in a terminal: its state and the output of its steps as they run. */
+  async followInTerminal(node?: Node): Promise<void> {
+    const target = await this.target(node, undefined, 'Follow which task?');
+    if (target) this.follow?.(target.store, target.view.id);
   }
 
   async run(node?: Node): Promise<void> {

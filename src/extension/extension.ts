@@ -1,5 +1,6 @@
 /** Wires the parts; each owns its disposables. Nothing here reads a file or runs a step. */
 import * as vscode from 'vscode';
+import { TaskActivity } from './activity';
 import { AutoResumer } from './autoResume';
 import { Commands } from './commands';
 import { DefinitionProblems } from './diagnostics';
@@ -7,6 +8,7 @@ import { Notifier } from './notifications';
 import { readSettings } from './settings';
 import { TaskStatusBar } from './statusBar';
 import { TaskStore } from './taskStore';
+import { PausableTaskProvider } from './taskTerminal';
 import { TaskTreeProvider } from './tree';
 
 /** What the extension hands to tests (and to other extensions): its live parts. */
@@ -15,6 +17,9 @@ export interface PausableTasksApi {
   tree: TaskTreeProvider;
   statusBar: TaskStatusBar;
   commands: Commands;
+  /** The `pausable` tasks of Run Task, and the terminals that follow them. */
+  taskProvider: PausableTaskProvider;
+  activity: TaskActivity;
   /** performance.now() times: the bundle's load, activate(), and the first read of every task. */
   timings: { loadMs: number; activateMs: number; activated: number; firstLoad: Promise<number> };
 }
@@ -31,6 +36,10 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   const notifier = new Notifier(tree, readSettings);
   const autoResumer = new AutoResumer(tree, log);
   const commands = new Commands(context, () => stores, readSettings, log);
+  const taskProvider = new PausableTaskProvider(() => stores, commands);
+  commands.follow = (store, id) => taskProvider.reveal(store, id);
+  const view = vscode.window.createTreeView('pausableTasks.tasks', { treeDataProvider: tree, showCollapseAll: true });
+  const activity = new TaskActivity(() => stores, view);
 
   const openStores = () => {
     for (const store of stores) store.dispose();
@@ -42,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
       problems.watch(store);
       notifier.watch(store);
       autoResumer.watch(store);
+      activity.watch(store);
       void store.start().catch((err) => log.error(`loading ${store.tasksDir}: ${err}`));
     }
     tree.refresh();
@@ -49,8 +59,9 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   };
   openStores();
 
-  const view = vscode.window.createTreeView('pausableTasks.tasks', { treeDataProvider: tree, showCollapseAll: true });
   context.subscriptions.push(
+    taskProvider,
+    activity,
     log,
     tree,
     statusBar,
@@ -72,7 +83,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   void firstLoad.then((at) =>
     log.info(`loaded in ${loadMs.toFixed(1)} ms, activated in ${activateMs.toFixed(1)} ms; ${stores.reduce((n, s) => n + s.tasks.size, 0)} tasks read ${(at - activated).toFixed(1)} ms later`),
   );
-  return { stores: () => stores, tree, statusBar, commands, timings: { loadMs, activateMs, activated, firstLoad } };
+  return { stores: () => stores, tree, statusBar, commands, taskProvider, activity, timings: { loadMs, activateMs, activated, firstLoad } };
 }
 
 export function deactivate(): void {

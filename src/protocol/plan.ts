@@ -97,7 +97,8 @@ export function runPlan(def: TaskDefinition, upToDate?: UpToDate): StepPlan[] {
     const needs = needsOf(def.steps, index);
     const fresh = upToDate && needs.every((n) => plans.get(n)?.action === 'done') ? upToDate(step, index) : undefined;
     const waits = needs.filter((n) => plans.get(n)?.action !== 'done');
-    const why = `${waits.length ? `it runs after ${quoted(waits)}` : 'it runs first'}${fresh ? `; ${fresh.reason}` : ''}`;
+    const first = waits.length ? `it runs after ${quoted(waits)}` : needs.length ? `${quoted(needs)} ${needs.length === 1 ? 'is' : 'are'} up to date` : index === 0 ? 'it runs first' : 'it needs no other step';
+    const why = `${first}${fresh ? `; ${fresh.reason}` : ''}`;
     plans.set(step.id, fresh?.upToDate ? { id: step.id, action: 'done', reason: fresh.reason } : { id: step.id, action: 'run', reason: why });
   }
   return order.map((i) => plans.get(def.steps[i].id)!);

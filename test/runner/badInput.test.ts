@@ -123,7 +123,7 @@ describe('runner and CLI: bad input', () => {
     const plan = ptask(ws, 'plan', 't');
     assert.equal(plan.code, 0, plan.stderr);
     assert.match(plan.stdout, /changed since the checkpoint: .*step "c" changed its run.*step "d" was added.*step "b" was removed/);
-    assert.match(plan.stdout, /\n  done   a  done .*\n  run    c  not run yet\n  run    d  new since the checkpoint\n$/);
+    assert.match(plan.stdout, /\n  done   a  done .*\n  run    c  not run yet\n  run    d  new since the checkpoint; after 'c'\n$/);
     const resumed = ptask(ws, 'resume', 't');
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(readLines(marks).map((l) => l.split(' ')[0]), ['a', 'c2', 'd']);

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
+import { pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: a graph of steps (needs)', () => {
   let ws: Workspace;
@@ -93,6 +93,26 @@ describe('runner: a graph of steps (needs)', () => {
     assert.deepEqual(Object.fromEntries(counts), { a: 1, b: 1, c: 1, d: 1 });
   });
 
+  it('interrupt while both branches run stops them both; resume runs them again, and the rest, once', async () => {
+    diamond();
+    const runner = ptaskChild(ws, 'run', 'g');
+    await waitFor('both branches to run', both);
+    const pids = await waitFor('both pids in state.json', () => {
+      const s = ws.readJson('g', 'state.json');
+      return s.currentStep?.pid && s.alsoRunning?.[0]?.pid && [s.currentStep.pid, s.alsoRunning[0].pid];
+    });
+    assert.equal(ptask(ws, 'interrupt', 'g').code, 0);
+    assert.equal(await runner.exited, 4, runner.output());
+    for (const pid of pids) assert.ok(!pidAlive(pid), `step process ${pid} is gone`);
+    assert.deepEqual(ends(), ['a']);
+    const checkpoint = ws.readJson('g', 'checkpoint.json');
+    assert.deepEqual([checkpoint.unfinished.id, ...checkpoint.alsoUnfinished.map((u: { id: string }) => u.id)], ['b', 'c'], 'both unfinished, in the checkpoint');
+    fs.writeFileSync(file('gate'), '');
+    const r = ptask(ws, 'resume', 'g');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(ends().sort(), ['a', 'b', 'c', 'd']);
+  });
+
   it('a failure in one branch lets the other finish, starts nothing more, and fails the task; fixed, resume runs the rest', async () => {
     const fail = file('fail');
     fs.writeFileSync(fail, '');
@@ -121,6 +141,30 @@ describe('runner: a graph of steps (needs)', () => {
     const r = ptask(ws, 'resume', 'g');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(ends().sort(), ['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('a failure under pauseOn in one branch pauses the whole task: the other finishes, nothing starts; resume runs the rest', async () => {
+    const once = file('failed-once');
+    ws.define('g', {
+      concurrency: 2,
+      pauseOn: { exitCodes: [42] },
+      steps: [
+        { id: 'b', run: timed('b', `while [ ! -f ${q(file('c.started'))} ]; do sleep 0.02; done; [ -f ${q(once)} ] || { touch ${q(once)}; exit 42; }`), needs: [] },
+        { id: 'c', run: timed('c', `touch ${q(file('c.started'))}; while [ ! -f ${q(file('go'))} ]; do sleep 0.02; done`), needs: [] },
+        { id: 'd', run: timed('d'), needs: ['b', 'c'] },
+      ],
+    });
+    const runner = ptaskChild(ws, 'run', 'g');
+    await waitFor('the pause on b', () => ws.readJson('g', 'state.json').status === 'pausing');
+    fs.writeFileSync(file('go'), '');
+    assert.equal(await runner.exited, 2, runner.output());
+    assert.deepEqual(ends(), ['c'], 'c finished; d did not start');
+    const s = status(ws, 'g');
+    assert.equal(s.status, 'paused');
+    assert.equal(s.pausedBy, 'failure');
+    const r = ptask(ws, 'resume', 'g');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(ends(), ['c', 'b', 'd']);
   });
 
   it("a step gets the outputs of the steps it needs, directly or through others, and no other's", () => {

@@ -66,7 +66,7 @@ describe('runner: resume under a changed definition', () => {
     assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
   });
 
-  it('a done step changed: the plan runs it again with every step after it; resume does that; --force keeps them done; resume all, with nobody to ask, leaves it', async () => {
+  it('a done step changed: the plan runs it again with every step after it (in a chain, every step needs the one before); resume does that; --force keeps them done; resume all, with nobody to ask, leaves it', async () => {
     const gate = path.join(ws.root, 'gate');
     const steps = (b: string) => [{ id: 'a', run: mark('a') }, { id: 'b', run: mark(b) }, { id: 'c', run: `while [ ! -f ${gate} ]; do sleep 0.02; done; ${mark('c')}` }, { id: 'd', run: mark('d') }];
     ws.define('t', { steps: steps('b') });
@@ -77,11 +77,11 @@ describe('runner: resume under a changed definition', () => {
     assert.equal(await run.exited, 2, run.output());
     ws.define('t', { steps: steps('b2') });
     const plan = ptask(ws, 'plan', 't');
-    assert.match(plan.stdout, /\n  done   a  done [^\n]+\n  rerun  b  its run changed since it ran\n  rerun  c  it runs after 'b', which runs again\n  run    d  not run yet\n$/);
+    assert.match(plan.stdout, /\n  done   a  done [^\n]+\n  rerun  b  its run changed since it ran\n  rerun  c  it needs 'b', which runs again\n  run    d  not run yet; after 'c'\n$/);
     assert.match(ptask(ws, 'plan', 't', '--force').stdout, /\n  done   b  done [^\n]+; kept by --force\n/);
     // Nobody to confirm re-running done steps: resume all leaves it paused, saying why.
     const all = ptask(ws, 'resume-all');
-    assert.match(all.stdout + all.stderr, /done steps would run again:\n  - b: its run changed since it ran\n  - c: it runs after 'b'/);
+    assert.match(all.stdout + all.stderr, /done steps would run again:\n  - b: its run changed since it ran\n  - c: it needs 'b', which runs again/);
     assert.equal(status(ws, 't').status, 'paused');
     const r = ptask(ws, 'resume', 't');
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -83,7 +83,7 @@ describe('the plan of a resume', () => {
 
   it('in an order that respects the graph, not the order the steps are written in', () => {
     const late: TaskDefinition = { steps: [{ id: 'report', run: 'true', needs: ['fetch'] }, { id: 'fetch', run: 'true', needs: [] }] };
-    assert.deepEqual(runPlan(late).map((s) => `${s.id}: ${s.reason}`), ['fetch: it runs first', "report: it runs after 'fetch'"]);
+    assert.deepEqual(runPlan(late).map((s) => `${s.id}: ${s.reason}`), ['fetch: it needs no other step', "report: it runs after 'fetch'"]);
   });
 
   it('a step up to date is kept as done, unless a step it needs runs; why a step is not up to date is said', () => {
@@ -92,7 +92,7 @@ describe('the plan of a resume', () => {
     const upToDate = (step: { id: string }) => (fresh.has(step.id) ? { upToDate: true, reason: 'up to date: as when it succeeded' } : { upToDate: false, reason: `its input ${step.id}.txt changed` });
     const plan = runPlan(d, upToDate);
     assert.equal(actions(plan), 'a:done b:run c:run', 'c needs b, which runs');
-    assert.equal(plan[1].reason, 'it runs first; its input b.txt changed');
+    assert.equal(plan[1].reason, "'a' is up to date; its input b.txt changed");
     fresh.add('b');
     assert.equal(actions(runPlan(d, upToDate)), 'a:done b:done c:done', 'a second run runs nothing');
   });

@@ -118,6 +118,26 @@ describe('tree presentation', () => {
     assert.doesNotMatch(taskTooltip(view(), undefined), /Slurm/);
   });
 
+  it('lists a graph in an order that respects it: every step in flight, and what a pending step waits for', () => {
+    const definition = {
+      steps: [
+        { id: 'report', run: 'true', needs: ['train'] },
+        { id: 'fetch', run: 'true', needs: [] },
+        { id: 'weights', run: 'true', needs: [] },
+        { id: 'train', run: 'true', needs: ['fetch', 'weights'] },
+      ],
+    };
+    const live = state({ currentStep: { id: 'fetch', index: 1, attempt: 1, startedAt: '2026-01-01T00:00:00Z' }, alsoRunning: [{ id: 'weights', index: 2, attempt: 1, startedAt: '2026-01-01T00:00:01Z' }] });
+    const rows = stepRows(view({ definition, state: live }), [], [], Date.parse('2026-01-01T00:00:02Z'));
+    assert.deepEqual(rows.map((r) => [r.id, r.status, r.description]), [
+      ['fetch', 'running', 'running · 2.0s'],
+      ['weights', 'running', 'running · 1.0s'],
+      ['train', 'pending', 'waits for fetch, weights'],
+      ['report', 'pending', 'waits for train'],
+    ]);
+    assert.match(taskDescription(view({ definition, state: live })), /fetch, weights/);
+  });
+
   it('lists steps: done with duration, running with progress, unfinished with its outcome, pending', () => {
     const completed = [{ id: 'fetch', index: 0, exitCode: 0, attempts: 1, startedAt: 'a', endedAt: 'b', durationMs: 1500 }];
     const running = stepRows(view(), completed, [], Date.parse('2026-01-01T00:00:02Z'));
