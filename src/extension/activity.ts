@@ -44,6 +44,11 @@ export class TaskActivity implements vscode.FileDecorationProvider, vscode.Dispo
     );
   }
 
+  /** The number on the view's badge: tasks in flight. */
+  get badge(): number | undefined {
+    return this.view.badge?.value;
+  }
+
   /** The badge and the progress, from every store's tasks. */
   update(): void {
     const views = this.stores().flatMap((s) => [...s.tasks.values()]);

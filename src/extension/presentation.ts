@@ -48,10 +48,19 @@ export function taskDescription(view: TaskView): string {
   // Stopped in a forEach step (paused, failed, interrupted, lost): its items as the run left them.
   const stopped = !step && view.status !== 'completed' && view.status !== 'idle' ? view.state?.stoppedIn : undefined;
   if (step) parts.push(steps.map(stepNow).join(', '));
+  if (view.status === 'pausing') parts.push(waitingFor(view));
   else if (stopped?.items) parts.push(stepNow(stopped));
   if (!step && view.status === 'paused' && view.state?.resumeAt) parts.push(`resumes ${at(view.state.resumeAt)}`);
   else if (!step && !stopped?.items && view.definition?.name) parts.push(view.definition.name);
   return masker(view)(parts.join(' · '));
+}
+
+/** What a pause waits for: "waits for 3 items in flight", "waits for step train". */
+export function waitingFor(view: TaskView): string {
+  const steps = activeSteps(view);
+  const items = steps.reduce((n, s) => n + (s.items?.running ?? 0), 0);
+  if (items) return `waits for ${items} item${items === 1 ? '' : 's'} in flight`;
+  return steps.length ? `waits for step${steps.length === 1 ? '' : 's'} ${steps.map((s) => s.id).join(', ')}` : 'writing the checkpoint';
 }
 
 /**

@@ -15,7 +15,6 @@ import * as vscode from 'vscode';
 import { isRefusal } from '../control/outcomes';
 import { stopTask } from '../control/stop';
 import { FOLLOW_MS, LogFollower } from '../protocol/follow';
-import { runningSteps } from '../protocol/schemas';
 import { readTaskViewAsync, type TaskView } from '../protocol/taskView';
 import { ACTIVE_STATES } from '../protocol/transitions';
 import { taskDescription } from './presentation';
@@ -203,17 +202,5 @@ export class FollowTerminal implements vscode.Pseudoterminal {
   }
 }
 
-/** "running · 2/5 · embed 120/1000" and, while pausing, what it waits for. */
-function stateLine(view: TaskView): string {
-  const base = taskDescription(view);
-  if (view.status !== 'pausing') return base;
-  return `${base} · ${waitingFor(view)}`;
-}
-
-/** What a pause waits for: "3 items in flight", "step train". */
-export function waitingFor(view: TaskView): string {
-  const steps = runningSteps(view.state);
-  const items = steps.reduce((n, s) => n + (s.items?.running ?? 0), 0);
-  if (items) return `waits for ${items} item${items === 1 ? '' : 's'} in flight`;
-  return steps.length ? `waits for step${steps.length === 1 ? '' : 's'} ${steps.map((s) => s.id).join(', ')}` : 'writing the checkpoint';
-}
+/** "running · 2/5 · embed 120/1000"; while pausing, what it waits for. */
+const stateLine = (view: TaskView) => taskDescription(view);

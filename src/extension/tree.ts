@@ -9,6 +9,7 @@ import { loadCheckpointAsync } from '../protocol/checkpoint';
 import { stepLogPath } from '../protocol/paths';
 import { unfinishedSteps } from '../protocol/schemas';
 import type { TaskView } from '../protocol/taskView';
+import { ACTIVE_STATES } from '../protocol/transitions';
 import { stepIcon, stepRows, taskContextValue, taskDescription, taskIcon, taskLabel, taskTooltip, type IconSpec, type StepRow } from './presentation';
 import type { TaskStore } from './taskStore';
 
@@ -158,6 +159,8 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     item.contextValue = taskContextValue(view, hasRun(view));
     item.tooltip = new vscode.MarkdownString(taskTooltip(view, checkpointAt), true);
     if (view.problem && view.paths) item.command = { command: 'vscode.open', title: 'Open Definition', arguments: [vscode.Uri.file(view.paths.definition)] };
+    // A task in flight: a click reveals the terminal that follows it (or opens one).
+    else if (ACTIVE_STATES.has(view.status)) item.command = { command: 'pausableTasks.follow', title: 'Follow in Terminal', arguments: [node] };
     return item;
   }
 

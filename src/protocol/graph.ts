@@ -22,6 +22,7 @@ export interface GraphProblem {
 
 /** Unknown ids, a step needing itself or twice the same, and a cycle (with its path): the definition is refused. */
 export function graphProblems(steps: Steps): GraphProblem[] {
+  if (isChain(steps)) return []; // each step needs the one before: no cycle, no unknown id
   const byId = new Map(steps.map((s, i) => [s.id, i]));
   const problems: GraphProblem[] = [];
   steps.forEach((step, index) => {

@@ -24,6 +24,8 @@ export function makeWorkspace(name: string): string {
     name: 'Three items, one failing',
     steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c'] }, continueOnError: true, run: 'if [ "$ITEM" = c ]; then echo "c is gone" >&2; exit 3; fi' }, { id: 'after', run: 'true' }],
   });
+  // Prints, waits for the gate, then a second step prints: followed in a Run Task terminal.
+  define('chatty', { name: 'Prints, then waits for a gate', env, steps: [{ id: 'wait', run: `echo hello-from-the-step; ${node('gate.js', 'chatty')}` }, { id: 'then', run: 'echo second-step' }] });
   writeFileSync(join(tasks, 'broken.json'), JSON.stringify({ steps: [{ id: 'one', run: 'true' }, { id: 'one', run: 'true' }] }, null, 2));
   return root;
 }

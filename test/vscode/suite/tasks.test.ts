@@ -1,0 +1,120 @@
+// The tasks of .tasks/ as VS Code tasks (Run Task, type "pausable"), run through their terminal in
+// a real VS Code: the output shows live, Terminate pauses, a second terminate interrupts, Ctrl+C
+// does the same in the terminal; the view's badge and the Explorer's decorations follow.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PausableTasksApi } from '../../../src/extension/extension';
+import { groupAlive } from '../../../src/protocol/processGroups';
+import { api, description, readJson, taskItem, tasksDir, waitFor, waitForStatus, workspaceRoot } from './helpers';
+
+describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
+  this.timeout(60_000);
+  let a: PausableTasksApi;
+  const gate = () => path.join(workspaceRoot(), 'gate');
+  const store = () => a.stores()[0];
+  const pausable = async (id: string) => {
+    const task = (await vscode.tasks.fetchTasks({ type: 'pausable' })).find((t) => t.definition.task === id);
+    assert.ok(task, `'${id}' is in Run Task`);
+    return task;
+  };
+  const ended = (execution: vscode.TaskExecution) => new Promise<void>((resolve) => {
+    const listener = vscode.tasks.onDidEndTask((e) => e.execution === execution && (listener.dispose(), resolve()));
+  });
+  const decoration = (id: string) => a.activity.provideFileDecoration(vscode.Uri.file(path.join(tasksDir(), `${id}.json`)))?.badge;
+
+  before(async () => {
+    a = await api();
+    await Promise.all(a.stores().map((s) => s.watching));
+  });
+  afterEach(() => fs.rmSync(gate(), { force: true }));
+
+  it('Run Task lists every valid task as type "pausable", and resolves one named in tasks.json', async () => {
+    const tasks = await vscode.tasks.fetchTasks({ type: 'pausable' });
+    const ids = tasks.map((t) => t.definition.task);
+    for (const id of ['quick', 'gated', 'long', 'chatty']) assert.ok(ids.includes(id), `${id} in ${ids.join(', ')}`);
+    assert.ok(!ids.includes('broken'), 'an invalid definition is not offered');
+    assert.equal(tasks.find((t) => t.definition.task === 'quick')!.source, 'pausable');
+    const named = new vscode.Task({ type: 'pausable', task: 'quick' }, vscode.workspace.workspaceFolders![0], 'quick', 'pausable');
+    const resolved = a.taskProvider.resolveTask(named);
+    assert.equal(resolved?.definition, named.definition, 'the same definition object, as VS Code matches it');
+    assert.ok(resolved?.execution instanceof vscode.CustomExecution);
+  });
+
+  it('a run from Run Task shows the output live; Terminate pauses it with a checkpoint on disk; Run Task again resumes it', async () => {
+    const execution = await vscode.tasks.executeTask(await pausable('chatty'));
+    const pty = await waitFor('its terminal', () => a.taskProvider.terminalOf(store(), 'chatty'));
+    await waitFor('the step output in the terminal', () => pty.written.includes('hello-from-the-step'));
+    await waitForStatus(a, 'chatty', 'running');
+    const done = ended(execution);
+    execution.terminate();
+    await waitForStatus(a, 'chatty', 'pausing');
+    await done;
+    fs.writeFileSync(gate(), '');
+    await waitForStatus(a, 'chatty', 'paused');
+    const checkpoint = readJson(path.join(tasksDir(), 'chatty', 'checkpoint.json'));
+    assert.equal(checkpoint.reason, 'paused');
+    assert.deepEqual(checkpoint.completed.map((s: { id: string }) => s.id), ['wait']);
+
+    const again = await vscode.tasks.executeTask(await pausable('chatty'));
+    const finished = ended(again);
+    const second = await waitFor('a new terminal', () => a.taskProvider.terminalOf(store(), 'chatty') !== pty && a.taskProvider.terminalOf(store(), 'chatty'));
+    await finished;
+    assert.match(second.written, /Resuming 'chatty'/);
+    assert.match(second.written, /second-step/);
+    assert.match(second.written, /'chatty' completed/);
+    await waitForStatus(a, 'chatty', 'completed');
+  });
+
+  it('a second terminate, while it pauses, interrupts it; the badge and the decoration follow the state', async () => {
+    assert.equal(a.activity.badge, undefined, 'no task runs');
+    const first = await vscode.tasks.executeTask(await pausable('long'));
+    const running = await waitForStatus(a, 'long', 'running');
+    const pid = await waitFor('the step pid', () => running.node.kind === 'task' && running.node.store.tasks.get('long')?.state?.currentStep?.pid);
+    assert.equal(a.activity.badge, 1);
+    assert.equal(decoration('long'), 'R');
+    const firstEnded = ended(first);
+    first.terminate();
+    await waitForStatus(a, 'long', 'pausing');
+    await firstEnded;
+    assert.match(description((await taskItem(a, 'long'))!.item), /pausing · .*waits for step forever/);
+    // Run Task while it pauses follows it; terminating that interrupts.
+    const second = await vscode.tasks.executeTask(await pausable('long'));
+    const follower = await waitFor('the follower', () => a.taskProvider.terminalOf(store(), 'long'));
+    await waitFor('it follows', () => follower.written.includes("Following 'long', pausing"));
+    second.terminate();
+    await waitForStatus(a, 'long', 'interrupted');
+    assert.equal(groupAlive(pid), false, 'the step process group is gone');
+    await waitFor('the badge to go', () => a.activity.badge === undefined);
+    await waitFor('the decoration', () => decoration('long') === 'I');
+  });
+
+  it('Ctrl+C in its terminal pauses, a second Ctrl+C interrupts; the terminal says so and ends', async () => {
+    const execution = await vscode.tasks.executeTask(await pausable('long'));
+    const pty = await waitFor('its terminal', () => a.taskProvider.terminalOf(store(), 'long'));
+    await waitForStatus(a, 'long', 'running');
+    const done = ended(execution);
+    pty.handleInput('\x03');
+    await waitForStatus(a, 'long', 'pausing');
+    pty.handleInput('\x03');
+    await waitForStatus(a, 'long', 'interrupted');
+    await done;
+    assert.match(pty.written, /Pausing: what is in flight finishes/);
+    assert.match(pty.written, /Interrupting/);
+    assert.match(pty.written, /'long' interrupted; run the task again to resume it/);
+  });
+
+  it('clicking a task in flight in the tree reveals a terminal that follows it', async () => {
+    const { node } = (await taskItem(a, 'gated'))!;
+    await vscode.commands.executeCommand('pausableTasks.run', node);
+    const running = await waitForStatus(a, 'gated', 'running');
+    assert.equal(running.item.command?.command, 'pausableTasks.follow');
+    await vscode.commands.executeCommand(running.item.command!.command, ...(running.item.command!.arguments ?? []));
+    const pty = await waitFor('a following terminal', () => a.taskProvider.terminalOf(store(), 'gated'));
+    assert.ok(vscode.window.terminals.some((t) => t.name === 'gated (Pausable Tasks)'));
+    fs.writeFileSync(gate(), '');
+    await waitForStatus(a, 'gated', 'completed');
+    await waitFor('the terminal to say it ended', () => pty.written.includes("'gated' completed"));
+  });
+});
