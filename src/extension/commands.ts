@@ -25,6 +25,9 @@ import { taskActions, taskDescription } from './presentation';
 import type { TaskStore } from './taskStore';
 import type { Node, TaskNode } from './tree';
 
+/** Every message through l10n (package.nls.json holds the manifest's words). */
+const t = vscode.l10n.t;
+
 type Target = { store: TaskStore; view: TaskView & { paths: TaskPaths } };
 /** An item named by the caller (a keybinding, a test) instead of picked. */
 type ItemChoice = { step: string; index: number };
@@ -70,7 +73,7 @@ export class Commands implements vscode.Disposable {
         return undefined;
       }
       this.log.error(`${name}: ${(err as Error).stack ?? err}`);
-      void vscode.window.showErrorMessage(`Pausable Tasks: ${name} failed: ${(err as Error).message}`);
+      void vscode.window.showErrorMessage(t('Pausable Tasks: {0} failed: {1}', name, (err as Error).message));
       return undefined;
     }
   }
@@ -100,7 +103,7 @@ export class Commands implements vscode.Disposable {
         .map((v) => ({ label: v.id, description: taskDescription(v), detail: multi ? store.folder.name : undefined, store, id: v.id })),
     );
     if (!items.length) {
-      void vscode.window.showInformationMessage(request ? `No task can ${request === 'runFresh' ? 'run' : request} now.` : 'There are no tasks.');
+      void vscode.window.showInformationMessage(request ? t('No task can {0} now.', request === 'runFresh' ? 'run' : request) : t('There are no tasks.'));
       return undefined;
     }
     return vscode.window.showQuickPick(items, { placeHolder: placeholder, matchOnDescription: true });
@@ -112,7 +115,7 @@ export class Commands implements vscode.Disposable {
   private trusted(action: string): boolean {
     if (vscode.workspace.isTrusted) return true;
     void vscode.window
-      .showWarningMessage(`Pausable Tasks cannot ${action} in a restricted workspace: tasks run commands. Trust this workspace to run them.`, 'Manage Workspace Trust')
+      .showWarningMessage(t('Pausable Tasks cannot {0} in a restricted workspace: tasks run commands. Trust this workspace to run them.', action), t('Manage Workspace Trust'))
       .then((choice) => choice && vscode.commands.executeCommand('workbench.trust.manage'));
     return false;
   }
@@ -137,7 +140,7 @@ export class Commands implements vscode.Disposable {
       void vscode.window.showErrorMessage(r.message);
       return;
     }
-    const choice = await vscode.window.showWarningMessage(`Pause all is on: no task starts until it is off.`, 'Resume All');
+    const choice = await vscode.window.showWarningMessage(t('Pause all is on: no task starts until it is off.'), t('Resume All'));
     if (choice) await this.setAll('running');
   }
 
@@ -161,7 +164,7 @@ export class Commands implements vscode.Disposable {
         // Ended before we saw it start: a short task that already finished, or one that paused at once, is fine.
         if (outcome.exitCode === 0 || outcome.exitCode === 2) return;
         this.log.error(`runner for '${view.id}' exited with ${outcome.exitCode}: ${outcome.output}`);
-        void vscode.window.showErrorMessage(`Could not ${mode} '${view.id}': ${lastLine(outcome.output) || `exit code ${outcome.exitCode}`}`, 'Show Log').then((c) => c && this.log.show());
+        void vscode.window.showErrorMessage(t("Could not {0} '{1}': {2}", mode, view.id, lastLine(outcome.output) || t('exit code {0}', outcome.exitCode)), t('Show Log')).then((c) => c && this.log.show());
         return;
       case 'held':
         // Another window or terminal started it first: it runs, which is what was asked.
@@ -182,39 +185,40 @@ export class Commands implements vscode.Disposable {
 
   /** Follow a task in a terminal: its state and the output of its steps as they run. */
   async followInTerminal(node?: Node): Promise<void> {
-    const target = await this.target(node, undefined, 'Follow which task?');
+    const target = await this.target(node, undefined, t('Follow which task?'));
     if (target) this.follow?.(target.store, target.view.id);
   }
 
   async run(node?: Node): Promise<void> {
     if (!this.trusted('run tasks')) return;
-    const target = await this.target(node, 'run', 'Run which task?');
+    const target = await this.target(node, 'run', t('Run which task?'));
     if (target) await this.report(target.view, 'run', await this.start(target, 'run'));
   }
 
   async resume(node?: Node): Promise<void> {
     if (!this.trusted('resume tasks')) return;
-    const target = await this.target(node, 'resume', 'Resume which task?');
+    const target = await this.target(node, 'resume', t('Resume which task?'));
     if (!target) return;
     let outcome = await this.start(target, 'resume');
     // The plan would run done steps again: show it, and ask.
     if (outcome.kind === 'changed') {
-      const detail = `${outcome.changes.map((c) => `• ${c}`).join('\n')}\n\nRun them again as the plan says, or keep every done step as it is (resume --force)?`;
-      const choice = await vscode.window.showWarningMessage(`'${target.view.id}' changed since its checkpoint: done steps would run again.`, { modal: true, detail }, 'Run Them Again', 'Keep Them Done');
+      const detail = `${outcome.changes.map((c) => `• ${c}`).join('\n')}\n\n${t('Run them again as the plan says, or keep every done step as it is (resume --force)?')}`;
+      const again = t('Run Them Again');
+      const choice = await vscode.window.showWarningMessage(t("'{0}' changed since its checkpoint: done steps would run again.", target.view.id), { modal: true, detail }, again, t('Keep Them Done'));
       if (!choice) return;
-      outcome = await this.start(target, 'resume', choice === 'Run Them Again' ? { rerunDone: true } : { force: true });
+      outcome = await this.start(target, 'resume', choice === again ? { rerunDone: true } : { force: true });
     }
     await this.report(target.view, 'resume', outcome);
   }
 
   /** Skip an item of the forEach step a stopped task stopped in, or make it run again on resume; picked from its items. */
   async editItem(edit: ItemEdit, node?: Node, choice?: ItemChoice): Promise<void> {
-    const target = await this.target(node, undefined, edit === 'skip' ? 'Skip an item of which task?' : 'Run an item again in which task?');
+    const target = await this.target(node, undefined, edit === 'skip' ? t('Skip an item of which task?') : t('Run an item again in which task?'));
     if (!target) return;
     const { view } = target;
     const stepId = choice?.step ?? view.state?.stoppedIn?.id;
     if (!stepId || !view.definition) {
-      void vscode.window.showInformationMessage(`'${view.id}' did not stop in a forEach step: it has no item to ${edit}.`);
+      void vscode.window.showInformationMessage(t("'{0}' did not stop in a forEach step: it has no item to {1}.", view.id, edit));
       return;
     }
     let index = choice?.index;
@@ -226,19 +230,19 @@ export class Commands implements vscode.Disposable {
         .filter((r) => wanted.includes(r.state))
         .sort((a, b) => Number(b.state === 'failed') - Number(a.state === 'failed') || a.index - b.index)
         .map((r) => ({ label: `${r.index}: ${r.item}`, description: r.state, detail: r.error, index: r.index }));
-      if (!picks.length) return void vscode.window.showInformationMessage(`Step '${stepId}' of '${view.id}' has no item to ${edit}.`);
-      const picked = await vscode.window.showQuickPick(picks, { placeHolder: `${edit === 'skip' ? 'Skip' : 'Run again'} which item of '${stepId}'?`, matchOnDescription: true, matchOnDetail: true });
+      if (!picks.length) return void vscode.window.showInformationMessage(t("Step '{0}' of '{1}' has no item to {2}.", stepId, view.id, edit));
+      const picked = await vscode.window.showQuickPick(picks, { placeHolder: edit === 'skip' ? t("Skip which item of '{0}'?", stepId) : t("Run again which item of '{0}'?", stepId), matchOnDescription: true, matchOnDetail: true });
       if (!picked) return;
       index = picked.index;
     }
     const outcome = editItem(view, stepId, index, edit, 'vscode');
     if (outcome.kind !== 'edited') return this.refused(outcome);
     target.store.schedule([view.id]);
-    void vscode.window.showInformationMessage(`Item ${index} (${outcome.item}) of '${stepId}' ${edit === 'skip' ? 'is skipped: the step completes without it' : 'runs again'} on resume.`);
+    void vscode.window.showInformationMessage(edit === 'skip' ? t("Item {0} ({1}) of '{2}' is skipped: the step completes without it on resume.", index, outcome.item, stepId) : t("Item {0} ({1}) of '{2}' runs again on resume.", index, outcome.item, stepId));
   }
 
   async pause(node?: Node): Promise<void> {
-    const target = await this.target(node, 'pause', 'Pause which task?');
+    const target = await this.target(node, 'pause', t('Pause which task?'));
     if (!target) return;
     const outcome = stopTask(target.view, 'pause', 'vscode');
     if (isRefusal(outcome)) return this.refused(outcome);
@@ -246,16 +250,17 @@ export class Commands implements vscode.Disposable {
   }
 
   async interrupt(node?: Node): Promise<void> {
-    const target = await this.target(node, 'interrupt', 'Interrupt which task?');
+    const target = await this.target(node, 'interrupt', t('Interrupt which task?'));
     if (!target) return;
     if (this.settings().confirmInterrupt) {
       const step = target.view.state?.currentStep?.id;
+      const interrupt = t('Interrupt');
       const choice = await vscode.window.showWarningMessage(
-        `Interrupt '${target.view.id}'?`,
-        { modal: true, detail: `${step ? `Step '${step}' is stopped now and runs again on resume` : 'The step in flight is stopped now and runs again on resume'}; everything finished before is kept.` },
-        'Interrupt',
+        t("Interrupt '{0}'?", target.view.id),
+        { modal: true, detail: step ? t("Step '{0}' is stopped now and runs again on resume; everything finished before is kept.", step) : t('The step in flight is stopped now and runs again on resume; everything finished before is kept.') },
+        interrupt,
       );
-      if (choice !== 'Interrupt') return;
+      if (choice !== interrupt) return;
     }
     const outcome = stopTask(target.view, 'interrupt', 'vscode');
     if (isRefusal(outcome)) return this.refused(outcome);
@@ -263,14 +268,15 @@ export class Commands implements vscode.Disposable {
   }
 
   async reset(node?: Node): Promise<void> {
-    const target = await this.target(node, 'reset', 'Reset which task?');
+    const target = await this.target(node, 'reset', t('Reset which task?'));
     if (!target) return;
+    const reset = t('Reset');
     const choice = await vscode.window.showWarningMessage(
-      `Reset '${target.view.id}'?`,
-      { modal: true, detail: 'Its progress is forgotten: the next run starts from the first step. The last checkpoint is kept under checkpoints/.' },
-      'Reset',
+      t("Reset '{0}'?", target.view.id),
+      { modal: true, detail: t('Its progress is forgotten: the next run starts from the first step. The last checkpoint is kept under checkpoints/.') },
+      reset,
     );
-    if (choice !== 'Reset') return;
+    if (choice !== reset) return;
     const outcome = resetTask(target.view);
     if (isRefusal(outcome)) await this.refused(outcome);
     target.store.schedule([target.view.id]);
@@ -283,11 +289,11 @@ export class Commands implements vscode.Disposable {
       if (desired === 'paused') {
         const outcome = await pauseAll(store.tasksDir, 'vscode');
         if (isRefusal(outcome)) await this.refused(outcome);
-        else for (const id of outcome.notTaken) void vscode.window.showWarningMessage(`'${id}' has not taken the pause: its runner may be gone. See its state in the tree.`);
+        else for (const id of outcome.notTaken) void vscode.window.showWarningMessage(t("'{0}' has not taken the pause: its runner may be gone. See its state in the tree.", id));
       } else {
         const outcome = await resumeAll(store.tasksDir, 'vscode', this.launchOptions(store));
         if (isRefusal(outcome)) await this.refused(outcome);
-        else for (const f of outcome.failed) void vscode.window.showErrorMessage(`Could not resume '${f.id}': ${lastLine(f.message)}`);
+        else for (const f of outcome.failed) void vscode.window.showErrorMessage(t("Could not resume '{0}': {1}", f.id, lastLine(f.message)));
       }
       store.schedule(undefined);
     }
@@ -301,10 +307,10 @@ export class Commands implements vscode.Disposable {
   // ---- documents -------------------------------------------------------------------------------
 
   async openCheckpoint(node?: Node): Promise<void> {
-    const target = await this.target(node, undefined, 'Open the checkpoint of which task?');
+    const target = await this.target(node, undefined, t('Open the checkpoint of which task?'));
     if (!target) return;
     if (!fs.existsSync(target.view.paths.checkpoint)) {
-      void vscode.window.showInformationMessage(`'${target.view.id}' has no checkpoint yet: it is written when the task first runs.`);
+      void vscode.window.showInformationMessage(t("'{0}' has no checkpoint yet: it is written when the task first runs.", target.view.id));
       return;
     }
     const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(target.view.paths.checkpoint));
@@ -312,11 +318,11 @@ export class Commands implements vscode.Disposable {
   }
 
   async compareCheckpoint(node?: Node): Promise<void> {
-    const target = await this.target(node, undefined, 'Compare the checkpoint of which task?');
+    const target = await this.target(node, undefined, t('Compare the checkpoint of which task?'));
     if (!target) return;
     const [previous] = listSnapshots(target.view.paths.checkpointsDir);
     if (!previous || !fs.existsSync(target.view.paths.checkpoint)) {
-      void vscode.window.showInformationMessage(`'${target.view.id}' has no earlier checkpoint to compare with.`);
+      void vscode.window.showInformationMessage(t("'{0}' has no earlier checkpoint to compare with.", target.view.id));
       return;
     }
     const title = `${target.view.id}: ${path.basename(previous, '.json')} ↔ current checkpoint`;
@@ -329,20 +335,20 @@ export class Commands implements vscode.Disposable {
       const view = node.task.store.tasks.get(node.task.id);
       file = node.kind === 'log' ? node.file : view?.paths && stepLogPath(view.paths, node.row.id);
     } else {
-      const target = await this.target(node, undefined, 'Open a log of which task?');
+      const target = await this.target(node, undefined, t('Open a log of which task?'));
       if (!target) return;
       const logs = fs.existsSync(target.view.paths.logsDir) ? fs.readdirSync(target.view.paths.logsDir).filter((n) => n.endsWith('.log')) : [];
       const current = target.view.state?.currentStep?.id ?? target.view.state?.reason?.match(/step '([^']+)'/)?.[1];
       if (current && logs.includes(`${current}.log`)) file = stepLogPath(target.view.paths, current);
       else if (logs.length === 1) file = path.join(target.view.paths.logsDir, logs[0]);
       else if (logs.length) {
-        const pick = await vscode.window.showQuickPick(logs, { placeHolder: 'Which step’s log?' });
+        const pick = await vscode.window.showQuickPick(logs, { placeHolder: t('Which step’s log?') });
         file = pick && path.join(target.view.paths.logsDir, pick);
       }
     }
     if (!file) return;
     if (!fs.existsSync(file)) {
-      void vscode.window.showInformationMessage(`${path.basename(file)}: the step has printed nothing yet.`);
+      void vscode.window.showInformationMessage(t('{0}: the step has printed nothing yet.', path.basename(file)));
       return;
     }
     await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
@@ -351,10 +357,10 @@ export class Commands implements vscode.Disposable {
   async newTask(): Promise<void> {
     const folders = vscode.workspace.workspaceFolders ?? [];
     if (!folders.length) {
-      void vscode.window.showInformationMessage('Open a folder first: tasks live in its .tasks folder.');
+      void vscode.window.showInformationMessage(t('Open a folder first: tasks live in its .tasks folder.'));
       return;
     }
-    const folder = folders.length === 1 ? folders[0] : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Create the task in which folder?' });
+    const folder = folders.length === 1 ? folders[0] : await vscode.window.showWorkspaceFolderPick({ placeHolder: t('Create the task in which folder?') });
     if (!folder) return;
     const store = this.stores().find((s) => s.folder.uri.toString() === folder.uri.toString());
     const tasksDir = store?.tasksDir ?? path.join(folder.uri.fsPath, this.settings().tasksFolder);

@@ -4,6 +4,9 @@ import type { Settings } from './settings';
 import type { StatusChange, TaskStore } from './taskStore';
 import type { TaskTreeProvider } from './tree';
 
+
+const t = vscode.l10n.t;
+
 export class Notifier implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -19,21 +22,22 @@ export class Notifier implements vscode.Disposable {
     const node = this.tree.taskNode(store, id);
     const reason = view.state?.reason ? `: ${view.state.reason}` : '';
     let choice: string | undefined;
+    const [resume, resumeNow, openLog, openCheckpoint] = [t('Resume'), t('Resume Now'), t('Open Log'), t('Open Checkpoint')];
     if (view.status === 'failed') {
-      choice = await vscode.window.showErrorMessage(`Task '${id}' failed${reason}`, 'Open Log', 'Resume');
+      choice = await vscode.window.showErrorMessage(t("Task '{0}' failed{1}", id, reason), openLog, resume);
     } else if (view.status === 'lost' && from !== 'idle') {
-      choice = await vscode.window.showWarningMessage(`Task '${id}' lost its runner${view.lostReason ? ` (${view.lostReason})` : ''}. Resume goes on from its checkpoint.`, 'Resume');
+      choice = await vscode.window.showWarningMessage(t("Task '{0}' lost its runner{1}. Resume goes on from its checkpoint.", id, view.lostReason ? ` (${view.lostReason})` : ''), resume);
     } else if (mode === 'all' && view.status === 'completed') {
-      choice = await vscode.window.showInformationMessage(`Task '${id}' completed.`, 'Open Checkpoint');
+      choice = await vscode.window.showInformationMessage(t("Task '{0}' completed.", id), openCheckpoint);
     } else if (mode === 'all' && view.status === 'paused' && view.state?.pausedBy === 'failure') {
-      const when = view.state.resumeAt ? ` It resumes by itself at ${new Date(view.state.resumeAt).toLocaleTimeString()}.` : '';
-      choice = await vscode.window.showWarningMessage(`Task '${id}' paused on a failure${reason}.${when}`, view.state.resumeAt ? 'Resume Now' : 'Resume', 'Open Log');
+      const when = view.state.resumeAt ? ` ${t('It resumes by itself at {0}.', new Date(view.state.resumeAt).toLocaleTimeString())}` : '';
+      choice = await vscode.window.showWarningMessage(t("Task '{0}' paused on a failure{1}.{2}", id, reason, when), view.state.resumeAt ? resumeNow : resume, openLog);
     } else if (mode === 'all' && view.status === 'paused' && (view.state?.pausedBy === 'step' || view.state?.pausedBy === 'signal' || view.state?.pausedBy === 'disk')) {
-      choice = await vscode.window.showInformationMessage(`Task '${id}' paused by itself${reason}.`, 'Resume', 'Open Log');
+      choice = await vscode.window.showInformationMessage(t("Task '{0}' paused by itself{1}.", id, reason), resume, openLog);
     }
-    if (choice === 'Resume' || choice === 'Resume Now') await vscode.commands.executeCommand('pausableTasks.resume', node);
-    if (choice === 'Open Log') await vscode.commands.executeCommand('pausableTasks.openLog', node);
-    if (choice === 'Open Checkpoint') await vscode.commands.executeCommand('pausableTasks.openCheckpoint', node);
+    if (choice === resume || choice === resumeNow) await vscode.commands.executeCommand('pausableTasks.resume', node);
+    if (choice === openLog) await vscode.commands.executeCommand('pausableTasks.openLog', node);
+    if (choice === openCheckpoint) await vscode.commands.executeCommand('pausableTasks.openCheckpoint', node);
   }
 
   dispose(): void {

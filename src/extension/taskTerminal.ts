@@ -67,11 +67,16 @@ export class PausableTaskProvider implements vscode.TaskProvider, vscode.Disposa
 
   private taskFor(store: TaskStore, id: string, definition: PausableTaskDefinition): vscode.Task {
     const view = store.tasks.get(id);
-    const execution = new vscode.CustomExecution(async () => this.terminalFor(store, id, 'start'));
+    const execution = new vscode.CustomExecution(async () => this.runTerminal(store, id));
     const task = new vscode.Task(definition, store.folder, id, TASK_TYPE, execution);
     task.detail = view?.definition?.name ?? view?.definition?.description;
     task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true };
     return task;
+  }
+
+  /** The terminal Run Task opens: it runs the task, or resumes it, or follows it when it is in flight. */
+  runTerminal(store: TaskStore, id: string): FollowTerminal {
+    return this.terminalFor(store, id, 'start');
   }
 
   private terminalFor(store: TaskStore, id: string, how: 'start' | 'follow'): FollowTerminal {

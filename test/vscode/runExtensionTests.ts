@@ -90,13 +90,16 @@ async function checkStart(): Promise<TestResult> {
 async function main(): Promise<number> {
   execFileSync(process.execPath, [join(__dirname, 'build.mjs')], { stdio: 'inherit' });
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const results = [
-    await suite('extension', 'extension.test.js'),
-    await suite('restricted', 'restricted.test.js', { workspaceTrust: true }),
-    await suite('browser', 'ui.test.js', { browser: true }),
-    await suite('installed', 'installed.test.js', { installed: true }),
-    await checkStart(),
-  ];
+  // PTASKS_SUITES=tasks,browser: only these (while working on one); all of them otherwise.
+  const only = process.env.PTASKS_SUITES?.split(',');
+  const wanted = (name: string) => !only || only.includes(name);
+  const results = [];
+  if (wanted('extension')) results.push(await suite('extension', 'extension.test.js'));
+  if (wanted('tasks')) results.push(await suite('tasks', 'tasks.test.js'));
+  if (wanted('restricted')) results.push(await suite('restricted', 'restricted.test.js', { workspaceTrust: true }));
+  if (wanted('browser')) results.push(await suite('browser', 'ui.test.js', { browser: true }));
+  if (wanted('installed')) results.push(await suite('installed', 'installed.test.js', { installed: true }));
+  if (wanted('start')) results.push(await checkStart());
   const passed = results.reduce((n, r) => n + r.passed, 0);
   const failed = results.reduce((n, r) => n + r.failed, 0);
   console.log(`${passed} passed, ${failed} failed`);

@@ -56,6 +56,13 @@ describe('Pausable Tasks in a restricted workspace', function () {
         });
       }
     }
+    // VS Code runs no task in Restricted Mode (it asks for trust first); should it run one of ours
+    // anyway, its terminal refuses: the terminal Run Task opens, opened here directly.
+    const pty = a.taskProvider.runTerminal(a.stores()[0], 'quick');
+    const closed = new Promise<number | void>((resolve) => pty.onDidClose(resolve));
+    await pty.open();
+    assert.equal(await closed, 1);
+    assert.match(pty.written, /runs no task in a restricted workspace/);
     const calls = commands.length * (nodes.length + 1);
     assert.ok(calls >= 40, `${calls} command calls`);
 
