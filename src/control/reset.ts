@@ -35,7 +35,7 @@ export function resetTask(view: UsableView): ResetOutcome {
       cancelSubmittedJobs(paths.slurmDir);
       fs.rmSync(paths.slurmDir, { recursive: true, force: true });
       keepPrevious(paths, true); // with the journal folded in: a reset can be undone by hand
-      for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested]) fs.rmSync(file, { force: true });
+      for (const file of [paths.checkpoint, paths.journal, paths.state, paths.control, paths.pauseRequested, paths.timeline]) fs.rmSync(file, { force: true });
       for (const dir of [paths.stepsDir, paths.logsDir, paths.itemsDir, paths.stampsDir]) fs.rmSync(dir, { recursive: true, force: true });
     } finally {
       lock.release();

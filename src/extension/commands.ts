@@ -36,6 +36,8 @@ export class Commands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Opens (or reveals) the terminal that follows a task: set by the task provider. */
   follow: ((store: TaskStore, id: string) => void) | undefined;
+  /** Opens the picture of a task's run: set by the extension. */
+  showRun: ((store: TaskStore, id: string) => unknown) | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -58,6 +60,7 @@ export class Commands implements vscode.Disposable {
     register('newTask', this.newTask);
     register('refresh', () => this.stores().forEach((s) => s.schedule(undefined)));
     register('follow', (node?: Node) => this.followInTerminal(node));
+    register('showRun', (node?: Node) => this.showRunOf(node));
     register('pauseAll', () => this.setAll('paused'));
     register('resumeAll', () => this.setAll('running'));
     register('toggleAll', () => this.setAll(this.allPaused() ? 'running' : 'paused'));
@@ -187,6 +190,12 @@ export class Commands implements vscode.Disposable {
   async followInTerminal(node?: Node): Promise<void> {
     const target = await this.target(node, undefined, t('Follow which task?'));
     if (target) this.follow?.(target.store, target.view.id);
+  }
+
+  /** The picture of a task's run: a timeline of its steps and items, live. */
+  async showRunOf(node?: Node): Promise<unknown> {
+    const target = await this.target(node, undefined, t('Show the run of which task?'));
+    return target && this.showRun?.(target.store, target.view.id);
   }
 
   async run(node?: Node): Promise<void> {

@@ -8,6 +8,7 @@ import { Notifier } from './notifications';
 import { readSettings } from './settings';
 import { TaskStatusBar } from './statusBar';
 import { TaskStore } from './taskStore';
+import { RunPictures } from './runPictures';
 import { PausableTaskProvider } from './taskTerminal';
 import { TaskTreeProvider } from './tree';
 
@@ -20,6 +21,7 @@ export interface PausableTasksApi {
   /** The `pausable` tasks of Run Task, and the terminals that follow them. */
   taskProvider: PausableTaskProvider;
   activity: TaskActivity;
+  pictures: RunPictures;
   /** performance.now() times: the bundle's load, activate(), and the first read of every task. */
   timings: { loadMs: number; activateMs: number; activated: number; firstLoad: Promise<number> };
 }
@@ -40,6 +42,8 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   commands.follow = (store, id) => taskProvider.reveal(store, id);
   const view = vscode.window.createTreeView('pausableTasks.tasks', { treeDataProvider: tree, showCollapseAll: true });
   const activity = new TaskActivity(() => stores, view);
+  const pictures = new RunPictures(context.extensionUri);
+  commands.showRun = (store, id) => pictures.show(store, id);
 
   const openStores = () => {
     for (const store of stores) store.dispose();
@@ -52,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
       notifier.watch(store);
       autoResumer.watch(store);
       activity.watch(store);
+      pictures.watch(store);
       void store.start().catch((err) => log.error(`loading ${store.tasksDir}: ${err}`));
     }
     tree.refresh();
@@ -62,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   context.subscriptions.push(
     taskProvider,
     activity,
+    pictures,
     log,
     tree,
     statusBar,
@@ -83,7 +89,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   void firstLoad.then((at) =>
     log.info(`loaded in ${loadMs.toFixed(1)} ms, activated in ${activateMs.toFixed(1)} ms; ${stores.reduce((n, s) => n + s.tasks.size, 0)} tasks read ${(at - activated).toFixed(1)} ms later`),
   );
-  return { stores: () => stores, tree, statusBar, commands, taskProvider, activity, timings: { loadMs, activateMs, activated, firstLoad } };
+  return { stores: () => stores, tree, statusBar, commands, taskProvider, activity, pictures, timings: { loadMs, activateMs, activated, firstLoad } };
 }
 
 export function deactivate(): void {

@@ -21,6 +21,8 @@ export interface TaskPaths {
   stepsDir: string;
   /** The frozen item lists too large to copy into every snapshot: `<step>.json`. */
   itemsDir: string;
+  /** What the run did over time, for the picture of a run (protocol/timeline). */
+  timeline: string;
   /** What the steps with inputs/outputs were when they last succeeded (`<step>.json`): kept across runs, forgotten by reset. */
   stampsDir: string;
   /** What each attempt's supervisor recorded of it (started, its group, its end): `<run>.<slot>.tsv`. */
@@ -71,6 +73,7 @@ export function taskPaths(tasksDir: string, id: string): TaskPaths {
     stepsDir: path.join(runDir, 'steps'),
     itemsDir: path.join(runDir, 'items'),
     stampsDir: path.join(runDir, 'stamps'),
+    timeline: path.join(runDir, 'timeline.jsonl'),
     lock: path.join(runDir, 'runner.lock'),
     pauseRequested: path.join(runDir, 'pause-requested'),
     runnerLog: path.join(runDir, 'runner.log'),
@@ -152,7 +155,7 @@ export function assertTaskPathsSafe(paths: TaskPaths): void {
  * have its oldest files deleted). For writers only; readers do not need it.
  */
 export function assertRunFilesSafe(paths: TaskPaths): void {
-  for (const file of [paths.journal, paths.checkpointsDir, paths.logsDir, paths.stepsDir, paths.itemsDir, paths.stampsDir, paths.pauseRequested, paths.runnerLog, paths.checkpoint, paths.state, paths.control, paths.lock]) {
+  for (const file of [paths.journal, paths.checkpointsDir, paths.logsDir, paths.stepsDir, paths.itemsDir, paths.stampsDir, paths.timeline, paths.pauseRequested, paths.runnerLog, paths.checkpoint, paths.state, paths.control, paths.lock]) {
     if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink())
       throw new PathError(`${file}: is a symbolic link; the tools write only to plain files and folders in ${paths.runDir} (remove it)`);
   }

@@ -63,6 +63,7 @@ export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPo
   keepPrevious(paths, true); // with the journal folded in: nothing committed is thrown away
   keepEarlierLogs(paths);
   fs.rmSync(paths.journal, { force: true });
+  fs.rmSync(paths.timeline, { force: true }); // the picture is of this run
   // Step state, outputs and frozen item lists of an earlier run must not leak into this one.
   fs.rmSync(paths.stepsDir, { recursive: true, force: true });
   fs.rmSync(paths.itemsDir, { recursive: true, force: true });

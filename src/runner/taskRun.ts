@@ -39,6 +39,7 @@ import { SlotExecutor, slotsAvailable } from './slotExecutor';
 import { SlurmExecutor } from './slurm/slurmExecutor';
 import { outputsEnv, outputsFile, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
+import { TimelineLog } from './timelineLog';
 
 export interface RunOptions {
   root: string;
@@ -82,6 +83,8 @@ export class TaskRun implements RunContext {
   /** Made when a step first runs on Slurm, or a resume finds the run's jobs. */
   private slurm: SlurmExecutor | undefined;
   private readonly autoResumes: AutoResumes;
+  /** For the picture of the run: attempts as they end, runners as they start and stop. */
+  private readonly timeline: TimelineLog;
   private readonly watcher: ControlWatcher;
   /** What the runner before left in flight: taken over, not run again. */
   private readonly adoptions: Adoptions;
@@ -119,6 +122,7 @@ export class TaskRun implements RunContext {
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
     this.chain = isChain(def.steps);
+    this.timeline = new TimelineLog(paths.timeline);
   }
 
   async execute(): Promise<number> {
@@ -187,6 +191,7 @@ export class TaskRun implements RunContext {
     if (start.redefined && !this.log.snapshot('definition-changed', this.stopRecord())) throw this.startError;
 
     this.started = true;
+    this.timeline.add({ t: 'runner', at: Date.now(), pid: process.pid, resumed: !start.isNew });
     // A file that cannot be written pauses the task at its first boundary, as any other.
     if (hadOutputs) this.tryWrite(() => writeOutputsFile(outputsFile(paths), checkpoint.completed), outputsFile(paths));
     this.control.look();
@@ -266,6 +271,7 @@ export class TaskRun implements RunContext {
       const completed: CompletedStep = { id: step.id, index, exitCode: 0, attempts: 0, startedAt: now, endedAt: now, durationMs: 0, upToDate: at, ...(outputs ? { outputs } : {}) };
       if (!(await this.commitStep(completed, stepFiles(this.paths, step)))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
       this.reporter.info(`= ${step.id} (${index + 1}/${this.def.steps.length}) ${fresh.reason}`);
+      this.timeline.add({ t: 'upToDate', step: step.id, at: Date.now() });
       return undefined;
     }
     if (!this.tryWrite(() => removeStamp(this.paths, step.id), stampPath(this.paths, step.id))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
@@ -321,7 +327,11 @@ export class TaskRun implements RunContext {
         onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
       });
     this.inFlight.add(running);
-    void running.ended.then(() => this.inFlight.delete(running));
+    const began = Date.now();
+    void running.ended.then((end) => {
+      this.inFlight.delete(running);
+      this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
+    });
     return running;
   }
 
@@ -482,6 +492,8 @@ export class TaskRun implements RunContext {
       // Kept while a pause leaves elements held in Slurm's queue: the resume releases them.
       if (!this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
     }
+    this.timeline.add({ t: 'stop', at: Date.now(), how: stop.kind === 'completed' ? 'completed' : stop.kind });
+    this.timeline.flush();
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
@@ -548,6 +560,7 @@ export class TaskRun implements RunContext {
     if (this.control?.disowned) return this.disownedExit();
     this.control?.halt(disk ? 'writeFailed' : 'runnerError');
     this.current.clear();
+    this.timeline.flush();
     await Promise.all(
       [...this.inFlight].map((attempt) => {
         attempt.stop();
@@ -573,6 +586,7 @@ export class TaskRun implements RunContext {
 
   /** Write nothing more into the run folder: it is another run's now, or nobody's. */
   private mute(): void {
+    this.timeline.mute();
     this.publisher.mute();
     this.log.mute();
     this.executor.mute();

@@ -105,6 +105,24 @@ describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
     assert.match(pty.written, /'long' interrupted; run the task again to resume it/);
   });
 
+  it('Show Run draws the run of a task, one bar per step and item, and follows it live', async () => {
+    const { node } = (await taskItem(a, 'batch'))!;
+    await vscode.commands.executeCommand('pausableTasks.run', node);
+    await waitForStatus(a, 'batch', 'failed'); // item c fails (continueOnError): the step fails at the end
+    const panel = a.pictures.show(store(), 'batch');
+    const drawn = await panel.nextDrawn();
+    assert.deepEqual([drawn.steps, drawn.items], [1, 3], 'the items step and its three items');
+    // A run followed as it goes: gated waits for its gate, then completes; the picture follows.
+    const gated = a.pictures.show(store(), 'gated');
+    await vscode.commands.executeCommand('pausableTasks.run', (await taskItem(a, 'gated'))!.node);
+    await waitForStatus(a, 'gated', 'running');
+    await waitFor('the step in flight drawn', () => gated.drawn && gated.drawn.steps >= 1 && gated.drawn);
+    fs.writeFileSync(gate(), '');
+    await waitForStatus(a, 'gated', 'completed');
+    await waitFor('all three steps drawn', () => gated.drawn?.steps === 3);
+    assert.equal(await vscode.commands.executeCommand('pausableTasks.showRun', (await taskItem(a, 'gated'))!.node), gated, 'Show Run again brings the same picture to the front');
+  });
+
   it('clicking a task in flight in the tree reveals a terminal that follows it', async () => {
     const { node } = (await taskItem(a, 'gated'))!;
     await vscode.commands.executeCommand('pausableTasks.run', node);
