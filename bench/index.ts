@@ -4,7 +4,7 @@
  * These are measurements, not tests: a missed target is reported, never an error exit.
  *
  *   BENCH_QUICK=1        a fast smoke run (fewer steps and trials); does not touch the docs
- *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, graph, slurm, extension); does not touch the docs
+ *   BENCH_ONLY=a,b       only these (step-overhead, per-step-scaling, pause-latency, interrupt-latency, forEach, side-by-side, graph, slurm, extension, picture); does not touch the docs
  *   BENCH_WRITE_DOCS=1   rewrite the docs even so
  */
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { graph } from './graph';
 import { interruptLatency } from './interruptLatency';
 import { log, QUICK, REPO, RUNNER, type BenchResult } from './lib';
 import { pauseLatency } from './pauseLatency';
+import { picture } from './picture';
 import { scaling } from './scaling';
 import { sideBySide } from './sideBySide';
 import { slurm } from './slurm';
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   graph,
   slurm,
   extension,
+  picture,
 };
 
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');

@@ -132,7 +132,8 @@ export interface StateFile {
   status: string;
   appliedSeq: number;
   stepsDone: number;
-  currentStep: { id: string; index: number; startedAt: string; pid?: number } | null;
+  currentStep: { id: string; index: number; startedAt: string; pid?: number; items?: { done: number; total: number } } | null;
+  stoppedIn?: { id: string; items?: { done: number; total: number } };
   pid?: number;
   adopted?: { running: number; ended: number };
   slurm?: { jobId: string; step: string; pending: number; running: number; held: number }[];

@@ -32,40 +32,37 @@
   });
 
   /**
-   * Time to x: the runners' lives side by side, and a long stretch with no runner between two of
-   * them (a pause, or a runner lost until the next resume) squeezed into a marked gap.
+   * Time to x. The runners' lives and the stretches between them (no runner: a pause, or a runner
+   * lost until the next resume) in order; a stretch long against the rest is squeezed into a
+   * marked gap of fixed width, a short one keeps its time. Each stretch is hatched.
    */
   function timeAxis(p, width) {
     const runs = p.runs.slice().sort((a, b) => a.start - b.start);
-    const spans = [];
-    for (const r of runs) {
-      const last = spans[spans.length - 1];
-      if (last && r.start - last.end <= 2000) last.end = Math.max(last.end, r.end);
-      else spans.push({ start: r.start, end: r.end, after: last ? last.how : undefined });
-      spans[spans.length - 1].how = r.how;
-    }
-    if (!spans.length) spans.push({ start: p.start, end: p.end });
-    spans[0].start = Math.min(spans[0].start, p.start);
-    spans[spans.length - 1].end = Math.max(spans[spans.length - 1].end, p.end);
-    const active = spans.reduce((n, s) => n + Math.max(1, s.end - s.start), 0);
-    const plot = Math.max(50, width - LABEL_W - PAD * 2 - (spans.length - 1) * GAP_W);
+    if (!runs.length) runs.push({ start: p.start, end: p.end, how: p.status });
+    runs[0] = { ...runs[0], start: Math.min(runs[0].start, p.start) };
+    const lastRun = runs.length - 1;
+    runs[lastRun] = { ...runs[lastRun], end: Math.max(runs[lastRun].end, p.end) };
+    const parts = [];
+    runs.forEach((r, i) => {
+      if (i > 0) parts.push({ gap: true, start: runs[i - 1].end, end: Math.max(runs[i - 1].end, r.start), lost: runs[i - 1].how === 'lost' });
+      parts.push({ gap: false, start: r.start, end: Math.max(r.start, r.end) });
+    });
+    const linear = parts.reduce((n, q) => n + (q.end - q.start), 0) || 1;
+    for (const q of parts) q.squeezed = q.gap && q.end - q.start > Math.max(2000, linear * 0.05);
+    const kept = parts.reduce((n, q) => n + (q.squeezed ? 0 : q.end - q.start), 0) || 1;
+    const plot = Math.max(50, width - LABEL_W - PAD * 2 - parts.filter((q) => q.squeezed).length * GAP_W);
     let left = LABEL_W + PAD;
-    for (const s of spans) {
-      s.left = left;
-      s.width = (Math.max(1, s.end - s.start) / active) * plot;
-      left += s.width + GAP_W;
+    for (const q of parts) {
+      q.left = left;
+      q.width = q.squeezed ? GAP_W : ((q.end - q.start) / kept) * plot;
+      left += q.width;
     }
     const x = (t) => {
-      for (let i = 0; i < spans.length; i++) {
-        const s = spans[i];
-        if (t < s.start) return i === 0 ? s.left : s.left - GAP_W / 2;
-        if (t <= s.end) return s.left + ((t - s.start) / Math.max(1, s.end - s.start)) * s.width;
-      }
-      const last = spans[spans.length - 1];
+      for (const q of parts) if (t <= q.end) return t <= q.start ? q.left : q.left + (q.squeezed ? q.width / 2 : ((t - q.start) / Math.max(1, q.end - q.start)) * q.width);
+      const last = parts[parts.length - 1];
       return last.left + last.width;
     };
-    const gaps = spans.slice(1).map((s, i) => ({ x: s.left - GAP_W, lost: spans[i].how === 'lost', ms: s.start - spans[i].end }));
-    return { x, gaps };
+    return { x, gaps: parts.filter((q) => q.gap) };
   }
 
   function draw() {
@@ -93,11 +90,12 @@
     ctx.textBaseline = 'middle';
     // Gaps: no runner ran (a pause, or a runner lost and resumed later).
     for (const g of axis.gaps) {
-      const gx = g.x + 2;
+      const w = Math.max(2, g.width);
       ctx.fillStyle = c.faint;
-      for (let k = 0; k < height - 16; k += 6) ctx.fillRect(gx + ((k / 6) % 2) * 4, k, GAP_W - 8, 2);
+      for (let k = 0; k < height - 16; k += 6) ctx.fillRect(g.left, k, w, 2);
       ctx.fillStyle = g.lost ? c.failed : c.text;
-      ctx.fillText(g.lost ? '✕' : '❚❚', gx + 4, height - 8);
+      const mark = g.lost ? '✕' : '❚❚';
+      ctx.fillText(mark, g.left + w / 2 - ctx.measureText(mark).width / 2, height - 8);
     }
     // Row labels.
     for (let i = 0; i < picture.rows.length; i++) {
@@ -216,7 +214,7 @@
     }
     if (m.type !== 'picture') return;
     const received = performance.now();
-    picture = m.picture;
+    picture = decode(m.picture);
     picture.live = m.live;
     order = picture.bars.slice().sort((a, b) => a.start - b.start || a.row - b.row);
 
@@ -236,5 +234,20 @@
     // After the browser has painted: what the person waited for.
     requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', ms: m.readMs + (performance.now() - received), bars: picture.bars.length, steps: n.steps, items: n.items }));
   });
+  /** The bars back from their columns (src/protocol/runPicture.ts encodePicture). */
+  function decode(p) {
+    const KINDS = ['ok', 'failed', 'stopped', 'paused', 'running', 'upToDate'];
+    const c = p.bars;
+    const bars = new Array(c.count);
+    for (let i = 0; i < c.count; i++) {
+      const bar = { row: c.row[i], start: c.start[i], end: c.end[i], kind: KINDS[c.kind[i]], n: c.n[i], step: p.steps[c.step[i]] };
+      if (c.item[i] >= 0) bar.item = c.item[i];
+      if (c.span[i]) bar.span = true;
+      if (c.said[i] !== undefined) bar.said = c.said[i];
+      bars[i] = bar;
+    }
+    return { ...p, bars };
+  }
+
   vscode.postMessage({ type: 'ready' });
 })();

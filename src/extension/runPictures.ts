@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { loadCheckpointAsync } from '../protocol/checkpoint';
-import { runPicture } from '../protocol/runPicture';
+import { encodePicture, runPicture } from '../protocol/runPicture';
 import { parseTimeline, type TimelineLine } from '../protocol/timeline';
 import { readTaskViewAsync } from '../protocol/taskView';
 import { ACTIVE_STATES } from '../protocol/transitions';
@@ -127,7 +127,7 @@ export class RunPanel {
     const loaded = await loadCheckpointAsync(view.paths);
     const checkpoint = loaded.ok && (!view.state || loaded.value.checkpoint.runId === view.state.runId) ? loaded.value.checkpoint : undefined;
     const picture = runPicture(this.id, view.definition, this.lines, checkpoint, view.state, view.status);
-    await this.panel.webview.postMessage({ type: 'picture', picture, live: ACTIVE_STATES.has(view.status), readMs: performance.now() - began });
+    await this.panel.webview.postMessage({ type: 'picture', picture: encodePicture(picture), live: ACTIVE_STATES.has(view.status), readMs: performance.now() - began });
   }
 
   /** The lines added since the last read; from the start again when a new run replaced the file. */

@@ -100,7 +100,10 @@ export function runPicture(id: string, def: TaskDefinition, timeline: TimelineLi
       const { start, end } = span(entry.items);
       bars.push({ row: stepRow, start, end, kind: done ? 'ok' : live && runningSteps(state).some((s) => s.id === step.id) ? 'running' : 'paused', step: step.id, n: 1, span: true });
     }
-    for (const bar of entry.step) bars.push({ ...bar, row: stepRow });
+    for (const bar of entry.step) {
+      bar.row = stepRow;
+      bars.push(bar);
+    }
     const laneEnds: number[] = [];
     const laneRows: number[] = [];
     for (const bar of [...entry.items].sort((a, b) => a.start - b.start || a.end - b.end)) {
@@ -110,7 +113,8 @@ export function runPicture(id: string, def: TaskDefinition, timeline: TimelineLi
         laneEnds.push(bar.end);
         laneRows.push(rows.push({ step: step.id, lane }) - 1);
       } else laneEnds[lane] = bar.end;
-      bars.push({ ...bar, row: laneRows[lane] });
+      bar.row = laneRows[lane];
+      bars.push(bar);
       items.add(`${step.id}#${bar.item}`);
     }
   }
@@ -137,4 +141,34 @@ function span(xs: readonly { start: number; end: number }[]): { start: number; e
     if (x.end > end) end = x.end;
   }
   return { start, end };
+}
+
+export const BAR_KINDS: readonly BarKind[] = ['ok', 'failed', 'stopped', 'paused', 'running', 'upToDate'];
+
+/** The picture as it is posted to the webview: the bars in columns of typed arrays (20,000 objects cost far more to send). */
+export interface EncodedPicture extends Omit<RunPicture, 'bars'> {
+  steps: string[];
+  bars: { count: number; row: Int32Array; start: Float64Array; end: Float64Array; kind: Uint8Array; n: Int32Array; item: Int32Array; step: Int32Array; span: Uint8Array; said: Record<number, string> };
+}
+
+/** media/runPicture.js reads it back into bars. */
+export function encodePicture(p: RunPicture): EncodedPicture {
+  const steps: string[] = [];
+  const stepIndex = new Map<string, number>();
+  const count = p.bars.length;
+  const cols = { count, row: new Int32Array(count), start: new Float64Array(count), end: new Float64Array(count), kind: new Uint8Array(count), n: new Int32Array(count), item: new Int32Array(count), step: new Int32Array(count), span: new Uint8Array(count), said: {} as Record<number, string> };
+  p.bars.forEach((b, i) => {
+    let s = stepIndex.get(b.step);
+    if (s === undefined) stepIndex.set(b.step, (s = steps.push(b.step) - 1));
+    cols.row[i] = b.row;
+    cols.start[i] = b.start;
+    cols.end[i] = b.end;
+    cols.kind[i] = BAR_KINDS.indexOf(b.kind);
+    cols.n[i] = b.n;
+    cols.item[i] = b.item ?? -1;
+    cols.step[i] = s;
+    cols.span[i] = b.span ? 1 : 0;
+    if (b.said) cols.said[i] = b.said;
+  });
+  return { ...p, steps, bars: cols };
 }

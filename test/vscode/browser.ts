@@ -1,7 +1,8 @@
 // The browser test: Playwright drives the workbench in Chromium as a person would: opens the
 // Pausable Tasks view, runs a task from its inline action, pauses and resumes it, opens the
-// checkpoint, and toggles pause all from the status bar. Saves screenshots (the README's).
-import { existsSync, writeFileSync } from 'node:fs';
+// checkpoint, opens the picture of a run that paused and resumed, and toggles pause all from the
+// status bar. Saves screenshots (the README's).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 
@@ -40,6 +41,32 @@ export async function clickThrough(page: Page, workspace: string): Promise<void>
 
   await inline('gated', 'Resume');
   await shows('gated', /completed · 3\/3/);
+
+  // The picture of a run that paused in its items and resumed: one bar per step and item, against the checkpoint.
+  await inline('picture', 'Run');
+  await shows('picture', /running · 1\/3 · embed/);
+  await inline('picture', 'Pause');
+  await shows('picture', /pausing/);
+  writeFileSync(join(workspace, 'gate.picture'), '');
+  await shows('picture', /paused · 1\/3/);
+  await inline('picture', 'Resume');
+  await shows('picture', /completed · 3\/3/);
+  await row('picture').click({ button: 'right' });
+  await page.locator('.context-view .action-label', { hasText: 'Show Run' }).click();
+  const picture = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  const drawn = picture.locator('body[data-bars]');
+  await drawn.waitFor({ state: 'attached', ...deadline });
+  const checkpoint = JSON.parse(readFileSync(join(workspace, '.tasks', 'picture', 'checkpoint.json'), 'utf8'));
+  const items = checkpoint.completed.reduce((n: number, s: { items?: number }) => n + (s.items ?? 0), 0);
+  const [steps, drawnItems] = [await drawn.getAttribute('data-steps'), await drawn.getAttribute('data-items')];
+  if (Number(steps) !== checkpoint.completed.length || Number(drawnItems) !== items)
+    throw new Error(`the picture drew ${steps} steps and ${drawnItems} items; the checkpoint has ${checkpoint.completed.length} and ${items}`);
+  await picture.locator('#summary', { hasText: /2 runners, 1 pause/ }).waitFor(deadline);
+  await picture.locator('canvas').focus();
+  await page.keyboard.press('End');
+  await picture.locator('#detail', { hasText: /report, attempt 1: succeeded/ }).waitFor(deadline);
+  await page.screenshot({ path: join(SCREENSHOTS, 'run-picture.png') });
+  await page.keyboard.press('Control+W');
 
   const status = page.locator('.statusbar-item', { hasText: /Tasks idle|running|paused/ }).last();
   await status.click();

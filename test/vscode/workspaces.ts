@@ -26,6 +26,16 @@ export function makeWorkspace(name: string): string {
   });
   // Prints, waits for the gate, then a second step prints: followed in a Run Task terminal.
   define('chatty', { name: 'Prints, then waits for a gate', env, steps: [{ id: 'wait', run: `echo hello-from-the-step; ${node('gate.js', 'chatty')}` }, { id: 'then', run: 'echo second-step' }] });
+  // A run to draw (the browser test pauses it in its items, then resumes it): the README's picture.
+  define('picture', {
+    name: 'Fetch, nine items three at once, report',
+    env,
+    steps: [
+      { id: 'fetch', run: 'sleep 0.3' },
+      { id: 'embed', run: 'sleep 0.4; [ "$ITEM" -lt 5 ] || while [ ! -f "$GATE.picture" ]; do sleep 0.05; done', forEach: { items: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, concurrency: 3 },
+      { id: 'report', run: 'sleep 0.2' },
+    ],
+  });
   writeFileSync(join(tasks, 'broken.json'), JSON.stringify({ steps: [{ id: 'one', run: 'true' }, { id: 'one', run: 'true' }] }, null, 2));
   return root;
 }
