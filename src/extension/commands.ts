@@ -36,6 +36,8 @@ export class Commands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Opens (or reveals) the terminal that follows a task: set by the task provider. */
   follow: ((store: TaskStore, id: string) => void) | undefined;
+  /** A log was opened: the log follower takes it (set by the extension). */
+  logOpened: ((store: TaskStore, id: string, step: string, editor: vscode.TextEditor) => void) | undefined;
   /** Opens the picture of a task's run: set by the extension. */
   showRun: ((store: TaskStore, id: string) => unknown) | undefined;
 
@@ -340,12 +342,15 @@ export class Commands implements vscode.Disposable {
 
   async openLog(node?: Node): Promise<void> {
     let file: string | undefined;
+    let task: { store: TaskStore; id: string } | undefined;
     if (node?.kind === 'step' || node?.kind === 'log') {
       const view = node.task.store.tasks.get(node.task.id);
+      task = node.task;
       file = node.kind === 'log' ? node.file : view?.paths && stepLogPath(view.paths, node.row.id);
     } else {
       const target = await this.target(node, undefined, t('Open a log of which task?'));
       if (!target) return;
+      task = { store: target.store, id: target.view.id };
       const logs = fs.existsSync(target.view.paths.logsDir) ? fs.readdirSync(target.view.paths.logsDir).filter((n) => n.endsWith('.log')) : [];
       const current = target.view.state?.currentStep?.id ?? target.view.state?.reason?.match(/step '([^']+)'/)?.[1];
       if (current && logs.includes(`${current}.log`)) file = stepLogPath(target.view.paths, current);
@@ -360,7 +365,9 @@ export class Commands implements vscode.Disposable {
       void vscode.window.showInformationMessage(t('{0}: the step has printed nothing yet.', path.basename(file)));
       return;
     }
-    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+    const editor = await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+    // While the task runs, the editor follows the log as it grows, and the next step's.
+    if (task) this.logOpened?.(task.store, task.id, path.basename(file, '.log'), editor);
   }
 
   async newTask(): Promise<void> {

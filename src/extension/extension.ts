@@ -8,6 +8,7 @@ import { Notifier } from './notifications';
 import { readSettings } from './settings';
 import { TaskStatusBar } from './statusBar';
 import { TaskStore } from './taskStore';
+import { LogFollowing } from './logFollowing';
 import { RunPictures } from './runPictures';
 import { PausableTaskProvider } from './taskTerminal';
 import { TaskTreeProvider } from './tree';
@@ -22,6 +23,7 @@ export interface PausableTasksApi {
   taskProvider: PausableTaskProvider;
   activity: TaskActivity;
   pictures: RunPictures;
+  logs: LogFollowing;
   /** performance.now() times: the bundle's load, activate(), and the first read of every task. */
   timings: { loadMs: number; activateMs: number; activated: number; firstLoad: Promise<number> };
 }
@@ -44,6 +46,8 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   const activity = new TaskActivity(() => stores, view);
   const pictures = new RunPictures(context.extensionUri);
   commands.showRun = (store, id) => pictures.show(store, id);
+  const logs = new LogFollowing();
+  commands.logOpened = (store, id, step, editor) => logs.follow(store, id, step, editor);
 
   const openStores = () => {
     for (const store of stores) store.dispose();
@@ -57,6 +61,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
       autoResumer.watch(store);
       activity.watch(store);
       pictures.watch(store);
+      logs.watch(store);
       void store.start().catch((err) => log.error(`loading ${store.tasksDir}: ${err}`));
     }
     tree.refresh();
@@ -68,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
     taskProvider,
     activity,
     pictures,
+    logs,
     log,
     tree,
     statusBar,
@@ -89,7 +95,7 @@ export function activate(context: vscode.ExtensionContext): PausableTasksApi {
   void firstLoad.then((at) =>
     log.info(`loaded in ${loadMs.toFixed(1)} ms, activated in ${activateMs.toFixed(1)} ms; ${stores.reduce((n, s) => n + s.tasks.size, 0)} tasks read ${(at - activated).toFixed(1)} ms later`),
   );
-  return { stores: () => stores, tree, statusBar, commands, taskProvider, activity, pictures, timings: { loadMs, activateMs, activated, firstLoad } };
+  return { stores: () => stores, tree, statusBar, commands, taskProvider, activity, pictures, logs, timings: { loadMs, activateMs, activated, firstLoad } };
 }
 
 export function deactivate(): void {

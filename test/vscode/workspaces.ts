@@ -24,8 +24,8 @@ export function makeWorkspace(name: string): string {
     name: 'Three items, one failing',
     steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c'] }, continueOnError: true, run: 'if [ "$ITEM" = c ]; then echo "c is gone" >&2; exit 3; fi' }, { id: 'after', run: 'true' }],
   });
-  // Prints, waits for the gate, then a second step prints: followed in a Run Task terminal.
-  define('chatty', { name: 'Prints, then waits for a gate', env, steps: [{ id: 'wait', run: `echo hello-from-the-step; ${node('gate.js', 'chatty')}` }, { id: 'then', run: 'echo second-step' }] });
+  // Prints, waits for the gate, prints, waits for gate.after; then a second step prints and waits for gate.then.
+  define('chatty', { name: 'Prints, then waits for a gate', env, steps: [{ id: 'wait', run: `echo hello-from-the-step; ${node('gate.js', 'chatty')}; echo after-the-gate; GATE="$GATE.after" ${node('gate.js', 'after')}` }, { id: 'then', run: `echo second-step; GATE="$GATE.then" ${node('gate.js', 'then')}; echo then-done` }] });
   // A run to draw (the browser test pauses it in its items, then resumes it): the README's picture.
   define('picture', {
     name: 'Fetch, nine items three at once, report',

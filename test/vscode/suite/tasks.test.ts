@@ -28,7 +28,7 @@ describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
     a = await api();
     await Promise.all(a.stores().map((s) => s.watching));
   });
-  afterEach(() => fs.rmSync(gate(), { force: true }));
+  afterEach(() => ['', '.after', '.then'].forEach((suffix) => fs.rmSync(gate() + suffix, { force: true })));
 
   it('Run Task lists every valid task as type "pausable", and resolves one named in tasks.json', async () => {
     const tasks = await vscode.tasks.fetchTasks({ type: 'pausable' });
@@ -52,11 +52,13 @@ describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
     await waitForStatus(a, 'chatty', 'pausing');
     await done;
     fs.writeFileSync(gate(), '');
+    fs.writeFileSync(`${gate()}.after`, '');
     await waitForStatus(a, 'chatty', 'paused');
     const checkpoint = readJson(path.join(tasksDir(), 'chatty', 'checkpoint.json'));
     assert.equal(checkpoint.reason, 'paused');
     assert.deepEqual(checkpoint.completed.map((s: { id: string }) => s.id), ['wait']);
 
+    fs.writeFileSync(`${gate()}.then`, '');
     const again = await vscode.tasks.executeTask(await pausable('chatty'));
     const finished = ended(again);
     const second = await waitFor('a new terminal', () => a.taskProvider.terminalOf(store(), 'chatty') !== pty && a.taskProvider.terminalOf(store(), 'chatty'));
@@ -121,6 +123,29 @@ describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
     await waitForStatus(a, 'gated', 'completed');
     await waitFor('all three steps drawn', () => gated.drawn?.steps === 3);
     assert.equal(await vscode.commands.executeCommand('pausableTasks.showRun', (await taskItem(a, 'gated'))!.node), gated, 'Show Run again brings the same picture to the front');
+  });
+
+  it('Open Log follows the log of the step in flight as it grows, then the next step\'s', async () => {
+    const { node } = (await taskItem(a, 'chatty'))!;
+    await vscode.commands.executeCommand('pausableTasks.run', node);
+    await waitForStatus(a, 'chatty', 'running');
+    const wait = path.join(tasksDir(), 'chatty', 'logs', 'wait.log');
+    await waitFor('the first line in the log', () => fs.existsSync(wait) && fs.readFileSync(wait, 'utf8').includes('hello-from-the-step'));
+    await vscode.commands.executeCommand('pausableTasks.openLog', (await taskItem(a, 'chatty'))!.node);
+    const shown = () => vscode.window.activeTextEditor?.document;
+    assert.equal(shown()?.uri.fsPath, wait);
+    assert.equal(a.logs.step, 'wait');
+    fs.writeFileSync(gate(), '');
+    await waitFor('the step log grown in the editor', () => shown()?.uri.fsPath === wait && shown()!.getText().includes('after-the-gate'));
+    const before = vscode.window.activeTextEditor!;
+    assert.ok(before.visibleRanges.some((r) => r.end.line >= before.document.lineCount - 2), 'kept at its end');
+    fs.writeFileSync(`${gate()}.after`, '');
+    await waitFor('the next step followed', () => shown()?.uri.fsPath.endsWith(path.join('logs', 'then.log')) && shown()!.getText().includes('second-step'));
+    assert.equal(a.logs.step, 'then');
+    const editor = vscode.window.activeTextEditor!;
+    fs.writeFileSync(`${gate()}.then`, '');
+    await waitForStatus(a, 'chatty', 'completed');
+    await waitFor('its last line, in view', () => editor.document.getText().includes('then-done') && editor.visibleRanges.some((r) => r.end.line >= editor.document.lineCount - 2));
   });
 
   it('clicking a task in flight in the tree reveals a terminal that follows it', async () => {
