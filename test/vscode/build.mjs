@@ -11,7 +11,8 @@ const suites = readdirSync(join(here, 'suite'), { recursive: true, encoding: 'ut
 	.map(f => join(here, 'suite', f));
 
 await esbuild.build({
-	entryPoints: [join(here, 'hostRunner.ts'), ...suites],
+	// workspaces.js too: .vscode-test.mjs (npm run test:electron) makes the suites' workspaces with it.
+	entryPoints: [join(here, 'hostRunner.ts'), join(here, 'workspaces.ts'), ...suites],
 	outbase: here,
 	outdir: join(here, '../../out/test/vscode'),
 	bundle: true,
