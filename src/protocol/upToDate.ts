@@ -49,18 +49,34 @@ export function stampKey(def: TaskDefinition, step: StepDefinition): string {
   return createHash('sha256').update(stableStringify(what)).digest('hex');
 }
 
-/** The input files now, relative to the step's folder; `before`, a stamp's, spares reading files whose size and time are unchanged. */
-export function inputFiles(step: StepDefinition, folder: string, root: string, before?: InputFiles): InputFiles {
-  const files: InputFiles = {};
+/** The input files now, by path relative to the step's folder, each with what is known of it already (a stamp's entry of the same size and time). */
+function listInputs(step: StepDefinition, folder: string, root: string, before?: InputFiles): { rel: string; file: string; st: fs.Stats; known?: InputFiles[string] }[] {
+  const seen = new Set<string>();
+  const out: { rel: string; file: string; st: fs.Stats; known?: InputFiles[string] }[] = [];
   for (const pattern of step.inputs ?? []) {
     for (const rel of globFiles(folder, pattern, [folder, root])) {
-      if (files[rel]) continue;
+      if (seen.has(rel)) continue;
+      seen.add(rel);
       const file = path.join(folder, rel);
       const st = fs.statSync(file);
       const known = before?.[rel];
-      files[rel] = known && known.size === st.size && known.mtimeMs === st.mtimeMs ? known : { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(file) };
+      out.push({ rel, file, st, ...(known && known.size === st.size && known.mtimeMs === st.mtimeMs ? { known } : {}) });
     }
   }
+  return out;
+}
+
+/** The input files now, relative to the step's folder; `before`, a stamp's, spares reading files whose size and time are unchanged. */
+export function inputFiles(step: StepDefinition, folder: string, root: string, before?: InputFiles): InputFiles {
+  const files: InputFiles = {};
+  for (const f of listInputs(step, folder, root, before)) files[f.rel] = f.known ?? { size: f.st.size, mtimeMs: f.st.mtimeMs, sha256: sha256(f.file) };
+  return files;
+}
+
+/** The same, reading the files without blocking: the runner's heartbeat and control go on while a large input is hashed. */
+export async function inputFilesAsync(step: StepDefinition, folder: string, root: string, before?: InputFiles): Promise<InputFiles> {
+  const files: InputFiles = {};
+  for (const f of listInputs(step, folder, root, before)) files[f.rel] = f.known ?? { size: f.st.size, mtimeMs: f.st.mtimeMs, sha256: await sha256Async(f.file) };
   return files;
 }
 
@@ -73,6 +89,12 @@ function sha256(file: string): string {
   } finally {
     fs.closeSync(fd);
   }
+  return hash.digest('hex');
+}
+
+async function sha256Async(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -89,23 +111,44 @@ export type Freshness = { upToDate: true; stamp: Stamp; reason: string } | { upT
 
 /** Is the step up to date now? With the reason either way, for the plan and the runner's log. */
 export function freshness(paths: Pick<TaskPaths, 'stampsDir'>, def: TaskDefinition, step: StepDefinition, folder: string, root: string): Freshness {
+  const stamp = stampOf(paths, def, step, folder);
+  if (!('key' in stamp)) return stamp;
+  try {
+    return compared(stamp, inputFiles(step, folder, root, stamp.inputs));
+  } catch (err) {
+    return unreadable(err);
+  }
+}
+
+/** The same, hashing without blocking (the runner). */
+export async function freshnessAsync(paths: Pick<TaskPaths, 'stampsDir'>, def: TaskDefinition, step: StepDefinition, folder: string, root: string): Promise<Freshness> {
+  const stamp = stampOf(paths, def, step, folder);
+  if (!('key' in stamp)) return stamp;
+  try {
+    return compared(stamp, await inputFilesAsync(step, folder, root, stamp.inputs));
+  } catch (err) {
+    return unreadable(err);
+  }
+}
+
+/** The stamp, when what the step does is the same and its outputs are there; else why not up to date. */
+function stampOf(paths: Pick<TaskPaths, 'stampsDir'>, def: TaskDefinition, step: StepDefinition, folder: string): Stamp | { upToDate: false; reason: string } {
   const read = readJsonSync(stampPath(paths, step.id), stampSchema);
   if (!read.ok) return { upToDate: false, reason: read.error.code === 'missing' ? 'no success of it is on record yet' : `${read.error.message}: run again` };
-  const stamp = read.value;
-  if (stamp.key !== stampKey(def, step)) return { upToDate: false, reason: 'its command or environment changed since it last succeeded' };
+  if (read.value.key !== stampKey(def, step)) return { upToDate: false, reason: 'its command or environment changed since it last succeeded' };
   const missing = (step.outputs ?? []).filter((p) => !fs.existsSync(path.join(folder, p)));
   if (missing.length) return { upToDate: false, reason: `its output ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''} is missing` };
-  let now: InputFiles;
-  try {
-    now = inputFiles(step, folder, root, stamp.inputs);
-  } catch (err) {
-    return { upToDate: false, reason: `its inputs cannot be read (${(err as Error).message})` };
-  }
+  return read.value;
+}
+
+function compared(stamp: Stamp, now: InputFiles): Freshness {
   const changed = [...Object.keys(now).filter((f) => stamp.inputs[f]?.sha256 !== now[f].sha256), ...Object.keys(stamp.inputs).filter((f) => !now[f])];
   if (changed.length) return { upToDate: false, reason: `its input ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''} changed since it last succeeded` };
   const n = Object.keys(now).length;
   return { upToDate: true, stamp, reason: `up to date: its command, environment${n ? ` and ${n} input${n === 1 ? '' : 's'}` : ''} are as when it succeeded at ${stamp.at}` };
 }
+
+const unreadable = (err: unknown): Freshness => ({ upToDate: false, reason: `its inputs cannot be read (${(err as Error).message})` });
 
 export function writeStamp(paths: Pick<TaskPaths, 'stampsDir'>, stepId: string, stamp: Stamp): void {
   const file = stampPath(paths, stepId);

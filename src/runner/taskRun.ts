@@ -13,8 +13,7 @@ import { stepLogPath, type TaskPaths } from '../protocol/paths';
 import type { ItemProgress } from '../protocol/itemProgress';
 import { HOST } from '../protocol/processInfo';
 import { cancelSubmittedJobs } from '../protocol/slurmJobs';
-import { ancestorsOf, isChain, needsOf } from '../protocol/graph';
-import { freshness, hasStamp, stepFolderOf, inputFiles, removeStamp, stampKey, stampPath, writeStamp, type InputFiles } from '../protocol/upToDate';
+import { hasStamp, stepFolderOf } from '../protocol/upToDate';
 import { unfinishedSteps, type CompletedStep, type CurrentStep, type RunnerState, type StepDefinition, type TaskDefinition, type UnfinishedStep } from '../protocol/schemas';
 import type { Redact } from '../protocol/secrets';
 import { ACTIVE_STATES, transition, type Request, type RunnerEvent } from '../protocol/transitions';
@@ -37,7 +36,9 @@ import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor, slotsAvailable } from './slotExecutor';
 import { SlurmExecutor } from './slurm/slurmExecutor';
-import { outputsEnv, outputsFile, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
+import { runStamped } from './stampedStep';
+import { StepOutputs } from './stepOutputs';
+import { outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
 import { runStep } from './stepRun';
 import { TimelineLog } from './timelineLog';
 
@@ -90,11 +91,8 @@ export class TaskRun implements RunContext {
   private readonly adoptions: Adoptions;
   /** Attempts in flight: stopped on a fatal error. */
   private readonly inFlight = new Set<RunningAttempt>();
-  /** Earlier steps' outputs, as environment variables (a chain: every earlier step is one a step needs). */
-  private readonly outputEnv: Record<string, string> = {};
-  /** The completed steps with outputs: a graph's step gets those of the steps it needs, directly or through others. */
-  private readonly withOutputs: CompletedStep[] = [];
-  private readonly chain: boolean;
+  /** Earlier steps' outputs, as environment variables: those of the steps each step needs. */
+  private readonly outputs: StepOutputs;
   /** process.env with the task's env: built once, copied for each step. */
   private baseEnv: NodeJS.ProcessEnv | undefined;
   /** The steps have begun: from then on a stop writes state.json, and a write failure pauses. */
@@ -121,7 +119,7 @@ export class TaskRun implements RunContext {
         : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
-    this.chain = isChain(def.steps);
+    this.outputs = new StepOutputs(def.steps);
     this.timeline = new TimelineLog(paths.timeline);
   }
 
@@ -154,7 +152,7 @@ export class TaskRun implements RunContext {
     if (start.changedSteps?.length) await this.adoptions.stopSteps(start.changedSteps, reporter);
     this.runId = checkpoint.runId;
     for (const u of unfinishedSteps(checkpoint)) this.unfinished.set(u.id, u);
-    const hadOutputs = checkpoint.completed.map((step) => this.keepOutputs(step)).some(Boolean);
+    const hadOutputs = checkpoint.completed.map((step) => this.outputs.add(step)).some(Boolean);
     // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.
     const failurePause = checkpoint.failurePause;
     if (failurePause) this.autoResumes.count = failurePause.autoResumes + 1;
@@ -253,41 +251,11 @@ export class TaskRun implements RunContext {
     return ended;
   }
 
-  /**
-   * A step, or its commit as up to date: one with inputs or outputs, none of whose needs ran in
-   * this run, whose stamp matches (protocol/upToDate). Its stamp goes before it runs (a failure
-   * or a crash leaves none) and is written once it is committed, with the inputs as they were
-   * when it started.
-   */
-  private async runOne(step: StepDefinition, index: number): Promise<Stop | undefined> {
-    if (!hasStamp(step)) return step.forEach ? runBatch(this, step, index) : runStep(this, step, index);
-    const folder = this.stepFolder(step);
-    const done = new Map(this.log.current.completed.map((s) => [s.id, s]));
-    const needsRan = needsOf(this.def.steps, index).some((n) => !done.get(n)?.upToDate);
-    const fresh = needsRan ? undefined : freshness(this.paths, this.def, step, folder, this.root);
-    if (fresh?.upToDate) {
-      const now = new Date().toISOString();
-      const { outputs, at } = fresh.stamp;
-      const completed: CompletedStep = { id: step.id, index, exitCode: 0, attempts: 0, startedAt: now, endedAt: now, durationMs: 0, upToDate: at, ...(outputs ? { outputs } : {}) };
-      if (!(await this.commitStep(completed, stepFiles(this.paths, step)))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
-      this.reporter.info(`= ${step.id} (${index + 1}/${this.def.steps.length}) ${fresh.reason}`);
-      this.timeline.add({ t: 'upToDate', step: step.id, at: Date.now() });
-      return undefined;
-    }
-    if (!this.tryWrite(() => removeStamp(this.paths, step.id), stampPath(this.paths, step.id))) return { kind: 'paused', unfinished: this.unfinishedOf(step.id) };
-    let inputs: InputFiles | undefined;
-    try {
-      inputs = inputFiles(step, folder, this.root);
-    } catch {
-      inputs = undefined; // an input that cannot be read (gone meanwhile): the step runs, and is not stamped
-    }
-    const stop = step.forEach ? await runBatch(this, step, index) : await runStep(this, step, index);
-    if (stop || !inputs) return stop;
-    const outputs = this.log.current.completed.find((s) => s.id === step.id)?.outputs;
-    const stamp = { v: 1 as const, key: stampKey(this.def, step), inputs, ...(outputs ? { outputs } : {}), at: new Date().toISOString() };
-    // Not written (a full disk): the step runs again next time, which is safe.
-    this.tryWrite(() => writeStamp(this.paths, step.id, stamp), stampPath(this.paths, step.id));
-    return undefined;
+  /** A step; one that says its inputs or outputs may be committed as up to date instead (stampedStep.ts). */
+  private runOne(step: StepDefinition, index: number): Promise<Stop | undefined> {
+    const run = () => (step.forEach ? runBatch(this, step, index) : runStep(this, step, index));
+    if (!hasStamp(step)) return run();
+    return runStamped(this, step, index, run, () => this.timeline.add({ t: 'upToDate', step: step.id, at: Date.now() }));
   }
 
   /** A pending pause or interrupt ends the run at a step boundary: no step starts. */
@@ -385,7 +353,7 @@ export class TaskRun implements RunContext {
     return {
       ...this.baseEnv,
       ...step.env,
-      ...(this.chain ? this.outputEnv : this.neededOutputs(index)),
+      ...this.outputs.envFor(index),
       TASK_ID: this.id,
       TASK_RUN_ID: this.runId,
       TASK_STEP_ID: step.id,
@@ -396,23 +364,6 @@ export class TaskRun implements RunContext {
     };
   }
 
-  /** A graph's step gets the outputs of the steps it needs, directly or through others, and of no other. */
-  private neededOutputs(index: number): Record<string, string> {
-    const env: Record<string, string> = {};
-    if (!this.withOutputs.length) return env;
-    const needed = ancestorsOf(this.def.steps, index);
-    for (const step of this.withOutputs) if (needed.has(step.id)) outputsEnv(step, env);
-    return env;
-  }
-
-  /** A completed step's outputs, for the steps after it; true when it has some. */
-  private keepOutputs(step: CompletedStep): boolean {
-    if (!step.outputs || !Object.keys(step.outputs).length) return false;
-    if (this.chain) outputsEnv(step, this.outputEnv);
-    else this.withOutputs.push(step);
-    return true;
-  }
-
   stepFolder(step: StepDefinition): string {
     return stepFolderOf(this.root, this.def, step);
   }
@@ -420,7 +371,7 @@ export class TaskRun implements RunContext {
   async commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean> {
     if (!(await this.log.commitStep(completed))) return false;
     // Later steps find every output, of any size, in TASK_OUTPUTS; a file that cannot be written pauses the task (the step is committed).
-    if (this.keepOutputs(completed)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
+    if (this.outputs.add(completed)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
     this.unfinished.delete(completed.id);
     this.current.delete(completed.id);
     this.progressMade();
@@ -492,8 +443,8 @@ export class TaskRun implements RunContext {
       // Kept while a pause leaves elements held in Slurm's queue: the resume releases them.
       if (!this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
     }
-    this.timeline.add({ t: 'stop', at: Date.now(), how: stop.kind === 'completed' ? 'completed' : stop.kind });
-    this.timeline.flush();
+    this.timeline.add({ t: 'stop', at: Date.now(), how: stop.kind });
+    this.timeline.close();
     const event: Record<Stop['kind'], RunnerEvent> = { completed: 'finished', failed: 'stepFailed', paused: 'pauseReached', interrupted: 'processTreeGone' };
     // A wait for an automatic resume that ended in a pause or an interrupt has moved already.
     if (ACTIVE_STATES.has(control.status)) control.move(event[stop.kind]);
@@ -560,7 +511,7 @@ export class TaskRun implements RunContext {
     if (this.control?.disowned) return this.disownedExit();
     this.control?.halt(disk ? 'writeFailed' : 'runnerError');
     this.current.clear();
-    this.timeline.flush();
+    this.timeline.close();
     await Promise.all(
       [...this.inFlight].map((attempt) => {
         attempt.stop();
@@ -586,7 +537,7 @@ export class TaskRun implements RunContext {
 
   /** Write nothing more into the run folder: it is another run's now, or nobody's. */
   private mute(): void {
-    this.timeline.mute();
+    this.timeline.close();
     this.publisher.mute();
     this.log.mute();
     this.executor.mute();
@@ -604,6 +555,7 @@ export class TaskRun implements RunContext {
   }
 
   dispose(): void {
+    this.timeline.close();
     this.watcher.stop();
     this.executor.close();
     this.slurm?.close();

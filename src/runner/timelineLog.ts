@@ -1,27 +1,30 @@
 /**
- * Appends the run's timeline (protocol/timeline) for the picture of a run. Lines are gathered and
- * written at most every FLUSH_MS, in one write, and when the runner stops: a trivial item costs a
- * string in memory, not a system call. A write that fails stops the timeline and nothing else: the
- * picture is not worth pausing a task for (the checkpoint and the journal are).
+ * Appends the run's timeline (protocol/timeline) for the picture of a run: one write a line, as
+ * it happens (a few microseconds an item; a line written later than the commit it goes with would
+ * be a write nobody expects in a quiet run folder), never synced and never waited for. A write
+ * that fails stops the timeline and nothing else: the picture is not worth pausing a task for
+ * (the checkpoint and the journal are).
  */
 import * as fs from 'node:fs';
 import type { TimelineLine } from '../protocol/timeline';
 import type { ExecEnd } from './executor';
 
-const FLUSH_MS = 250;
 const FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
 export class TimelineLog {
-  private pending: string[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private fd: number | undefined;
   private broken = false;
 
   constructor(private readonly file: string) {}
 
   add(line: TimelineLine): void {
     if (this.broken) return;
-    this.pending.push(JSON.stringify(line));
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    try {
+      this.fd ??= fs.openSync(this.file, FLAGS, 0o644);
+      fs.writeSync(this.fd, JSON.stringify(line) + '\n');
+    } catch {
+      this.broken = true;
+    }
   }
 
   /** An attempt ended: how, in the picture's words. */
@@ -32,28 +35,11 @@ export class TimelineLog {
     this.add({ t: 'attempt', step, ...(item !== undefined ? { item } : {}), n, start, end: Date.now(), ...outcome(end) });
   }
 
-  flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.broken || !this.pending.length) return;
-    const text = this.pending.join('\n') + '\n';
-    this.pending = [];
-    try {
-      const fd = fs.openSync(this.file, FLAGS, 0o644);
-      try {
-        fs.writeSync(fd, text);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      this.broken = true;
-    }
-  }
-
-  /** Write nothing more (the run folder is another run's now). */
-  mute(): void {
+  /** Write nothing more (the run folder is another run's now, or the run ended). */
+  close(): void {
     this.broken = true;
-    clearTimeout(this.timer);
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
