@@ -36,18 +36,18 @@ export async function picture(): Promise<BenchResult> {
     });
     if (result.failed) throw new Error(result.failures.map((f) => f.error).join('\n'));
     const r = JSON.parse(fs.readFileSync(out, 'utf8'));
-    const met = r.openMs < 1000 && r.lag.max < 250;
+    const met = r.openMs < 1000 && r.reopenMs < 1000 && r.lag.max < 250;
     return {
       id: 'picture',
       title: `Picture of a run of ${ITEMS.toLocaleString('en')} items in VS Code: open; while the run goes on`,
-      headline: `open ${round(r.openMs, 0)} ms; redraw median ${round(median(r.redraws), 0)} ms; host late by ≤ ${round(r.lag.max, 0)} ms`,
+      headline: `open ${round(r.openMs, 0)} ms (20,000 items: ${round(r.reopenMs, 0)} ms); redraw median ${round(median(r.redraws), 0)} ms; host late by ≤ ${round(r.lag.max, 0)} ms`,
       target: 'open < 1 s; responsive (host never late by 250 ms)',
       met,
       details: r,
       notes: [
         `Show Run → drawn: ${round(r.openMs, 0)} ms for ${r.first.items} items (${r.first.bars} bars; from reading the files to the drawing ${round(r.first.ms, 0)} ms, the rest is VS Code making the webview); ` +
           `${r.redraws.length} redraws while the last ${ITEMS / 4} items ran (median ${round(median(r.redraws), 0)} ms, max ${round(Math.max(...r.redraws, 0), 0)} ms); ` +
-          `the extension host's event loop late by p99 ${round(r.lag.p99, 1)} ms, max ${round(r.lag.max, 0)} ms; at the end ${r.final.items} items, ${r.final.bars} bars${QUICK ? ' (BENCH_QUICK has no effect here)' : ''}`,
+          `the extension host's event loop late by p99 ${round(r.lag.p99, 1)} ms, max ${round(r.lag.max, 0)} ms; at the end ${r.final.items} items, ${r.final.bars} bars, and the picture of the whole run opened again in ${round(r.reopenMs, 0)} ms${QUICK ? ' (BENCH_QUICK has no effect here)' : ''}`,
       ],
     };
   } finally {

@@ -244,7 +244,11 @@ export class TaskRun implements RunContext {
       if (stop.kind !== 'completed' && stop.unfinished) this.unfinished.set(id, stop.unfinished);
       if (!ended || STOP_RANK[stop.kind] > STOP_RANK[ended.kind]) ended = stop;
     }
-    if (!ended && this.log.current.completed.length < this.def.steps.length) throw new Error('the scheduler ran out of steps before every step was done');
+    if (!ended) {
+      const done = new Set(this.log.current.completed.map((c) => c.id));
+      const left = this.def.steps.filter((s) => !done.has(s.id));
+      if (left.length) throw new Error(`the scheduler ran out of steps with ${left.map((s) => `'${s.id}'`).join(', ')} not done`);
+    }
     if (!ended) return { kind: 'completed' };
     // A pause or an interrupt between steps names the step the run stopped in before, if any.
     if ((ended.kind === 'paused' || ended.kind === 'interrupted') && !ended.unfinished) return { kind: ended.kind, unfinished: this.stopRecord().unfinished };

@@ -56,8 +56,11 @@ describe('runner: a graph of steps (needs)', () => {
     diamond();
     const runner = ptaskChild(ws, 'run', 'g');
     await waitFor('both branches to run', both);
-    const state = ws.readJson('g', 'state.json');
-    assert.deepEqual([state.currentStep.id, ...state.alsoRunning.map((s: { id: string }) => s.id)], ['b', 'c'], 'state.json shows both steps in flight');
+    // state.json is written at most every 50 ms: it shows both steps in flight within that.
+    await waitFor('state.json to show both steps in flight', () => {
+      const state = ws.readJson('g', 'state.json');
+      return state.currentStep?.id === 'b' && state.alsoRunning?.map((s: { id: string }) => s.id).join() === 'c';
+    });
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);
     assert.equal(ptask(ws, 'pause', 'g').code, 0);
     await waitFor('the pause to be seen', () => ws.readJson('g', 'state.json').status === 'pausing');
