@@ -82,11 +82,13 @@ export function runPicture(id: string, def: TaskDefinition, timeline: TimelineLi
     if (live) last.end = now;
     else last.how = 'lost';
   }
-  // The steps in flight: a bar from their start to now.
+  // The steps in flight, and a forEach step's items in flight: a bar from their start to now.
   if (live)
     for (const s of runningSteps(state)) {
       const entry = byStep.get(s.id);
-      if (entry && !def.steps.find((d) => d.id === s.id)?.forEach) entry.step.push({ row: -1, start: Date.parse(s.startedAt), end: now, kind: 'running', step: s.id, n: s.attempt });
+      if (!entry) continue;
+      if (!def.steps.find((d) => d.id === s.id)?.forEach) entry.step.push({ row: -1, start: Date.parse(s.startedAt), end: now, kind: 'running', step: s.id, n: s.attempt });
+      for (const p of s.processes ?? []) if (p.item !== undefined && p.startedAt !== undefined) entry.items.push({ row: -1, start: p.startedAt, end: now, kind: 'running', step: s.id, item: p.item, n: 1 });
     }
   // A forEach step's own bar spans its items; its items go into lanes, each where the last one ended (interval partitioning).
   const rows: PictureRow[] = [];

@@ -238,7 +238,8 @@ export type RunnerStatus = (typeof RUNNER_STATES)[number];
 export const progressSchema = z.object({ done: count(), total: count() });
 
 /** A process group of the step in flight: the next runner stops it if this one dies. */
-const processSchema = z.object({ pid: int(), pidStartTime: optional(z.string()), item: optional(count()) });
+/** `startedAt`: when the item started (ms since the epoch), for the picture of the run. */
+const processSchema = z.object({ pid: int(), pidStartTime: optional(z.string()), item: optional(count()), startedAt: optional(z.number()) });
 
 const itemCountsSchema = z.object({ done: count(), total: count(), failed: count(), running: count(), skipped: optional(count()) });
 

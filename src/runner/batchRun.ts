@@ -262,14 +262,14 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
 /** The items of a forEach step in flight: how many, and their process groups, for state.json. */
 class BatchTracker implements LiveBatch {
   running = 0;
-  private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string }>();
+  private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string; startedAt: number }>();
   private readonly recordTimers = new Map<number, NodeJS.Timeout>();
 
   constructor(private readonly progress: ItemProgress, readonly concurrency: number) {}
 
   /** An item's process group started; `recordTimer` writes it down if it is still running then. */
   started(pid: number, item: number, recordTimer: NodeJS.Timeout): void {
-    this.groups.set(pid, { pid, item });
+    this.groups.set(pid, { pid, item, startedAt: Date.now() });
     this.recordTimers.set(pid, recordTimer);
   }
 

@@ -63,6 +63,7 @@ export interface RunOptions {
 const DEFAULT_RETRY_DELAY_MS = 1000;
 /** When steps in flight end in different ways, the run ends the worst one. */
 const STOP_RANK: Record<Stop['kind'], number> = { completed: 0, paused: 1, failed: 2, interrupted: 3 };
+const stepIndexOf = (stop: Stop) => (stop.kind !== 'completed' && stop.unfinished ? stop.unfinished.index : Infinity);
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export class TaskRun implements RunContext {
@@ -242,7 +243,9 @@ export class TaskRun implements RunContext {
       }
       scheduler.stopped(id);
       if (stop.kind !== 'completed' && stop.unfinished) this.unfinished.set(id, stop.unfinished);
-      if (!ended || STOP_RANK[stop.kind] > STOP_RANK[ended.kind]) ended = stop;
+      // The worst end; of equal ones, the step defined first (the run names it, whichever ended first).
+      const rank = STOP_RANK[stop.kind] - (ended ? STOP_RANK[ended.kind] : -1);
+      if (rank > 0 || (rank === 0 && stepIndexOf(stop) < stepIndexOf(ended!))) ended = stop;
     }
     if (!ended) {
       const done = new Set(this.log.current.completed.map((c) => c.id));

@@ -43,6 +43,16 @@ describe('the picture of a run', () => {
     assert.equal(runPicture('t', def, dead, completed, undefined, 'lost').runs[1].how, 'lost', 'the state says no runner runs it');
   });
 
+  it('items in flight are drawn from their start to now, in lanes beside the others', () => {
+    const state = { currentStep: { id: 'embed', index: 1, attempt: 1, startedAt: new Date(100_000).toISOString(), processes: [{ pid: 7, item: 3, startedAt: 100_001 }] } } as never;
+    const running = timeline.slice(0, 7); // items 0 and 1 done, a pause, item 2 failed once; item 3 runs
+    const p = runPicture('t', def, running, undefined, state, 'running', 100_050);
+    const item3 = p.bars.find((b) => b.item === 3)!;
+    assert.deepEqual([item3.kind, item3.start, item3.end], ['running', 100_001, 100_050]);
+    assert.ok(p.rows[item3.row].lane !== 'step');
+    assert.equal(p.bars.find((b) => b.span)!.kind, 'running', "the step's span runs too");
+  });
+
   it('a step in flight goes on to now; a step no longer defined is left out; a damaged line is skipped', () => {
     const state = { currentStep: { id: 'report', index: 2, attempt: 1, startedAt: new Date(100_011).toISOString() } } as never;
     const p = runPicture('t', def, [...timeline.slice(0, -2), attempt('gone', 1, 2)], completed, state, 'running', 100_500);
