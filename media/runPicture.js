@@ -208,6 +208,12 @@
 
   window.addEventListener('message', (event) => {
     const m = event.data;
+    if (m.type === 'title') {
+      document.querySelector('h1').textContent = m.title;
+      document.title = m.title;
+      selected = -1;
+      return;
+    }
     if (m.type === 'problem') {
       summary.textContent = m.message;
       return;
@@ -232,7 +238,7 @@
     document.body.dataset.items = String(n.items);
     document.body.dataset.bars = String(picture.bars.length);
     // After the browser has painted: what the person waited for.
-    requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', ms: m.readMs + (performance.now() - received), bars: picture.bars.length, steps: n.steps, items: n.items }));
+    requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', generation: m.generation, ms: m.readMs + (performance.now() - received), bars: picture.bars.length, steps: n.steps, items: n.items }));
   });
   /** The bars back from their columns (src/protocol/runPicture.ts encodePicture). */
   function decode(p) {
@@ -249,5 +255,7 @@
     return { ...p, bars };
   }
 
+  // Asked again until the first picture comes: a 'ready' sent before the extension listened is lost.
   vscode.postMessage({ type: 'ready' });
+  const hello = setInterval(() => (picture ? clearInterval(hello) : vscode.postMessage({ type: 'ready' })), 500);
 })();

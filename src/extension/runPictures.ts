@@ -26,37 +26,40 @@ export interface Drawn {
   items: number;
 }
 
+/**
+ * One picture at a time, like VS Code's Markdown preview: Show Run on another task shows that
+ * task's run in the same panel. VS Code makes a second webview slowly (1.4 s against 0.35 s for
+ * the window's first, on the machine of record: docs/benchmarks.md), and a run's picture is
+ * looked at one at a time.
+ */
 export class RunPictures implements vscode.Disposable {
-  private readonly panels = new Map<string, RunPanel>();
+  private panel: RunPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly extensionUri: vscode.Uri) {}
 
   watch(store: TaskStore): void {
-    this.disposables.push(store.onDidChange((ids) => this.panels.forEach((p) => p.store === store && (!ids || ids.includes(p.id)) && p.refreshSoon())));
+    this.disposables.push(store.onDidChange((ids) => this.panel?.store === store && (!ids || ids.includes(this.panel.id)) && this.panel.refreshSoon()));
   }
 
-  /** Open the picture of a task's run, or bring it to the front. */
+  /** Show the picture of a task's run: in the panel open already (brought to the front), or a new one. */
   show(store: TaskStore, id: string): RunPanel {
-    const key = `${store.folder.uri.toString()}#${id}`;
-    let panel = this.panels.get(key);
-    if (panel) panel.reveal();
-    else {
-      panel = new RunPanel(store, id, this.extensionUri, () => this.panels.delete(key));
-      this.panels.set(key, panel);
-    }
-    return panel;
+    if (this.panel) this.panel.show(store, id);
+    else this.panel = new RunPanel(store, id, this.extensionUri, () => (this.panel = undefined));
+    return this.panel;
   }
 
   dispose(): void {
-    for (const p of this.panels.values()) p.dispose();
+    this.panel?.dispose();
     for (const d of this.disposables) d.dispose();
   }
 }
 
 export class RunPanel {
   private readonly panel: vscode.WebviewPanel;
-  private readonly lines: TimelineLine[] = [];
+  private lines: TimelineLine[] = [];
+  /** Bumped when the panel turns to another task: a read of the one before is dropped. */
+  private generation = 0;
   /** How far the timeline has been read, and what was left of a line cut in two. */
   private offset = 0;
   private rest = '';
@@ -66,10 +69,12 @@ export class RunPanel {
   private drawnListeners: ((d: Drawn) => void)[] = [];
   /** The last drawing the webview reported. */
   drawn: Drawn | undefined;
+  /** How long each picture took to build on the extension host's thread (the benchmark reads it). */
+  readonly buildMs: number[] = [];
 
   constructor(
-    readonly store: TaskStore,
-    readonly id: string,
+    public store: TaskStore,
+    public id: string,
     extensionUri: vscode.Uri,
     private readonly onDispose: () => void,
   ) {
@@ -80,20 +85,29 @@ export class RunPanel {
       localResourceRoots: [media],
     });
     this.panel.iconPath = vscode.Uri.joinPath(media, 'tasks.svg');
-    this.panel.webview.html = html(this.panel.webview, media, id);
-    this.panel.webview.onDidReceiveMessage((m: { type: string } & Drawn) => {
+    // Listening before the page loads: it says 'ready' as soon as it can.
+    this.panel.webview.onDidReceiveMessage((m: { type: string; generation?: number } & Drawn) => {
       if (m.type === 'ready') void this.refresh();
-      if (m.type !== 'drawn') return;
+      // A drawing of the task the panel showed before it turned to this one does not count.
+      if (m.type !== 'drawn' || m.generation !== this.generation) return;
       this.drawn = { ms: m.ms, bars: m.bars, steps: m.steps, items: m.items };
       for (const l of this.drawnListeners.splice(0)) l(this.drawn);
     });
+    this.panel.webview.html = html(this.panel.webview, media, id);
     this.panel.onDidDispose(() => {
       clearTimeout(this.timer);
       this.onDispose();
     });
   }
 
-  reveal(): void {
+  /** Show a task's run here: the same task brought to the front, or another read from its start. */
+  show(store: TaskStore, id: string): void {
+    if (store !== this.store || id !== this.id) {
+      Object.assign(this, { store, id, offset: 0, rest: '', drawn: undefined, lines: [], refreshing: undefined });
+      this.generation++;
+      this.panel.title = vscode.l10n.t('Run of {0}', id);
+      void this.panel.webview.postMessage({ type: 'title', title: this.panel.title });
+    }
     this.panel.reveal();
     void this.refresh();
   }
@@ -121,40 +135,44 @@ export class RunPanel {
   private async read(): Promise<void> {
     this.lastRefresh = Date.now();
     const began = performance.now();
+    const generation = this.generation;
     const view = await readTaskViewAsync(this.store.tasksDir, this.id);
+    if (generation !== this.generation) return;
     if (!view.paths || !view.definition) return void this.panel.webview.postMessage({ type: 'problem', message: view.problem ?? `'${this.id}' cannot be read` });
-    await this.readTimeline(view.paths.timeline);
+    if (!(await this.readTimeline(view.paths.timeline, generation))) return;
     const loaded = await loadCheckpointAsync(view.paths);
+    if (generation !== this.generation) return;
     const checkpoint = loaded.ok && (!view.state || loaded.value.checkpoint.runId === view.state.runId) ? loaded.value.checkpoint : undefined;
-    const picture = runPicture(this.id, view.definition, this.lines, checkpoint, view.state, view.status);
-    await this.panel.webview.postMessage({ type: 'picture', picture: encodePicture(picture), live: ACTIVE_STATES.has(view.status), readMs: performance.now() - began });
+    const built = performance.now();
+    const picture = encodePicture(runPicture(this.id, view.definition, this.lines, checkpoint, view.state, view.status));
+    this.buildMs.push(performance.now() - built);
+    await this.panel.webview.postMessage({ type: 'picture', picture, generation, live: ACTIVE_STATES.has(view.status), readMs: performance.now() - began });
   }
 
-  /** The lines added since the last read; from the start again when a new run replaced the file. */
-  private async readTimeline(file: string): Promise<void> {
+  /** The lines added since the last read; from the start again when a new run replaced the file. False: the panel turned to another task meanwhile. */
+  private async readTimeline(file: string, generation: number): Promise<boolean> {
     let handle: fs.promises.FileHandle;
     try {
       handle = await fs.promises.open(file, 'r');
     } catch {
-      this.lines.length = 0;
-      this.offset = 0;
-      return;
+      if (generation !== this.generation) return false;
+      Object.assign(this, { lines: [], offset: 0, rest: '' });
+      return true;
     }
     try {
       const { size } = await handle.stat();
-      if (size < this.offset) {
-        this.lines.length = 0;
-        this.offset = 0;
-        this.rest = '';
-      }
-      if (size === this.offset) return;
+      if (generation !== this.generation) return false;
+      if (size < this.offset) Object.assign(this, { lines: [], offset: 0, rest: '' });
+      if (size === this.offset) return true;
       const buffer = Buffer.alloc(size - this.offset);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
+      if (generation !== this.generation) return false;
       this.offset += bytesRead;
       const text = this.rest + buffer.subarray(0, bytesRead).toString('utf8');
       const cut = text.lastIndexOf('\n') + 1;
       this.rest = text.slice(cut);
       for (const line of parseTimeline(text.slice(0, cut))) this.lines.push(line);
+      return true;
     } finally {
       await handle.close();
     }
