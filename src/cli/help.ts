@@ -94,9 +94,11 @@ Forgets the task's progress (state, checkpoint, logs, step files): its next run 
 first step. The last checkpoint is kept under checkpoints/. Not allowed while a runner runs it.`,
   plan: `Usage: ptask plan <id> [--json] [--force]
 
-What 'ptask resume <id>' would do with each step, and why, without running anything: done (kept),
-rerun (a done step whose run, cwd, env, forEach or executor changed since it ran, and every step
-after it) or run (not done yet, or new). A task that cannot be resumed shows what a run would do.
+What 'ptask resume <id>' would do with each step, and why, without running anything: done (kept,
+or up to date by its inputs and outputs), rerun (a done step whose run, cwd, env, needs, forEach or
+executor changed since it ran, and every step that needs it) or run (not done yet, or new, with
+the steps it comes after, and why it is not up to date). Steps come in an order that respects
+their needs. A task that cannot be resumed shows what a run would do.
 --force: as 'resume --force' would, every done step kept by its id. --json prints
 { "id", "status", "mode", "steps": [ { "id", "action", "reason" } ] }.`,
   logs: `Usage: ptask logs <id> [<step>] [--follow]
