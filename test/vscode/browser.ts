@@ -51,8 +51,14 @@ export async function clickThrough(page: Page, workspace: string): Promise<void>
   await shows('picture', /paused · 1\/3/);
   await inline('picture', 'Resume');
   await shows('picture', /completed · 3\/3/);
-  await row('picture').click({ button: 'right' });
-  await page.locator('.context-view .action-label', { hasText: 'Show Run' }).click();
+  // From the Command Palette: a context menu on the tree closes when the tree re-renders (the run's last writes).
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor(deadline);
+  await input.fill('>Pausable Tasks: Show Run');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Show Run' }).first().waitFor(deadline);
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'picture' }).first().click();
   const picture = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
   const drawn = picture.locator('body[data-bars]');
   await drawn.waitFor({ state: 'attached', ...deadline });
