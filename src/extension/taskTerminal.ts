@@ -140,7 +140,8 @@ export class FollowTerminal implements vscode.Pseudoterminal {
       this.write(dim(`${view.status === 'idle' || view.status === 'completed' ? 'Running' : 'Resuming'} '${this.id}' (Terminate or Ctrl+C pauses it; a second Ctrl+C interrupts)\n`));
       await this.starter.runOrResume(this.store, this.id);
       view = await this.read();
-    } else this.write(dim(`Following '${this.id}', ${view.status} (Terminate or Ctrl+C pauses it; when it is pausing, they interrupt it)\n`));
+    } else if (this.how === 'start') this.write(dim(`Following '${this.id}', ${view.status} (Terminate or Ctrl+C pauses it; when it is pausing, they interrupt it)\n`));
+    else this.write(dim(`Following '${this.id}', ${view.status} (Ctrl+C pauses it, a second interrupts; closing this terminal leaves it as it is)\n`));
     if (!view.paths) return this.end(view.problem ?? `'${this.id}' cannot be read`, 1);
     this.follower = new LogFollower(view.paths, view);
     await this.look(view);
@@ -167,9 +168,13 @@ export class FollowTerminal implements vscode.Pseudoterminal {
     void this.stop(this.ctrlC > 1);
   }
 
-  /** Terminate Task, or the terminal closed: pause, or interrupt when the task is already pausing. */
+  /**
+   * Terminate Task, or its terminal closed: pause, or interrupt when the task is already pausing.
+   * A terminal only opened to follow a task (from the tree) just stops following: looking at a
+   * task and closing the view must not pause it.
+   */
   close(): void {
-    void this.stop(false);
+    if (this.how === 'start') void this.stop(false);
     this.detach();
   }
 

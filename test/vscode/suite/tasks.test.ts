@@ -156,8 +156,23 @@ describe('Pausable Tasks as VS Code tasks (Run Task)', function () {
     await vscode.commands.executeCommand(running.item.command!.command, ...(running.item.command!.arguments ?? []));
     const pty = await waitFor('a following terminal', () => a.taskProvider.terminalOf(store(), 'gated'));
     assert.ok(vscode.window.terminals.some((t) => t.name === 'gated (Pausable Tasks)'));
+    await waitFor('it says what closing it does', () => /closing this terminal leaves it as it is/.test(pty.written));
     fs.writeFileSync(gate(), '');
     await waitForStatus(a, 'gated', 'completed');
     await waitFor('the terminal to say it ended', () => pty.written.includes("'gated' completed"));
+    // Closing a terminal that only followed a task leaves the task alone: it completes (a pause would stop it after its first step).
+    fs.rmSync(gate());
+    await vscode.commands.executeCommand('pausableTasks.run', (await taskItem(a, 'gated'))!.node);
+    await waitForStatus(a, 'gated', 'running');
+    await vscode.commands.executeCommand('pausableTasks.follow', (await taskItem(a, 'gated'))!.node);
+    const follower = await waitFor('a new follower', () => a.taskProvider.terminalOf(store(), 'gated') !== pty && a.taskProvider.terminalOf(store(), 'gated'));
+    await waitFor('it follows', () => follower.written.includes("Following 'gated'"));
+    follower.close();
+    fs.writeFileSync(gate(), '');
+    const after = await waitFor('gated to end', async () => {
+      const status = (await taskItem(a, 'gated'))?.item.contextValue;
+      return status && !/^task\.(running|pausing)/.test(status) && status;
+    });
+    assert.match(after, /^task\.completed/);
   });
 });
