@@ -81,9 +81,18 @@ export class Adoptions {
     await control('cancel', elements.filter((e) => !e.end).map((e) => e.id));
   }
 
-  /** Attempts this run never reached (their step went with a changed definition): stopped; they run again. */
-  async stopUnreached(): Promise<void> {
-    await Promise.all([...this.records.values()].map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
+  /**
+   * Attempts this run never reached. Those of a step the definition no longer has are stopped (they
+   * would run what is no one's now). Those of a step still there (the run paused or stopped before
+   * reaching them) are left to the next runner, with their records: stopping them would lose their
+   * work, and their SIGTERM would read as a failure to the runner that adopts them. True when some
+   * were left so (the records stay).
+   */
+  async stopUnreached(steps: ReadonlySet<string>): Promise<boolean> {
+    const stepOf = (key: string) => (key.includes('#') ? key.slice(0, key.lastIndexOf('#')) : key);
+    const gone = [...this.records.values()].filter((r) => !steps.has(stepOf(r.key)));
+    await Promise.all(gone.map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
     await control('cancel', [...this.elements.values()].filter((e) => !e.end).map((e) => e.id));
+    return gone.length < this.records.size;
   }
 }

@@ -433,7 +433,7 @@ export class TaskRun implements RunContext {
     const state = publisher.state;
     this.watcher.stop();
     if (control.disowned) return this.disownedExit();
-    await this.adoptions.stopUnreached();
+    const recordsLeft = await this.adoptions.stopUnreached(new Set(this.def.steps.map((s) => s.id)));
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);
@@ -444,9 +444,9 @@ export class TaskRun implements RunContext {
     // Not written: checkpoint.json and the journal are as they were, and together hold every commit.
     const snapshotted = await this.log.finalSnapshot(stop.kind, { ...record, failurePause });
     if (!snapshotted) stop = this.pausedByDisk(stop);
-    // Every attempt has ended and is committed: their records are no longer needed.
+    // Every attempt has ended and is committed: their records are no longer needed (but those left for the next runner).
     else {
-      this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
+      if (!recordsLeft) this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
       // Kept while a pause leaves elements held in Slurm's queue: the resume releases them.
       if (!this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
     }
