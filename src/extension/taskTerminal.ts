@@ -124,6 +124,7 @@ export class FollowTerminal implements vscode.Pseudoterminal {
   private lastLine = '';
   private stopped = false;
   private ctrlC = 0;
+  private lostSeen = false;
 
   constructor(
     private readonly store: TaskStore,
@@ -151,6 +152,12 @@ export class FollowTerminal implements vscode.Pseudoterminal {
   private async look(view: TaskView): Promise<void> {
     if (this.stopped) return;
     for (const chunk of await this.follower!.look(view)) this.write(crlf(chunk.toString()));
+    // "lost" read as the runner writes its last state and exits is looked at once more before it counts.
+    if (view.status === 'lost' && !this.lostSeen) {
+      this.lostSeen = true;
+      this.timer = setTimeout(() => void this.read().then((v) => this.look(v)), FOLLOW_MS);
+      return;
+    }
     const line = stateLine(view);
     if (line !== this.lastLine) this.write(dim(`── ${line}\n`));
     this.lastLine = line;
