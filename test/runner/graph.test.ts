@@ -38,6 +38,17 @@ describe('runner: a graph of steps (needs)', () => {
   const events = () => readLines(marks).map((l) => l.split(' ')).map(([what, id, ns]) => ({ what, id, t: BigInt(ns) }));
   const ends = () => events().filter((e) => e.what === 'end').map((e) => e.id);
   const both = () => fs.existsSync(file('b.started')) && fs.existsSync(file('c.started'));
+  /** Run the diamond until b and c both run and state.json (written at most every 50 ms) names both, with their pids. */
+  const bothInFlight = async () => {
+    diamond();
+    const runner = ptaskChild(ws, 'run', 'g');
+    await waitFor('both branches to run', both);
+    const pids = await waitFor('state.json to show both steps in flight', () => {
+      const s = ws.readJson('g', 'state.json');
+      return s.currentStep?.id === 'b' && s.alsoRunning?.[0]?.id === 'c' && s.currentStep.pid && s.alsoRunning[0].pid && [s.currentStep.pid, s.alsoRunning[0].pid];
+    });
+    return { runner, pids };
+  };
 
   it('runs independent branches at once: their times overlap, and each step runs once', () => {
     diamond();
@@ -53,14 +64,7 @@ describe('runner: a graph of steps (needs)', () => {
   });
 
   it('a pause while both branches run lets both finish and starts nothing; resume runs the rest once', async () => {
-    diamond();
-    const runner = ptaskChild(ws, 'run', 'g');
-    await waitFor('both branches to run', both);
-    // state.json is written at most every 50 ms: it shows both steps in flight within that.
-    await waitFor('state.json to show both steps in flight', () => {
-      const state = ws.readJson('g', 'state.json');
-      return state.currentStep?.id === 'b' && state.alsoRunning?.map((s: { id: string }) => s.id).join() === 'c';
-    });
+    const { runner } = await bothInFlight();
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);
     assert.equal(ptask(ws, 'pause', 'g').code, 0);
     await waitFor('the pause to be seen', () => ws.readJson('g', 'state.json').status === 'pausing');
@@ -78,13 +82,7 @@ describe('runner: a graph of steps (needs)', () => {
   });
 
   it('kill -9 of the runner while both branches run, then resume: each step once, nothing finished runs again', async () => {
-    diamond();
-    const runner = ptaskChild(ws, 'run', 'g');
-    await waitFor('both branches to run', both);
-    await waitFor('both pids in state.json', () => {
-      const s = ws.readJson('g', 'state.json');
-      return s.currentStep?.pid && s.alsoRunning?.[0]?.pid;
-    });
+    const { runner } = await bothInFlight();
     runner.child.kill('SIGKILL');
     await runner.exited;
     assert.equal(status(ws, 'g').status, 'lost');
@@ -97,13 +95,7 @@ describe('runner: a graph of steps (needs)', () => {
   });
 
   it('interrupt while both branches run stops them both; resume runs them again, and the rest, once', async () => {
-    diamond();
-    const runner = ptaskChild(ws, 'run', 'g');
-    await waitFor('both branches to run', both);
-    const pids = await waitFor('both pids in state.json', () => {
-      const s = ws.readJson('g', 'state.json');
-      return s.currentStep?.pid && s.alsoRunning?.[0]?.pid && [s.currentStep.pid, s.alsoRunning[0].pid];
-    });
+    const { runner, pids } = await bothInFlight();
     assert.equal(ptask(ws, 'interrupt', 'g').code, 0);
     assert.equal(await runner.exited, 4, runner.output());
     for (const pid of pids) assert.ok(!pidAlive(pid), `step process ${pid} is gone`);
