@@ -70,7 +70,6 @@ export class Adoptions {
 
   /** Attempts of these steps (their definition changed since): stopped, and not taken over. */
   async stopSteps(stepIds: string[], reporter: Reporter): Promise<void> {
-    const stepOf = (key: string) => (key.includes('#') ? key.slice(0, key.lastIndexOf('#')) : key);
     const records = [...this.records.values()].filter((r) => stepIds.includes(stepOf(r.key)));
     const elements = [...this.elements.values()].filter((e) => stepIds.includes(stepOf(e.key)));
     if (!records.length && !elements.length) return;
@@ -82,17 +81,25 @@ export class Adoptions {
   }
 
   /**
-   * Attempts this run never reached. Those of a step the definition no longer has are stopped (they
-   * would run what is no one's now). Those of a step still there (the run paused or stopped before
-   * reaching them) are left to the next runner, with their records: stopping them would lose their
-   * work, and their SIGTERM would read as a failure to the runner that adopts them. True when some
-   * were left so (the records stay).
+   * Attempts this run never reached (it paused, stopped or was interrupted first). An interrupt
+   * stops them all: the person asked for everything to stop. Otherwise only those of a step the
+   * definition no longer has are stopped (they would run what is no one's now); those of a step
+   * still there are left to the next runner with their records, and Slurm elements of theirs not
+   * yet started are held: stopping them would lose their work, and their SIGTERM would read as a
+   * failure to the runner that adopts them. True when some were left so (attempts/ and slurm/ stay).
    */
-  async stopUnreached(steps: ReadonlySet<string>): Promise<boolean> {
-    const stepOf = (key: string) => (key.includes('#') ? key.slice(0, key.lastIndexOf('#')) : key);
-    const gone = [...this.records.values()].filter((r) => !steps.has(stepOf(r.key)));
-    await Promise.all(gone.map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
-    await control('cancel', [...this.elements.values()].filter((e) => !e.end).map((e) => e.id));
-    return gone.length < this.records.size;
+  async stopUnreached(steps: ReadonlySet<string>, interrupted: boolean): Promise<boolean> {
+    const stop = (key: string) => interrupted || !steps.has(stepOf(key));
+    const records = [...this.records.values()].filter((r) => stop(r.key));
+    const elements = [...this.elements.values()].filter((e) => stop(e.key));
+    const left = [...this.elements.values()].filter((e) => !stop(e.key) && !e.end && !e.held);
+    await Promise.all(records.map((r) => (r.pgid && !r.end ? terminateGroup(r.pgid, this.graceMs) : undefined)));
+    await control('cancel', elements.filter((e) => !e.end).map((e) => e.id));
+    // Held whether pending or running: scontrol holds only what has not started.
+    await control('hold', left.map((e) => e.id));
+    return records.length < this.records.size || elements.length < this.elements.size;
   }
 }
+
+/** The step an attempt's key names ("<step>" or "<step>#<item index>"). */
+const stepOf = (key: string) => (key.includes('#') ? key.slice(0, key.lastIndexOf('#')) : key);

@@ -433,7 +433,7 @@ export class TaskRun implements RunContext {
     const state = publisher.state;
     this.watcher.stop();
     if (control.disowned) return this.disownedExit();
-    const recordsLeft = await this.adoptions.stopUnreached(new Set(this.def.steps.map((s) => s.id)));
+    const left = await this.adoptions.stopUnreached(new Set(this.def.steps.map((s) => s.id)), control.status === 'interrupting');
     // A step that failed while being interrupted was interrupted: the person asked it to stop.
     if (stop.kind === 'failed' && control.status === 'interrupting') stop = { kind: 'interrupted', unfinished: stop.unfinished };
     stop = this.pausedByDisk(stop);
@@ -446,9 +446,9 @@ export class TaskRun implements RunContext {
     if (!snapshotted) stop = this.pausedByDisk(stop);
     // Every attempt has ended and is committed: their records are no longer needed (but those left for the next runner).
     else {
-      if (!recordsLeft) this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
-      // Kept while a pause leaves elements held in Slurm's queue: the resume releases them.
-      if (!this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
+      if (!left) this.tryWrite(() => fs.rmSync(paths.attemptsDir, { recursive: true, force: true }), paths.attemptsDir);
+      // Kept while a pause leaves elements held in Slurm's queue (the resume releases them), or adopted ones unreached.
+      if (!left && !this.slurm?.holds()) this.tryWrite(() => fs.rmSync(paths.slurmDir, { recursive: true, force: true }), paths.slurmDir);
     }
     this.timeline.add({ t: 'stop', at: Date.now(), how: stop.kind });
     this.timeline.close();
