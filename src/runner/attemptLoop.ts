@@ -44,7 +44,9 @@ export type Settled =
   | { kind: 'pauseOn'; attempt: number; end: AttemptEnd; reason: string; why: string }
   | { kind: 'failed'; attempt: number; end: AttemptEnd; reason: string }
   /** A pause or an interrupt came during the delay before a retry. */
-  | { kind: 'stopped'; attempt: number; end: AttemptEnd; reason: string };
+  | { kind: 'stopped'; attempt: number; end: AttemptEnd; reason: string }
+  /** Queued behind another attempt, its slot did not start it (that one failed, or a hold came): it is yet to run. */
+  | { kind: 'declined'; attempt: number };
 
 /** Starts attempt `n` (1, 2, …); `watch` sees its output lines, for pauseOn. */
 export type StartAttempt = (n: number, watch: OutputWatch | undefined) => RunningAttempt;
@@ -59,6 +61,7 @@ export async function runAttempts(policy: AttemptPolicy, host: LoopHost, start: 
       continue;
     }
     if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n };
+    if (end.kind === 'declined') return { kind: 'declined', attempt: n };
     if (end.kind === 'interrupted') return { kind: 'interrupted', attempt: n };
     // Held by the pause before it started (a Slurm element): it did not run; it runs on resume.
     if (end.kind === 'held') return { kind: 'pausedInside', attempt: n, held: true };
@@ -93,7 +96,13 @@ async function attemptOnce(timeoutMs: number | undefined, interrupt: AbortSignal
   };
   const onAbort = () => stopFor({ kind: 'interrupted' });
   interrupt.addEventListener('abort', onAbort);
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => stopFor({ kind: 'timed-out', timeoutMs }), timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  // From its start: a queued attempt may wait for the one before it.
+  const arm = () => (timer = setTimeout(() => stopFor({ kind: 'timed-out', timeoutMs: timeoutMs! }), timeoutMs));
+  if (timeoutMs === undefined) {
+    // no timer
+  } else if (attempt.afterStart) attempt.afterStart(arm);
+  else arm();
   try {
     const end = await attempt.ended;
     onEnded?.(attempt);

@@ -3,9 +3,10 @@
  * next resume (a run that ended well deletes them). Each slot appends, a write a line (a crash of
  * the slot or the runner cannot tear one; a power loss may cut the last, which is then ignored):
  *   slot  <pid> <start time>           the slot itself (written by the runner that made it)
- *   start <key> <attempt> <pid> <ms>   a request taken: it will run
+ *   start <key> <attempt> <pid> <s>    a request taken: it will run
  *   group <key> <attempt> <pgid>       its process group exists
- *   end   <key> <attempt> <exit code> <signal number> <ms> [<why it could not start>]
+ *   end   <key> <attempt> <exit code> <signal number> <s> [<why it could not start>]
+ * (times in seconds: for a reader; the slot loads no clock finer than that to record them)
  * A key is a step id, or "<step>#<item index>". Records are not synced: the runner commits what
  * it sees, durably; a power loss before that runs the attempts again.
  */

@@ -28,7 +28,7 @@ const MAX_INLINE_ITEMS = 64 * 1024;
 /** A forEach step of at least this many items reports each tenth done. */
 const REPORT_MIN_ITEMS = 100;
 
-type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'failed'; failure: FailedItem } | { kind: 'pause'; reason: string };
+type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'declined' } | { kind: 'failed'; failure: FailedItem } | { kind: 'pause'; reason: string };
 
 export async function runBatch(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
   const files = stepFiles(ctx.paths, step);
@@ -56,7 +56,7 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
   });
   if (!restored) return { kind: 'paused', unfinished: previous };
   const concurrency = step.concurrency ?? 1;
-  const tracker = new BatchTracker(batch, concurrency);
+  const tracker = new BatchTracker(batch, concurrency, () => ctx.queue(step.id).waiting);
   ctx.batch = tracker;
   ctx.reporter.info(
     `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${batch.skippedCount ? `, ${batch.skippedCount} skipped` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
@@ -141,6 +141,8 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const taken = pending.filter(adopted);
   const toRun = taken.length ? [...taken, ...pending.filter((i) => !adopted(i))] : pending;
   let next = 0;
+  // Items a slot declined (queued behind one that failed, or held): they go first when items start again.
+  const declined: number[] = [];
   let stopReason: string | undefined;
   // The same for every item and attempt: built once, not per item.
   const env = ctx.stepEnv(step, index, {});
@@ -151,7 +153,8 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const inFlight = slurm ? batch.total : tracker.concurrency;
   let lastReport = Math.floor((batch.doneCount * 10) / Math.max(1, batch.total));
 
-  const runItem = async (i: number): Promise<ItemEnd> => {
+  /** `behind`: queued behind an item running in a slot (its first attempt; a retry starts afresh). */
+  const runItem = async (i: number, behind: boolean): Promise<ItemEnd> => {
     const item = batch.items[i];
     const stateFile = path.join(files.itemStates, `${i}.state`);
     // Attempts count across runs: a resume after a failure goes on from the failed item's count.
@@ -173,6 +176,8 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`, `ITEM_INDEX=${i}`],
           record: { key: itemKey(step.id, i), attempt: before + attempt },
           slurm,
+          lane: step.id,
+          behind: behind && attempt === 1,
           onStarted: (pid) => tracker.started(pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS)),
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
@@ -193,6 +198,8 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
         return { kind: 'pause', reason: `item ${i} (${item}) failed: ${settled.reason}; ${settled.why}` };
       case 'failed':
         return { kind: 'failed', failure: { index: i, item, attempts: before + settled.attempt, error: settled.reason, endedAt: new Date().toISOString() } };
+      case 'declined':
+        return { kind: 'declined' };
     }
   };
 
@@ -227,7 +234,13 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
         // Neither done nor failed: it runs again if a resume cancels the pause while other items are in flight.
         toRun.push(i);
         break;
+      case 'declined':
+        // It did not run: it is next (in index order), here or on resume.
+        declined.splice(sortedIndex(declined, i), 0, i);
+        break;
     }
+    // A failure stops the step: what slots hold queued is not started.
+    if (stopReason !== undefined) ctx.holdQueued();
     ctx.publisher.save(ITEM_PROGRESS_MS);
   };
 
@@ -236,10 +249,16 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
     const pump = () => {
       if (ended) return;
       control.look();
-      while (control.running && stopReason === undefined && next < toRun.length && (tracker.running < inFlight || adopted(toRun[next]))) {
-        const i = toRun[next++];
+      while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
+        const i = declined.length ? declined[0] : toRun[next];
+        // Concurrency counts the items running; one more may wait in each slot behind the one it runs.
+        const queue = ctx.queue(step.id);
+        const behind = !(tracker.running - queue.waiting < inFlight || adopted(i));
+        if (behind && (slurm || !queue.room)) break;
+        if (declined.length) declined.shift();
+        else next++;
         tracker.running++;
-        runItem(i)
+        runItem(i, behind)
           .then((end) => {
             tracker.running--;
             settle(i, end);
@@ -259,13 +278,21 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   });
 }
 
+/** Where `i` goes in the ascending list `list`. */
+function sortedIndex(list: number[], i: number): number {
+  let at = list.length;
+  while (at > 0 && list[at - 1] > i) at--;
+  return at;
+}
+
 /** The items of a forEach step in flight: how many, and their process groups, for state.json. */
 class BatchTracker implements LiveBatch {
+  /** Handed to the executor and not yet ended (some may wait in a slot: `waiting`). */
   running = 0;
   private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string; startedAt: number }>();
   private readonly recordTimers = new Map<number, NodeJS.Timeout>();
 
-  constructor(private readonly progress: ItemProgress, readonly concurrency: number) {}
+  constructor(private readonly progress: ItemProgress, readonly concurrency: number, private readonly waiting: () => number) {}
 
   /** An item's process group started; `recordTimer` writes it down if it is still running then. */
   started(pid: number, item: number, recordTimer: NodeJS.Timeout): void {
@@ -285,7 +312,7 @@ class BatchTracker implements LiveBatch {
 
   counts() {
     const { doneCount: done, total, failedCount: failed } = this.progress;
-    return { progress: { done, total }, items: { done, total, failed, running: this.running } };
+    return { progress: { done, total }, items: { done, total, failed, running: this.running - this.waiting() } };
   }
 }
 

@@ -38,6 +38,13 @@ export interface AttemptSpec {
    * process does: those that left its process group are found by them.
    */
   identity?: string[];
+  /** The lane it runs in (the items of a step): an attempt queued `behind` waits only behind one of its lane. */
+  lane?: string;
+  /**
+   * Queue it behind a running attempt of its lane (the runner asked Executor.canQueue): it starts
+   * the moment that one ends, as xargs starts the next item, rather than a round trip later.
+   */
+  behind?: boolean;
   /** Run it as a Slurm job element instead (slurm/slurmExecutor.ts); `throttle`: elements of the step at once. */
   slurm?: { stepId: string; options: SlurmOptions; throttle: number };
 }
@@ -51,7 +58,9 @@ export type ExecEnd =
   /** A Slurm element a pause held before it started: neither run nor failed; a resume releases it. */
   | { kind: 'held' }
   /** Slurm ended the element before it could say how (a time limit, a node lost, a cancel); `said`: Slurm's words. */
-  | { kind: 'cluster'; state: string; said?: string };
+  | { kind: 'cluster'; state: string; said?: string }
+  /** A queued attempt its slot did not start: the one before it failed, or a hold came first. It did not run. */
+  | { kind: 'declined' };
 
 export interface RunningAttempt {
   /** Its process group; undefined until it has started, or when it could not start. */
@@ -62,10 +71,19 @@ export interface RunningAttempt {
   readonly ended: Promise<ExecEnd>;
   /** Stop it: SIGTERM to everything it runs, SIGKILL after the grace period. Idempotent. */
   stop(): void;
+  /** Call `fn` once it has started (at once if it has; never if it does not start): a queued attempt starts later. */
+  afterStart?(fn: () => void): void;
 }
 
 export interface Executor {
   start(spec: AttemptSpec): RunningAttempt;
+  /**
+   * The queues of a lane: how many of its attempts wait behind a running one (sent, not yet their
+   * slot's first), and whether one more can be queued (`behind`): one runs with nothing behind it.
+   */
+  queue?(lane: string): { waiting: number; room: boolean };
+  /** While on, nothing queued starts (a pause, an interrupt, a stop): each ends 'declined'. */
+  hold?(on: boolean): void;
   /** The run folder is another run's now: write nothing more there. */
   mute(): void;
   /** No more attempts will start. */
@@ -91,5 +109,7 @@ export function describeEnd(end: AttemptEnd): string {
       return 'held by a pause before it started';
     case 'cluster':
       return `Slurm ended it: ${end.state}${end.said ? ` (${end.said})` : ''}`;
+    case 'declined':
+      return 'not started: queued behind an attempt that did not succeed, or held';
   }
 }

@@ -36,25 +36,38 @@ export function slotsAvailable(): boolean {
 
 export const NUL_IN_REQUEST = 'its command, folder or environment holds a NUL byte';
 
-/** An attempt as a slot reads it (slotScript.ts); undefined when a field holds a NUL byte. `lines`: report its output lines. */
-export function slotRequest(spec: AttemptSpec, lines: boolean): string | undefined {
-  const env = Object.entries(spec.env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
-  const fields = [spec.record.key, String(spec.record.attempt), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', spec.command, ...env];
+/** How a request carries its environment: whole ("="), or as changes from the request before ("+"). */
+export type RequestEnv = { form: '='; entries: string[] } | { form: '+'; entries: string[] };
+
+/** Every variable of an environment, as "NAME=value" (the form "=" of a request). */
+export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', entries: Object.entries(env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`])) });
+
+/**
+ * An attempt as a slot reads it (slotScript.ts); undefined when a field holds a NUL byte. `lines`:
+ * report its output lines; `queued`: sent while an attempt runs in the slot.
+ */
+export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean): string | undefined {
+  const fields = [spec.record.key, String(spec.record.attempt), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', env.form, spec.command, ...env.entries];
   if (fields.some((field) => field.includes('\0'))) return undefined;
   const payload = fields.join('\0');
   return `${Buffer.byteLength(payload)}\n${payload}`;
 }
 
+/** A log opened by a slot: appended to, created, never through a symbolic link. */
+export const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+
 export class SlotExecutor implements Executor {
-  private readonly idle: Slot[] = [];
   private readonly slots = new Set<Slot>();
   private count = 0;
 
-  /** `recordsFile(n)`: where slot n appends its records. */
-  constructor(private readonly graceMs: number, private readonly recordsFile: (slot: number) => string) {}
+  /** `recordsFile(n)`: where slot n appends its records; `holdFile`: while it exists, slots start nothing queued. */
+  constructor(private readonly graceMs: number, private readonly recordsFile: (slot: number) => string, private readonly holdFile: string) {
+    fs.rmSync(holdFile, { force: true });
+  }
 
   start(spec: AttemptSpec): RunningAttempt {
-    let slot = this.idle.pop();
+    let slot = spec.behind ? [...this.slots].find((s) => s.canQueue(spec.lane)) : undefined;
+    slot ??= [...this.slots].find((s) => s.idle);
     if (!slot) {
       const file = this.recordsFile(this.count++);
       try {
@@ -63,38 +76,58 @@ export class SlotExecutor implements Executor {
       } catch {
         // there already; or no run folder, or a full disk: the attempts run, unrecorded
       }
-      slot = new Slot(file, this.graceMs, (gone) => {
-        this.slots.delete(gone);
-        const at = this.idle.indexOf(gone);
-        if (at >= 0) this.idle.splice(at, 1);
-      });
+      slot = new Slot(file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
       this.slots.add(slot);
     }
-    const chosen = slot;
-    return chosen.run(spec, () => this.idle.push(chosen));
+    return slot.run(spec);
   }
 
-  /** Nothing to do: a disowned runner stops every attempt, and a slot opened its log before. */
-  mute(): void {}
+  queue(lane: string): { waiting: number; room: boolean } {
+    let waiting = 0;
+    let room = false;
+    for (const slot of this.slots) {
+      waiting += slot.waiting(lane);
+      room ||= slot.canQueue(lane);
+    }
+    return { waiting, room };
+  }
 
-  /** No more attempts: each slot exits once its attempt (if any) has ended. */
+  hold(on: boolean): void {
+    try {
+      if (on) fs.closeSync(fs.openSync(this.holdFile, 'a'));
+      else fs.rmSync(this.holdFile, { force: true });
+    } catch {
+      // no run folder: those queued start, and are stopped as they start (a disowned runner)
+    }
+  }
+
+  /** A disowned runner stops every attempt; nothing queued should start meanwhile. */
+  mute(): void {
+    this.hold(true);
+  }
+
+  /** No more attempts: each slot exits once its attempts (if any) have ended. */
   close(): void {
     for (const slot of this.slots) slot.close();
+    fs.rmSync(this.holdFile, { force: true });
   }
 }
 
-/** One supervisor process and the attempt it runs, if any. */
+/** One supervisor process and the attempts sent to it: the first runs, a next one may wait behind it. */
 class Slot {
   private readonly child: ChildProcess;
-  private current: SlotAttempt | undefined;
+  private readonly attempts: SlotAttempt[] = [];
   private pending = Buffer.alloc(0);
   private dead = false;
+  /** The environment of the last request sent: the next one carries only what differs. */
+  private readonly env = new Map<string, string>();
 
-  constructor(records: string, private readonly graceMs: number, private readonly onGone: (slot: Slot) => void) {
-    this.child = spawn('perl', ['-e', SLOT_SCRIPT, records, String(process.pid), String(graceMs), String(DRAIN_MS)], {
+  constructor(records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
+    this.child = spawn('perl', ['-e', SLOT_SCRIPT, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
       detached: true,
       stdio: ['pipe', 'pipe', 'ignore'],
     });
+    for (const [name, value] of Object.entries(process.env)) if (value !== undefined) this.env.set(name, value);
     this.child.stdin!.on('error', () => {}); // a slot that died: its exit says so
     this.child.stdout!.on('data', (chunk: Buffer) => this.read(chunk));
     this.child.on('error', (err) => this.gone(`could not start its supervisor (perl): ${err.message}`));
@@ -105,25 +138,46 @@ class Slot {
     } catch {
       // a full disk: the attempts run, unrecorded (a successor could not adopt them)
     }
-    this.idle();
+    this.settle();
   }
 
-  run(spec: AttemptSpec, onFree: () => void): RunningAttempt {
-    const attempt = new SlotAttempt(spec, this.graceMs, () => {
-      this.current = undefined;
-      this.idle();
-      if (!this.dead) onFree();
-    });
+  get idle(): boolean {
+    return !this.dead && this.attempts.length === 0;
+  }
+
+  /** Attempts of this lane sent here behind the first (which runs, or is about to). */
+  waiting(lane: string): number {
+    let n = 0;
+    for (let i = 1; i < this.attempts.length; i++) if (this.attempts[i].lane === lane) n++;
+    return n;
+  }
+
+  /** One attempt of this lane runs here, and nothing waits behind it. */
+  canQueue(lane: string | undefined): boolean {
+    return !this.dead && lane !== undefined && this.attempts.length === 1 && this.attempts[0].lane === lane;
+  }
+
+  run(spec: AttemptSpec): RunningAttempt {
+    const queued = this.attempts.length > 0;
+    const attempt = new SlotAttempt(spec, this.graceMs);
     if (this.dead) {
       attempt.report(`F its supervisor is gone`);
       return attempt;
     }
-    this.current = attempt;
+    this.attempts.push(attempt);
     this.child.ref();
     (this.child.stdout as { ref?: () => void }).ref?.();
-    const request = slotRequest(spec, Boolean(spec.onStdoutLine || spec.onStderrLine));
-    if (request === undefined) attempt.report(`F ${NUL_IN_REQUEST}`);
-    else this.child.stdin!.write(request);
+    const env = this.changes(spec.env);
+    const request = slotRequest(spec, env, Boolean(spec.onStdoutLine || spec.onStderrLine), queued);
+    if (request === undefined) {
+      // Never sent: it ends now, out of the order of the slot's reports.
+      this.attempts.pop();
+      attempt.report(`F ${NUL_IN_REQUEST}`);
+      this.settle();
+    } else {
+      env.sent();
+      this.child.stdin!.write(request);
+    }
     return attempt;
   }
 
@@ -131,8 +185,28 @@ class Slot {
     this.child.stdin!.end();
   }
 
+  /** What differs from the environment of the request before: NAME=value set, NAME unset; `sent()` once it went. */
+  private changes(env: NodeJS.ProcessEnv): RequestEnv & { sent(): void } {
+    const set: [string, string][] = [];
+    const unset: string[] = [];
+    for (const name in env) {
+      const value = env[name];
+      if (value !== undefined && this.env.get(name) !== value) set.push([name, value]);
+    }
+    for (const name of this.env.keys()) if (env[name] === undefined) unset.push(name);
+    return {
+      form: '+',
+      entries: [...set.map(([name, value]) => `${name}=${value}`), ...unset],
+      sent: () => {
+        for (const [name, value] of set) this.env.set(name, value);
+        for (const name of unset) this.env.delete(name);
+      },
+    };
+  }
+
   /** Nothing in flight: the slot does not keep the runner alive. */
-  private idle(): void {
+  private settle(): void {
+    if (this.attempts.length) return;
     this.child.unref();
     (this.child.stdout as { unref?: () => void }).unref?.();
   }
@@ -140,17 +214,29 @@ class Slot {
   private read(chunk: Buffer): void {
     let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10)) {
-      this.current?.report(data.toString('utf8', 0, nl));
+      this.report(data.toString('utf8', 0, nl));
       data = data.subarray(nl + 1);
     }
     this.pending = Buffer.from(data);
+  }
+
+  /** A report is of the first attempt sent and not yet ended; its end makes the next the first. */
+  private report(line: string): void {
+    const attempt = this.attempts[0];
+    if (!attempt) return;
+    if (attempt.report(line)) {
+      this.attempts.shift();
+      this.settle();
+    }
   }
 
   private gone(why: string): void {
     if (this.dead) return;
     this.dead = true;
     this.onGone(this);
-    this.current?.supervisorGone(why);
+    const [current, ...queued] = this.attempts.splice(0);
+    current?.supervisorGone(why);
+    for (const attempt of queued) attempt.report('D');
   }
 }
 
@@ -163,9 +249,14 @@ class SlotAttempt implements RunningAttempt {
   private stopWanted = false;
   private logFailed = false;
   private settled = false;
+  private onStart: (() => void)[] = [];
 
-  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number, private readonly onSettled: () => void) {
+  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number) {
     this.ended = new Promise((r) => (this.resolve = r));
+  }
+
+  get lane(): string | undefined {
+    return this.spec.lane;
   }
 
   stop(): void {
@@ -173,37 +264,50 @@ class SlotAttempt implements RunningAttempt {
     else this.stopping ??= terminateGroup(this.pid, this.graceMs);
   }
 
-  /** A line from the slot. */
-  report(line: string): void {
+  afterStart(fn: () => void): void {
+    if (this.pid !== undefined) fn();
+    else this.onStart.push(fn);
+  }
+
+  /** A line from the slot; true when it was the attempt's last. */
+  report(line: string): boolean {
     const rest = line.slice(2);
     switch (line[0]) {
       case 'S':
         this.pid = Number(rest);
         this.spec.onStarted?.(this.pid);
+        for (const fn of this.onStart.splice(0)) fn();
         if (this.stopWanted) this.stop();
-        return;
+        return false;
       case 'O': // stdout and stderr, one stream
-        return (this.spec.onStdoutLine ?? this.spec.onStderrLine)?.(rest);
+        (this.spec.onStdoutLine ?? this.spec.onStderrLine)?.(rest);
+        return false;
       case 'L': {
         // "<errno> <message>": an error with its code, as fs would throw it, so that it is named in words.
         const [errno, ...message] = rest.split(' ');
         const error = Object.assign(new Error(message.join(' ')), { code: ERRNO_NAMES.get(Number(errno)), syscall: 'write', path: this.spec.logFile });
         if (!this.logFailed) this.spec.onLogError?.(error);
         this.logFailed = true;
-        return;
+        return false;
       }
       case 'Q':
         this.exited = true;
-        return;
+        return false;
       case 'X': {
         const [code, signal, held] = rest.split(' ');
         // Processes that left the group but held its output: found by the attempt's environment.
         if (held === '1' && this.spec.identity) stopProcesses(processesWithEnv(this.spec.identity).map((p) => p.pid), this.graceMs);
-        return this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null });
+        this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null });
+        return true;
       }
       case 'F':
-        return this.settle({ kind: 'spawn-error', error: rest });
+        this.settle({ kind: 'spawn-error', error: rest });
+        return true;
+      case 'D':
+        this.settle({ kind: 'declined' });
+        return true;
     }
+    return false;
   }
 
   /** The slot died under the attempt: its group goes too (nobody would record its end). */
@@ -216,9 +320,7 @@ class SlotAttempt implements RunningAttempt {
     if (this.settled) return;
     this.settled = true;
     this.exited = true;
-    void (this.stopping ?? Promise.resolve()).then(() => {
-      this.onSettled();
-      this.resolve(end);
-    });
+    this.onStart = [];
+    void (this.stopping ?? Promise.resolve()).then(() => this.resolve(end));
   }
 }

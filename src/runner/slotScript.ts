@@ -1,90 +1,129 @@
 /**
  * The program of a slot (see slotExecutor.ts), in Perl: every machine a runner runs on has one
- * (`perl-base` is essential on Debian; macOS ships it), it forks cheaply, and it reports an exact
- * end (exit code or signal). Modules of perl-base only; Time::HiRes when there.
+ * (`perl-base` is essential on Debian; macOS ships it), and it reports an exact end (exit code or
+ * signal). Core Perl and Fcntl only, Time::HiRes when there: no POSIX, whose size made every fork
+ * cost a fifth more (a fork copies the forking process's page tables), and nothing is done in the
+ * child between fork and exec but what must be (each page it touches is copied).
  *
  * Arguments: the records file, the runner's pid, the grace (ms) before SIGKILL, the drain (ms),
- * and, in a Slurm job, a prefix of variables to keep (SLURM_): the job is the slot's parent then
- * (runner pid 0), and a scancel's SIGTERM is handed to the attempt while the slot stays to record its end.
+ * in a Slurm job a prefix of variables to keep (SLURM_), and the hold file. In a Slurm job the
+ * job is the slot's parent (runner pid 0), and a scancel's SIGTERM is handed to the attempt while
+ * the slot stays to record its end.
+ *
  * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, cwd, log file, header,
- * prefix ("" for none), wants lines ("1"/"0"), command, then NAME=value for the environment.
+ * prefix ("" for none), wants lines ("1"/"0"), queued ("1": sent while an attempt ran here), the
+ * environment's form, command, then the environment: with form "=" its every NAME=value (the
+ * kept prefix's variables added), with "+" what differs from the request before's (NAME=value
+ * set, NAME unset; the first's from the slot's own). Requests wait in the pipe: a slot takes the next the moment one ends. It declines (does
+ * not start) a queued one when the attempt before it did not succeed (the runner decides what
+ * follows a failure) or the hold file exists (a pause or a stop: nothing new starts); and stops
+ * taking any once its runner is gone (its successor decides what runs).
+ *
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
- * (when wanted), "L <error>" the log cannot be written, "Q" the shell exited, "X <code> <signal> <held>"
- * the end, or "F <error>" it could not start. Records, appended to the records file, one write a
- * line: "start", "group", "end" (see attemptRecords.ts).
+ * (when wanted), "L <errno> <error>" the log cannot be written, "Q" the shell exited, "X <code>
+ * <signal> <held>" the end, "F <error>" it could not start, "D" declined. Records, appended to
+ * the records file, one write a line: "start", "group", "end" (see attemptRecords.ts).
  */
 export const SLOT_SCRIPT = String.raw`
-use strict;
-use warnings;
-use POSIX ();
-use Fcntl qw(O_WRONLY O_APPEND O_CREAT O_NOFOLLOW);
-
-my ($records, $runner, $grace_ms, $drain_ms, $keep) = @ARGV;
+my ($records, $runner, $grace_ms, $drain_ms, $log_flags, $keep, $hold) = @ARGV;
 $keep //= '';
+$hold //= '';
+my $WNOHANG = 1;  # the same on Linux, macOS and the BSDs
 # In a Slurm job, a cancel's SIGTERM is handed to the attempt's group (Slurm may signal only the
 # job's own process group, and the attempt has its own); the slot stays to record its end.
 my $attempt_group = 0;
 $SIG{TERM} = sub { kill('TERM', -$attempt_group) if $attempt_group } if $keep ne '';
-my $now = sub { int(time() * 1000) };
-eval { require Time::HiRes; $now = sub { int(Time::HiRes::time() * 1000) }; 1 };
-$SIG{PIPE} = 'IGNORE';
+# Milliseconds for the waits of a group that outlives its shell, which are rare: Time::HiRes is
+# loaded then (from that moment this slot's forks cost a little more).
+my $now;
+$now = sub {
+  $now = sub { int(time() * 1000) };
+  eval { require Time::HiRes; $now = sub { int(Time::HiRes::time() * 1000) }; 1 };
+  return $now->();
+};
+# The runner may be gone: a report then fails with EPIPE. A handler, not IGNORE: an ignored signal
+# stays ignored across exec, a handled one does not (the child then needs no change).
+$SIG{PIPE} = sub {};
+# Requests and reports on descriptors of their own: 0, 1 and 2 are what each attempt gets (/dev/null,
+# and its output pipe, set here before the fork, so that the child has nothing to do but exec).
+open(my $requests, '<&', \*STDIN) or die "stdin: $!";
+open(my $reports, '>&', \*STDOUT) or die "stdout: $!";
+open(STDIN, '<', '/dev/null') or die "/dev/null: $!";
+open(STDOUT, '>', '/dev/null') or die "/dev/null: $!";
+open(my $nowhere, '>&', \*STDOUT) or die "/dev/null: $!";
 # Without its records (a full disk) an attempt still runs; only a successor could not adopt it.
 my $rec;
-sysopen($rec, $records, O_WRONLY | O_APPEND | O_CREAT, 0644) or undef $rec;
+open($rec, '>>', $records) or undef $rec;
 
-sub report { syswrite(STDOUT, $_[0]) }  # the runner may be gone: EPIPE is ignored
+sub report { syswrite($reports, $_[0]) }
 sub record { syswrite($rec, $_[0]) if $rec }
 
+my $last_ok = 1;
 while (1) {
-  my $len = <STDIN>;
+  my $len = <$requests>;
   last unless defined $len;
   chomp $len;
   my $payload = '';
   while (length($payload) < $len) {
-    my $got = read(STDIN, $payload, $len - length($payload), length($payload));
+    my $got = read($requests, $payload, $len - length($payload), length($payload));
     last unless $got;
   }
   last if length($payload) < $len;
-  # A request read after the runner died is not started: its successor decides what runs.
   last if $runner && getppid() != $runner;
-  run_attempt(split /\0/, $payload, -1);
+  my @fields = split /\0/, $payload, -1;
+  # Applied even to a request declined: the next one's changes are from this one's environment.
+  environment(@fields[8, 10 .. $#fields]);
+  if (($fields[7] eq '1' && !$last_ok) || ($hold ne '' && -e $hold)) { report("D\n"); next }
+  $last_ok = run_attempt(@fields);
 }
 exit 0;
 
+# The attempt's environment, set in the slot before the fork (the child touches nothing more):
+# form "=" replaces it, "+" changes what the request before set (items differ in a few variables).
+sub environment {
+  my ($form, @entries) = @_;
+  if ($form eq '=') {
+    my %env = map { split /=/, $_, 2 } @entries;
+    if ($keep ne '') { for (keys %ENV) { $env{$_} = $ENV{$_} if index($_, $keep) == 0 } }
+    %ENV = %env;
+    return;
+  }
+  for (@entries) {
+    my $at = index($_, '=');
+    if ($at < 0) { delete $ENV{$_} } else { $ENV{substr($_, 0, $at)} = substr($_, $at + 1) }
+  }
+}
+
 sub run_attempt {
-  my ($key, $n, $cwd, $log, $header, $prefix, $lines, $command, @env) = @_;
-  record("start\t$key\t$n\t$$\t" . $now->() . "\n");
-  return cannot_start($key, $n, "chdir $cwd: No such file or directory") unless -d $cwd;
-  # One pipe for stdout and stderr, as they interleave; raw descriptors (POSIX), not Perl handles.
-  my ($out, $in) = POSIX::pipe();
-  return cannot_start($key, $n, "pipe: $!") unless defined $out;
+  my ($key, $n, $cwd, $log, $header, $prefix, $lines, $queued, $form, $command) = @_;
+  record("start\t$key\t$n\t$$\t" . time() . "\n");
+  # The slot's own paths are absolute: it can stand in the attempt's folder.
+  return cannot_start($key, $n, "chdir $cwd: $!") unless chdir($cwd);
+  # One pipe for stdout and stderr, as they interleave. Perl opens it close-on-exec.
+  my ($out, $in);
+  return cannot_start($key, $n, "pipe: $!") unless pipe($out, $in);
+  open(STDOUT, '>&', $in);
+  open(STDERR, '>&', $in);
+  close $in;
   my $pid = fork();
-  unless (defined $pid) { POSIX::close($_) for $out, $in; return cannot_start($key, $n, "fork: $!") }
-  if ($pid == 0) {
-    POSIX::setpgid(0, 0);
-    $SIG{PIPE} = 'DEFAULT';
-    $SIG{TERM} = 'DEFAULT';
-    POSIX::close($out);
-    POSIX::dup2($in, 1); POSIX::dup2($in, 2);
-    POSIX::close($in) if $in > 2;
-    open(STDIN, '<', '/dev/null');
-    chdir($cwd) or do { print STDERR "could not start: chdir $cwd: $!\n"; POSIX::_exit(127) };
-    # The attempt's environment: mostly the slot's own (both the runner's), so only what differs is set.
-    my %want = map { split /=/, $_, 2 } @env;
-    for (keys %ENV) { delete $ENV{$_} unless exists $want{$_} or ($keep ne '' and index($_, $keep) == 0) }
-    while (my ($name, $value) = each %want) { $ENV{$name} = $value unless defined $ENV{$name} && $ENV{$name} eq $value }
+  if (defined $pid && $pid == 0) {
+    setpgrp(0, 0);
     { exec('/bin/sh', '-c', $command) };
     print STDERR "could not start: /bin/sh: $!\n";
-    POSIX::_exit(127);
+    exit 127;
   }
-  POSIX::close($in);
-  POSIX::setpgid($pid, $pid);  # here too: the group exists before the runner may signal it
+  # Only the child holds the pipe's end now: its end (and its group's) is the pipe's. 1 and 2
+  # stay taken (by /dev/null): the next pipe must not land on them.
+  open(STDOUT, '>&', $nowhere);
+  open(STDERR, '>&', $nowhere);
+  unless (defined $pid) { close $out; return cannot_start($key, $n, "fork: $!") }
+  setpgrp($pid, $pid);  # here too: the group exists before the runner may signal it
   $attempt_group = $pid;
   record("group\t$key\t$n\t$pid\n");
   report("S $pid\n");
 
   my $fd;
-  my $log_ok = sysopen($fd, $log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0644);
+  my $log_ok = sysopen($fd, $log, $log_flags, 0644);
   report('L ' . (0 + $!) . " $!\n") unless $log_ok;
   my $write = sub {
     return unless $log_ok;
@@ -101,13 +140,13 @@ sub run_attempt {
     report("O $line\n") if $lines;
   };
   my ($status, $gone_at, $open) = (undef, undef, 1);
+  my $rin = '';
+  vec($rin, fileno($out), 1) = 1;
   while ($open) {
-    my $rin = '';
-    vec($rin, $out, 1) = 1;
     my $timeout = defined $gone_at ? 0.02 : (defined $status ? 0.01 : 0.05);
     if (select(my $rout = $rin, undef, undef, $timeout) > 0) {
-      my $got = POSIX::read($out, my $chunk, 65536);
-      if (!defined $got || $got == 0) {  # POSIX::read says "0 but true" at the end
+      my $got = sysread($out, my $chunk, 65536);
+      if (!$got) {
         $emit->($partial) if $partial ne '';
         $open = 0;
         last;
@@ -120,25 +159,31 @@ sub run_attempt {
         $emit->(substr($partial, 0, 4096, '')) while length($partial) > 4096;
       }
     }
-    unless (defined $status) {
-      if (waitpid($pid, POSIX::WNOHANG()) == $pid) { $status = $?; report("Q\n"); $gone_at = stop_group($pid) }
+    if (!defined $status) {
+      if (waitpid($pid, $WNOHANG) == $pid) { $status = $?; report("Q\n"); $gone_at = stop_group($pid) }
+    } elsif (!defined $gone_at) {
+      $gone_at = $now->();  # output goes on after the group was gone: the drain's clock starts
     }
     # The shell and its group are gone, and the output is still held (by a process that left the
     # group): after the drain it is no longer read; the runner stops what carries the identity.
     last if defined $gone_at && $now->() - $gone_at > $drain_ms;
   }
-  POSIX::close($out);
+  close $out;
   unless (defined $status) { waitpid($pid, 0); $status = $?; report("Q\n"); stop_group($pid) }
   close $fd if $log_ok;
   my ($code, $signal) = ($status & 127) ? ('', $status & 127) : ($status >> 8, '');
   $attempt_group = 0;
-  record("end\t$key\t$n\t$code\t$signal\t" . $now->() . "\n");
+  record("end\t$key\t$n\t$code\t$signal\t" . time() . "\n");
   report("X $code $signal $open\n");
+  return $code eq '0';
 }
 
 # Whatever the shell left running in its group goes with it: TERM, then KILL after the grace.
+# When it is gone: undef if it was at once, else the time it went.
 sub stop_group {
   my $pgid = shift;
+  # An empty group, the usual end: no clock needed.
+  return undef unless group_alive($pgid);
   # A moment first: what is leaving the group (setsid cmd &) or ending goes by itself.
   my $settle = $now->() + 20;
   select(undef, undef, undef, 0.002) while group_alive($pgid) && $now->() < $settle;
@@ -178,8 +223,8 @@ sub group_alive {
 sub cannot_start {
   my ($key, $n, $why) = @_;
   $why =~ s/\n/ /g;
-  record("end\t$key\t$n\t\t\t" . $now->() . "\tcould not start: $why\n");
+  record("end\t$key\t$n\t\t\t" . time() . "\tcould not start: $why\n");
   report("F $why\n");
-  return;
+  return 0;
 }
 `;

@@ -93,6 +93,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       ctx.reporter.info(`✓ ${step.id} (${index + 1}/${ctx.def.steps.length}) in ${completed.durationMs}ms`);
       return undefined;
     }
+    case 'declined':
+      throw new Error(`step '${step.id}' was declined: only items are queued (batchRun.ts)`);
     default: {
       const { end, reason } = settled;
       const outcome = end.kind === 'timed-out' ? 'timed-out' : 'failed';

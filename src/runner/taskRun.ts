@@ -116,7 +116,7 @@ export class TaskRun implements RunContext {
     // Slots when perl is there (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
     this.executor =
       process.env.PTASK_EXECUTOR !== 'local' && slotsAvailable()
-        ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`))
+        ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
         : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
@@ -182,8 +182,12 @@ export class TaskRun implements RunContext {
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;
-    // A pause holds the Slurm elements that have not started; the running ones finish.
-    control.onMove = (status) => status === 'pausing' && this.slurm?.hold();
+    // A pause holds the Slurm elements that have not started; the running ones finish. Once the
+    // run is no longer running, attempts queued in slots are not started either.
+    control.onMove = (status) => {
+      if (status === 'pausing') this.slurm?.hold();
+      this.executor.hold?.(status !== 'running');
+    };
     this.loopHost = { interrupt: control.interrupt, pausing: () => control.pausing, running: () => control.running, received: (signal) => this.signalsReceived.has(signal), sleep: (ms) => control.sleep(ms), onRetry: () => {} };
     // A new run, and a resume under a changed definition, are on disk before any step runs: a crash then resumes as it should.
     if (start.isNew && !this.log.snapshot('started', { unfinished: null })) throw this.startError;
@@ -294,20 +298,33 @@ export class TaskRun implements RunContext {
   // ---- what the steps and items are given (RunContext) ----------------------------------------
 
   startAttempt(spec: AttemptSpec): RunningAttempt {
+    let began = Date.now();
     const running =
       this.adoptions.take(spec) ??
       (spec.slurm ? this.slurmExecutor() : this.executor).start({
         ...spec,
+        // A queued attempt begins when its slot starts it.
+        onStarted: (pid) => {
+          began = Date.now();
+          spec.onStarted?.(pid);
+        },
         // A log that cannot be written pauses the task after it; the output goes on unlogged.
         onLogError: (err) => this.control.cannotWrite(asWriteError(err, spec.logFile, true) ?? new WriteError(spec.logFile, err.message)),
       });
     this.inFlight.add(running);
-    const began = Date.now();
     void running.ended.then((end) => {
       this.inFlight.delete(running);
-      this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
+      if (end.kind !== 'declined') this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
     });
     return running;
+  }
+
+  queue(lane: string): { waiting: number; room: boolean } {
+    return this.executor.queue?.(lane) ?? { waiting: 0, room: false };
+  }
+
+  holdQueued(): void {
+    this.executor.hold?.(true);
   }
 
   isAdopted(key: string): boolean {

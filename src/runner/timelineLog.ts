@@ -51,7 +51,8 @@ function outcome(end: ExecEnd): Pick<Extract<TimelineLine, { t: 'attempt' }>, 'h
       if (end.exitCode === 75) return { how: 'paused', said: 'exit 75' };
       return { how: 'failed', said: `exit ${end.exitCode}` };
     case 'held':
-      return { how: 'paused', said: 'held' };
+    case 'declined': // not written (taskRun.startAttempt): it never ran
+      return { how: 'paused', said: end.kind };
     case 'cluster':
       return { how: 'failed', said: end.state };
     case 'lost':

@@ -20,7 +20,7 @@ import { SLURM_ELEMENT_ENV } from '../../protocol/processGroups';
 import type { SlurmJobView, SlurmOptions } from '../../protocol/schemas';
 import { lastAttemptLines } from '../adoptedAttempt';
 import { RecordsTail, type AttemptRecord } from '../attemptRecords';
-import { NUL_IN_REQUEST, slotRequest } from '../slotExecutor';
+import { LOG_FLAGS, NUL_IN_REQUEST, slotRequest, wholeEnv } from '../slotExecutor';
 import { SLOT_SCRIPT } from '../slotScript';
 import { control, elementOf, LIVE_STATES, queue, slurmCommand, type QueuedElement } from './commands';
 import { fileSystemType, sharedFolderWarning } from './sharedFolder';
@@ -397,7 +397,7 @@ class Element {
     this.key = spec.record.key;
     this.attempt = spec.record.attempt;
     const [name, value] = SLURM_ELEMENT_ENV.split('=');
-    this.request = slotRequest({ ...spec, env: { ...spec.env, [name]: value } }, false);
+    this.request = slotRequest(spec, wholeEnv({ ...spec.env, [name]: value }), false, false);
     this.running = new ElementAttempt(this);
   }
 
@@ -489,7 +489,7 @@ function jobScript(folder: string, slot: string, graceMs: number, name: string):
     `# Pausable Tasks job ${name}: each element runs the request of its index (see ../submissions.tsv).`,
     `req=${f}/"$SLURM_ARRAY_TASK_ID".req`,
     `[ -f "$req" ] || { echo "ptask: $req cannot be read on $(hostname): the run folder must be on a file system the compute nodes share" >&2; exit 66; }`,
-    `exec perl ${shellQuote(slot)} ${f}/"$SLURM_ARRAY_TASK_ID".tsv 0 ${graceMs} ${DRAIN_MS} SLURM_ < "$req" > /dev/null`,
+    `exec perl ${shellQuote(slot)} ${f}/"$SLURM_ARRAY_TASK_ID".tsv 0 ${graceMs} ${DRAIN_MS} ${LOG_FLAGS} SLURM_ < "$req" > /dev/null`,
     '',
   ].join('\n');
 }
