@@ -169,6 +169,25 @@ describe('runner: forEach steps', () => {
     for (const i of range(10)) if (i !== 3) assert.equal(counts.get(i), 1, `item ${i} ran once`);
   });
 
+  it('at concurrency 1 nothing follows a failed attempt before the runner has decided: its retry comes before the next item (queued in the slot, declined)', () => {
+    const once = path.join(ws.root, 'failed-once');
+    ws.define('t', {
+      env: { MARKS: marks },
+      // Item 1 fails its first attempt; each item is quick, so the next one already waits in the slot.
+      steps: [{ id: 'each', run: `echo "start $ITEM_INDEX" >> "$MARKS"; [ "$ITEM" != 1 ] || [ -f ${once} ] || { touch ${once}; exit 4; }`, forEach: { items: range(6).map(String) }, retries: 1, retryDelay: '50ms' }],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(itemMarks(marks).starts, [0, 1, 1, 2, 3, 4, 5]);
+  });
+
+  it("a timeout counts from an item's start, not from the moment it was queued behind another", () => {
+    ws.define('t', { env: { MARKS: marks }, steps: [{ id: 'each', run: 'sleep 0.3; echo "start $ITEM_INDEX" >> "$MARKS"', forEach: { items: range(4).map(String) }, timeout: '550ms' }] });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(itemMarks(marks).starts, range(4));
+  });
+
   it('continueOnError runs every item, then fails the step listing the failed ones; resume retries just those', () => {
     const fixed = path.join(ws.root, 'fixed');
     ws.define('t', {

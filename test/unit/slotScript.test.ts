@@ -1,13 +1,109 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { slotsAvailable } from '../../src/runner/slotExecutor';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LOG_FLAGS, slotRequest, slotsAvailable, wholeEnv, type RequestEnv } from '../../src/runner/slotExecutor';
 import { SLOT_SCRIPT } from '../../src/runner/slotScript';
+import type { AttemptSpec } from '../../src/runner/executor';
+
+/** A slot fed its requests at once (they wait in its stdin, as queued ones do), run to its end: its reports and its records. */
+function runSlot(dir: string, requests: string[], hold = '') {
+  const r = spawnSync('perl', ['-e', SLOT_SCRIPT, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', hold], { input: requests.join(''), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const records = fs.existsSync(path.join(dir, 'records.tsv')) ? fs.readFileSync(path.join(dir, 'records.tsv'), 'utf8') : '';
+  return { reports: r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q'), records, log: fs.readFileSync(path.join(dir, 'log'), 'utf8') };
+}
+
+function request(dir: string, key: string, command: string, env: RequestEnv, queued: boolean): string {
+  const spec: AttemptSpec = { command, cwd: dir, env: {}, logFile: path.join(dir, 'log'), logHeader: `== ${key}\n`, logPrefix: `[${key}] `, record: { key, attempt: 1 } };
+  return slotRequest(spec, env, false, queued)!;
+}
 
 describe('the slot program', () => {
-  it('compiles under perl with strict and warnings (an error here would fail every attempt as "its supervisor ended"; slots load neither, to fork lighter)', function () {
+  let dir: string;
+  beforeEach(function () {
     if (!slotsAvailable()) this.skip();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptask-slot-'));
+  });
+  afterEach(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('compiles under perl with strict and warnings (an error here would fail every attempt as "its supervisor ended"; slots load neither, to fork lighter)', () => {
     const r = spawnSync('perl', ['-Mstrict', '-Mwarnings', '-c', '-e', SLOT_SCRIPT], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /syntax OK/);
+  });
+
+  it('starts queued requests one after the other, and declines one queued behind an attempt that did not succeed', () => {
+    const add = { form: '+', entries: [] } as const;
+    const { reports, records, log } = runSlot(dir, [
+      request(dir, 'a', 'echo one', add, false),
+      request(dir, 'b', 'exit 3', add, true),
+      request(dir, 'c', 'echo never', add, true), // behind a failure: the runner decides what follows
+      request(dir, 'd', 'echo sent again', add, false), // sent once the runner saw the failure: it runs
+      request(dir, 'e', 'kill -9 $$', add, false),
+      request(dir, 'f', 'echo never either', add, true), // behind a signal
+    ]);
+    assert.deepEqual(reports, ['X 0  0', 'X 3  0', 'D', 'X 0  0', 'X  9 0', 'D']);
+    assert.doesNotMatch(log, /never/);
+    assert.match(log, /^\[a\] one$/m);
+    assert.match(log, /^\[d\] sent again$/m);
+    // A declined request leaves no record: it never ran.
+    assert.deepEqual(records.split('\n').filter((l) => l.startsWith('start')).map((l) => l.split('\t')[1]), ['a', 'b', 'd', 'e']);
+  });
+
+  it('declines every request while the hold file exists', () => {
+    const hold = path.join(dir, 'hold');
+    fs.writeFileSync(hold, '');
+    fs.writeFileSync(path.join(dir, 'log'), '');
+    const add = { form: '+', entries: [] } as const;
+    const { reports, records } = runSlot(dir, [request(dir, 'a', 'echo held', add, false), request(dir, 'b', 'echo held', add, true)], hold);
+    assert.deepEqual(reports, ['D', 'D']);
+    assert.equal(records, '');
+  });
+
+  it('sets the environment a request changes, from the one before; the whole environment with form "="', () => {
+    const show = 'echo "A=${A-unset} B=${B-unset} HOME=${HOME-unset}"';
+    const { log } = runSlot(dir, [
+      request(dir, '1', show, { form: '+', entries: ['A=1', 'B=two words'] }, false),
+      request(dir, '2', show, { form: '+', entries: ['A=changed'] }, false), // B stays as the request before set it
+      request(dir, '3', show, { form: '+', entries: ['B', 'HOME'] }, false), // unset
+      request(dir, '4', show, wholeEnv({ A: 'only' }), false),
+    ]);
+    const lines = log.split('\n').filter((l) => l.includes('A='));
+    assert.deepEqual(lines, [
+      `[1] A=1 B=two words HOME=${process.env.HOME}`,
+      `[2] A=changed B=two words HOME=${process.env.HOME}`,
+      '[3] A=changed B=unset HOME=unset',
+      '[4] A=only B=unset HOME=unset',
+    ]);
+  });
+
+  it('gives the attempt /dev/null for stdin, its own process group and folder, and the slot\'s descriptors not at all', () => {
+    const sub = path.join(dir, 'sub');
+    fs.mkdirSync(sub);
+    const spec: AttemptSpec = { command: 'read x; echo "read=$?"; pwd; ps -o pgid= -p $$; echo $$; ls -l /proc/$$/fd >&2', cwd: sub, env: {}, logFile: path.join(dir, 'log'), logHeader: '', logPrefix: '', record: { key: 'k', attempt: 1 } };
+    const r = spawnSync('perl', ['-e', SLOT_SCRIPT, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', ''], { input: slotRequest(spec, { form: '+', entries: [] }, false, false), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [read, pwd, pgid, pid, , ...fds] = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n').map((l) => l.trim());
+    assert.equal(read, 'read=1', 'stdin is /dev/null: read meets its end');
+    assert.equal(pwd, sub);
+    assert.equal(pgid, pid, 'the shell leads its own process group');
+    // Nothing of the slot's (requests, reports, records, log) leaks into the attempt: past 0-2 (and
+    // the shell's own copy of 2 for its >&2, fd 10), only what this test itself was given from outside.
+    if (process.platform === 'linux') {
+      for (const line of fds) {
+        const [, fd, target] = / (\d+) -> (.*)$/.exec(line) ?? [];
+        if (!fd) continue; // "total 0"
+        if (['0', '1', '2', '10'].includes(fd)) continue;
+        let ours: string | undefined;
+        try {
+          ours = fs.readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          // not open here
+        }
+        assert.equal(target, ours, `fd ${fd} (${target}) came from the slot`);
+      }
+    }
   });
 });
