@@ -27,6 +27,11 @@ const ITEM_PROGRESS_MS = 500;
 const MAX_INLINE_ITEMS = 64 * 1024;
 /** A forEach step of at least this many items reports each tenth done. */
 const REPORT_MIN_ITEMS = 100;
+/** How often starting items looks at the control files itself (a look is three stats). */
+const LOOK_MS = 5;
+
+/** Items that ran and stopped their step without an end (a pause on their failure, exit 75), by batch: they go first when it goes on. */
+const ranBefore = new WeakMap<ItemProgress, Set<number>>();
 
 type ItemEnd = { kind: 'done' } | { kind: 'stopped' } | { kind: 'declined' } | { kind: 'failed'; failure: FailedItem } | { kind: 'pause'; reason: string };
 
@@ -78,7 +83,7 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
     ctx.reporter.info(`✓ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items in ${Math.round(performance.now() - began)}ms`);
     return undefined;
   }
-  batch.states = readItemStates(files.itemStates);
+  batch.states = Object.fromEntries(Object.entries(readItemStates(files.itemStates)).filter(([key]) => !batch.isDone(Number(key))));
   const { control } = ctx;
   if (control.status === 'interrupting') return { kind: 'interrupted', unfinished: unfinished('interrupted') };
   if (stopReason) return { kind: 'failed', unfinished: unfinished('failed', stopReason), reason: `step '${step.id}' failed: ${stopReason}` };
@@ -137,9 +142,14 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   const { control } = ctx;
   // Items a lost runner left running (or that ended unwatched) are taken over first, whatever the concurrency.
   const adopted = (i: number) => ctx.isAdopted(itemKey(step.id, i));
+  // Then those that ran and stopped the step last time (in this runner): a rate limit is seen
+  // lifted, or not, before anything new starts. (Without slots queueing items this came from index
+  // order; now an item declined in one slot can be lower than one that ran in another.)
+  let again = ranBefore.get(batch);
+  if (!again) ranBefore.set(batch, (again = new Set()));
   const pending = batch.toRun();
-  const taken = pending.filter(adopted);
-  const toRun = taken.length ? [...taken, ...pending.filter((i) => !adopted(i))] : pending;
+  const rank = (i: number) => (adopted(i) ? 0 : again.has(i) ? 1 : 2);
+  const toRun = pending.some((i) => rank(i) < 2) ? [...pending].sort((a, b) => rank(a) - rank(b) || a - b) : pending;
   let next = 0;
   // Items a slot declined (queued behind one that failed, or held): they go first when items start again.
   const declined: number[] = [];
@@ -209,8 +219,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
         // Not committed (a full disk): the item stays to run, and the task pauses.
         if (!ctx.log.commitItemDone(i)) break;
         ctx.progressMade();
-        const stateFile = path.join(files.itemStates, `${i}.state`);
-        if (fs.existsSync(stateFile)) fs.rmSync(stateFile);
+        // A state it saved stays in items/ until the step's end (not a look an item): the states kept at a stop are those of items not done.
         const tenth = Math.floor((batch.doneCount * 10) / batch.total);
         if (tenth > lastReport && batch.total >= REPORT_MIN_ITEMS) {
           lastReport = tenth;
@@ -224,6 +233,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
         if (!step.continueOnError) stopReason ??= `item ${i} (${end.failure.item}) failed: ${end.failure.error}`;
         break;
       case 'pause': {
+        again.add(i);
         const givenUp = ctx.givenUp(end.reason);
         if (givenUp) stopReason ??= givenUp;
         else control.failureMatched(`step '${step.id}': ${end.reason}`);
@@ -232,6 +242,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
       }
       case 'stopped':
         // Neither done nor failed: it runs again if a resume cancels the pause while other items are in flight.
+        again.add(i);
         toRun.push(i);
         break;
       case 'declined':
@@ -246,9 +257,16 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
 
   return new Promise((resolve, reject) => {
     let ended = false;
+    let looked = 0;
     const pump = () => {
       if (ended) return;
-      control.look();
+      // The control files are watched too; a look here, at most every LOOK_MS, catches a request
+      // the watcher has not seen yet (a request is seen by the next start after it at the latest).
+      const now = performance.now();
+      if (now - looked >= LOOK_MS) {
+        looked = now;
+        control.look();
+      }
       while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
         const i = declined.length ? declined[0] : toRun[next];
         // Concurrency counts the items running; one more may wait in each slot behind the one it runs.

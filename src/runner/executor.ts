@@ -79,7 +79,7 @@ export interface Executor {
   start(spec: AttemptSpec): RunningAttempt;
   /**
    * The queues of a lane: how many of its attempts wait behind a running one (sent, not yet their
-   * slot's first), and whether one more can be queued (`behind`): one runs with nothing behind it.
+   * slot's first), and whether one more can be queued (`behind`): one runs with room behind it.
    */
   queue?(lane: string): { waiting: number; room: boolean };
   /** While on, nothing queued starts (a pause, an interrupt, a stop): each ends 'declined'. */

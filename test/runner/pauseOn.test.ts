@@ -155,7 +155,7 @@ describe('runner: pauseOn, a failure that pauses the task', () => {
     for (let i = 0; i < 12; i++) assert.equal(runs.get(`item${i}`), 2, `item ${i}: one failure, one success`);
     const pauses = pausedSnapshots();
     assert.ok(pauses.length >= 4, `${pauses.length} pauses`);
-    assert.ok(pauses.every((c) => c.failurePause.autoResumes === 0), 'items done between pauses reset the count of automatic resumes');
+    assert.ok(pauses.every((c) => c.failurePause.autoResumes === 0), `items done between pauses reset the count of automatic resumes: ${JSON.stringify(pauses.map((c) => [c.failurePause, c.batch]))} ${readLines(marks).join(',')}`);
     assert.deepEqual(pauses[0].batch.failed, [], 'an item that paused the task is not a failed item');
   });
 

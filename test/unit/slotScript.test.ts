@@ -35,7 +35,7 @@ describe('the slot program', () => {
   });
 
   it('starts queued requests one after the other, and declines one queued behind an attempt that did not succeed', () => {
-    const add = { form: '+', entries: [] } as const;
+    const add: RequestEnv = { form: '+', entries: [] };
     const { reports, records, log } = runSlot(dir, [
       request(dir, 'a', 'echo one', add, false),
       request(dir, 'b', 'exit 3', add, true),
@@ -56,7 +56,7 @@ describe('the slot program', () => {
     const hold = path.join(dir, 'hold');
     fs.writeFileSync(hold, '');
     fs.writeFileSync(path.join(dir, 'log'), '');
-    const add = { form: '+', entries: [] } as const;
+    const add: RequestEnv = { form: '+', entries: [] };
     const { reports, records } = runSlot(dir, [request(dir, 'a', 'echo held', add, false), request(dir, 'b', 'echo held', add, true)], hold);
     assert.deepEqual(reports, ['D', 'D']);
     assert.equal(records, '');
