@@ -29,6 +29,15 @@ const MAX_INLINE_ITEMS = 64 * 1024;
 const REPORT_MIN_ITEMS = 100;
 /** How often starting items looks at the control files itself (a look is three stats). */
 const LOOK_MS = 5;
+/**
+ * Items are queued behind others only while they end within QUICK_MS (on average, since the step
+ * started here) and more than TAIL times the concurrency are left to start: an item queued behind
+ * one that turns out long waits for it while other slots may be idle. For quick items the round
+ * trip queueing saves is most of their cost; for longer ones it is nothing, and at the end of the
+ * list every free slot should take what is left.
+ */
+const QUICK_MS = 20;
+const TAIL = 3;
 
 /** Items that ran and stopped their step without an end (a pause on their failure, exit 75), by batch: they go first when it goes on. */
 const ranBefore = new WeakMap<ItemProgress, Set<number>>();
@@ -189,6 +198,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
           lane: step.id,
           behind: behind && attempt === 1,
           onStarted: (pid) => tracker.started(pid, i, setTimeout(() => ctx.publisher.save(STATE_THROTTLE_MS), ITEM_RECORD_MS)),
+          onEnded: (ms) => tracker.took(ms),
           onStdoutLine: watch?.onLine,
           onStderrLine: watch?.onLine,
         });
@@ -269,10 +279,10 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
       }
       while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
         const i = declined.length ? declined[0] : toRun[next];
-        // Concurrency counts the items running; one more may wait in each slot behind the one it runs.
+        // Concurrency counts the items running; while items are quick, more may wait in each slot behind the one it runs.
         const queue = ctx.queue(step.id);
         const behind = !(tracker.running - queue.waiting < inFlight || adopted(i));
-        if (behind && (slurm || !queue.room)) break;
+        if (behind && (slurm || !queue.room || !tracker.quick() || toRun.length - next + declined.length <= TAIL * inFlight)) break;
         if (declined.length) declined.shift();
         else next++;
         tracker.running++;
@@ -307,6 +317,8 @@ function sortedIndex(list: number[], i: number): number {
 class BatchTracker implements LiveBatch {
   /** Handed to the executor and not yet ended (some may wait in a slot: `waiting`). */
   running = 0;
+  private timed = 0;
+  private meanMs = 0;
   private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string; startedAt: number }>();
   private readonly recordTimers = new Map<number, NodeJS.Timeout>();
 
@@ -322,6 +334,17 @@ class BatchTracker implements LiveBatch {
     this.groups.delete(pid);
     clearTimeout(this.recordTimers.get(pid));
     this.recordTimers.delete(pid);
+  }
+
+  /** An attempt ran for `ms`, from its start to its end. */
+  took(ms: number): void {
+    this.meanMs = this.timed === 0 ? ms : this.meanMs + (ms - this.meanMs) / Math.min(this.timed + 1, 32);
+    this.timed++;
+  }
+
+  /** The items end quickly: the mean of the last few dozen within QUICK_MS. */
+  quick(): boolean {
+    return this.timed >= this.concurrency && this.meanMs < QUICK_MS;
   }
 
   processes() {

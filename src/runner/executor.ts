@@ -24,6 +24,8 @@ export interface AttemptSpec {
   record: { key: string; attempt: number };
   /** Its process group exists (at once for the local executor, a moment later for a slot). */
   onStarted?: (pid: number) => void;
+  /** It ended, having run `ms` since it started (not called for one that never started). */
+  onEnded?: (ms: number) => void;
   /** The attempt's first line in the log (its number, its start): every attempt leaves one. */
   logHeader: string;
   /** Log line by line, each with this prefix: the items of a forEach step share one log. */

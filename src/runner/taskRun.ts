@@ -314,7 +314,9 @@ export class TaskRun implements RunContext {
     this.inFlight.add(running);
     void running.ended.then((end) => {
       this.inFlight.delete(running);
-      if (end.kind !== 'declined') this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
+      if (end.kind === 'declined') return;
+      this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
+      spec.onEnded?.(Date.now() - began);
     });
     return running;
   }

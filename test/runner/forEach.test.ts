@@ -185,10 +185,12 @@ describe('runner: forEach steps', () => {
   });
 
   it("a timeout counts from an item's start, not from the moment it was queued behind another", () => {
-    ws.define('t', { env: { MARKS: marks }, steps: [{ id: 'each', run: 'sleep 0.3; echo "start $ITEM_INDEX" >> "$MARKS"', forEach: { items: range(4).map(String) }, timeout: '550ms' }] });
+    // Quick items first (items are queued only while they are quick), then slow ones: item 9 is
+    // queued behind item 8 and waits 0.3 s for it, then runs 0.3 s of its own.
+    ws.define('t', { env: { MARKS: marks }, steps: [{ id: 'each', run: '[ "$ITEM" -lt 8 ] || sleep 0.3; echo "start $ITEM_INDEX" >> "$MARKS"', forEach: { items: range(14).map(String) }, timeout: '550ms' }] });
     const r = ptask(ws, 'run', 't');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(itemMarks(marks).starts, range(4));
+    assert.deepEqual(itemMarks(marks).starts, range(14));
   });
 
   it('continueOnError runs every item, then fails the step listing the failed ones; resume retries just those', () => {
