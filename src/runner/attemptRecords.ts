@@ -3,10 +3,12 @@
  * next resume (a run that ended well deletes them). Each slot appends, a write a line (a crash of
  * the slot or the runner cannot tear one; a power loss may cut the last, which is then ignored):
  *   slot  <pid> <start time>           the slot itself (written by the runner that made it)
- *   start <key> <attempt> <pid> <s>    a request taken: it will run
- *   group <key> <attempt> <pgid>       its process group exists
+ *   start <key> <attempt> <pid> <order>  a request taken: it will run
+ *   group <key> <attempt> <pgid>         its process group exists
  *   end   <key> <attempt> <exit code> <signal number> <s> [<why it could not start>]
- * (times in seconds: for a reader; the slot loads no clock finer than that to record them)
+ * <order> is the runner's (slotExecutor.ts nextOrder): the last request of a key wins, in whichever
+ * file it is (an item that paused its task runs again under the same attempt number, maybe in
+ * another slot). The end's time is in seconds, for a reader.
  * A key is a step id, or "<step>#<item index>". Records are not synced: the runner commits what
  * it sees, durably; a power loss before that runs the attempts again.
  */
@@ -24,6 +26,8 @@ export const itemKey = (stepId: string, index: number) => `${stepId}#${index}`;
 export interface AttemptRecord {
   key: string;
   attempt: number;
+  /** Which request of the key it was (see the start line). */
+  order: number;
   /** The slot running it, and whether that slot is still alive (then it will record the end). */
   slot: { pid: number; startTime: string | undefined };
   pgid?: number;
@@ -62,7 +66,8 @@ function foldRecords(file: string, text: string, records: Map<string, AttemptRec
     const known = records.get(key);
     if (kind === 'start') {
       const pid = Number(f[3]);
-      if (!known || attempt >= known.attempt) records.set(key, { key, attempt, slot: { pid, startTime: pid === slot.pid ? slot.startTime : undefined }, file });
+      const order = Number(f[4]) || 0;
+      if (!known || attempt > known.attempt || (attempt === known.attempt && order >= known.order)) records.set(key, { key, attempt, order, slot: { pid, startTime: pid === slot.pid ? slot.startTime : undefined }, file });
     } else if (known && known.attempt === attempt && known.file === file) {
       if (kind === 'group') known.pgid = Number(f[3]);
       if (kind === 'end' && f.length >= 6) known.end = endOf(f);

@@ -37,7 +37,10 @@ export function slotsAvailable(): boolean {
 export const NUL_IN_REQUEST = 'its command, folder or environment holds a NUL byte';
 
 /** How a request carries its environment: whole ("="), or as changes from the request before ("+"). */
-export type RequestEnv = { form: '='; entries: string[] } | { form: '+'; entries: string[] };
+export interface RequestEnv {
+  form: '=' | '+';
+  entries: string[];
+}
 
 /** Every variable of an environment, as "NAME=value" (the form "=" of a request). */
 export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', entries: Object.entries(env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`])) });
@@ -47,10 +50,21 @@ export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', en
  * report its output lines; `queued`: sent while an attempt runs in the slot.
  */
 export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean): string | undefined {
-  const fields = [spec.record.key, String(spec.record.attempt), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', env.form, spec.command, ...env.entries];
+  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', env.form, spec.command, ...env.entries];
   if (fields.some((field) => field.includes('\0'))) return undefined;
   const payload = fields.join('\0');
   return `${Buffer.byteLength(payload)}\n${payload}`;
+}
+
+let lastOrder = 0;
+/**
+ * The order of a request among all this machine's runners (its start record carries it): an
+ * attempt that runs again under the same number (it paused the task, then its step went on) is
+ * told from its earlier run by it, whichever slot's records a successor reads first.
+ */
+function nextOrder(): number {
+  lastOrder = Math.max(Date.now() * 1000, lastOrder + 1);
+  return lastOrder;
 }
 
 /** A log opened by a slot: appended to, created, never through a symbolic link. */

@@ -10,7 +10,8 @@
  * job is the slot's parent (runner pid 0), and a scancel's SIGTERM is handed to the attempt while
  * the slot stays to record its end.
  *
- * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, cwd, log file, header,
+ * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, order (the runner's, for
+ * the start record), cwd, log file, header,
  * prefix ("" for none), wants lines ("1"/"0"), queued ("1": sent while an attempt ran here), the
  * environment's form, command, then the environment: with form "=" its every NAME=value (the
  * kept prefix's variables added), with "+" what differs from the request before's (NAME=value
@@ -72,8 +73,8 @@ while (1) {
   last if $runner && getppid() != $runner;
   my @fields = split /\0/, $payload, -1;
   # Applied even to a request declined: the next one's changes are from this one's environment.
-  environment(@fields[8, 10 .. $#fields]);
-  if (($fields[7] eq '1' && !$last_ok) || ($hold ne '' && -e $hold)) { report("D\n"); next }
+  environment(@fields[9, 11 .. $#fields]);
+  if (($fields[8] eq '1' && !$last_ok) || ($hold ne '' && -e $hold)) { report("D\n"); next }
   $last_ok = run_attempt(@fields);
 }
 exit 0;
@@ -95,8 +96,8 @@ sub environment {
 }
 
 sub run_attempt {
-  my ($key, $n, $cwd, $log, $header, $prefix, $lines, $queued, $form, $command) = @_;
-  record("start\t$key\t$n\t$$\t" . time() . "\n");
+  my ($key, $n, $order, $cwd, $log, $header, $prefix, $lines, $queued, $form, $command) = @_;
+  record("start\t$key\t$n\t$$\t$order\n");
   # The slot's own paths are absolute: it can stand in the attempt's folder.
   return cannot_start($key, $n, "chdir $cwd: $!") unless chdir($cwd);
   # One pipe for stdout and stderr, as they interleave. Perl opens it close-on-exec.
