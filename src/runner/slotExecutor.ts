@@ -212,11 +212,16 @@ class Slot {
   private changes(env: NodeJS.ProcessEnv): RequestEnv & { sent(): void } {
     const set: [string, string][] = [];
     const unset: string[] = [];
+    let kept = 0;
     for (const name in env) {
       const value = env[name];
-      if (value !== undefined && this.env.get(name) !== value) set.push([name, value]);
+      if (value === undefined) continue;
+      const was = this.env.get(name);
+      if (was !== undefined) kept++;
+      if (was !== value) set.push([name, value]);
     }
-    for (const name of this.env.keys()) if (env[name] === undefined) unset.push(name);
+    // Something set before is not in this environment (the usual item changes none of its names).
+    if (kept < this.env.size) for (const name of this.env.keys()) if (env[name] === undefined) unset.push(name);
     return {
       form: '+',
       entries: [...set.map(([name, value]) => `${name}=${value}`), ...unset],

@@ -26,6 +26,14 @@ describe('runner: what a step sees and how it ends', () => {
     assert.match(fs.readFileSync(ws.file('t', 'logs/consume.log'), 'utf8'), /=== consume attempt 1 .*\nto-stderr\n/);
   });
 
+  it("each step sees its own environment only: a variable another step had in the same slot is gone (a slot's request carries only what changed)", () => {
+    const seen = path.join(ws.root, 'seen.txt');
+    const show = `echo "$TASK_STEP_ID A=\${A-unset} B=\${B-unset}" >> ${JSON.stringify(seen)}`;
+    ws.define('t', { env: { B: 'task' }, steps: [{ id: 'one', run: show, env: { A: 'one', B: 'step' } }, { id: 'two', run: show }, { id: 'three', run: show, env: { A: 'three' } }] });
+    assert.equal(ptask(ws, 'run', 't').code, 0);
+    assert.deepEqual(readLines(seen), ['one A=one B=step', 'two A=unset B=task', 'three A=three B=task']);
+  });
+
   it('retries a failing step with a growing delay, then fails with the reason and resumes from that step', () => {
     const count = path.join(ws.root, 'count');
     ws.define('t', {
