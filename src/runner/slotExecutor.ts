@@ -134,7 +134,7 @@ export class SlotExecutor implements Executor {
   }
 }
 
-/** One supervisor process and the attempts sent to it: the first runs, a next one may wait behind it. */
+/** One supervisor process and the attempts sent to it: the first runs, up to QUEUE_DEPTH more wait behind it. */
 class Slot {
   private readonly child: ChildProcess;
   private readonly attempts: SlotAttempt[] = [];

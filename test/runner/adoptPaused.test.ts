@@ -7,18 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixture, pidAlive, powerLoss, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
-
-const recordsText = (ws: Workspace, id: string) => {
-  const dir = ws.file(id, 'attempts');
-  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('') : '';
-};
-
-function countOf(lines: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
-  return counts;
-}
+import { countOf, fixture, pidAlive, powerLoss, ptask, ptaskChild, readLines, recordsText, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: adopted attempts a paused resume never reached', () => {
   let ws: Workspace;

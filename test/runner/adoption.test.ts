@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
+import { countOf, pidAlive, ptask, ptaskChild, readLines, recordsText, status, waitFor, workspace, type Workspace } from './helpers';
 
 const gated = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'starts'))}; while [ ! -e ${JSON.stringify(path.join(dir, `gate-${name}`))} ]; do sleep 0.02; done`;
 const mark = (dir: string, name: string) => `echo ${name} >> ${JSON.stringify(path.join(dir, 'marks'))}`;
@@ -19,17 +19,6 @@ async function runKilledAfter(ws: Workspace, id: string, count: number): Promise
   await waitFor(`${count} attempt(s) to start`, () => readLines(path.join(ws.root, 'starts')).length === count);
   first.child.kill('SIGKILL');
   await first.exited;
-}
-
-const recordsText = (ws: Workspace, id: string) => {
-  const dir = ws.file(id, 'attempts');
-  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('') : '';
-};
-
-function countOf(lines: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
-  return counts;
 }
 
 describe('runner: work that outlives its runner', () => {

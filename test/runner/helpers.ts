@@ -131,3 +131,16 @@ export function powerLoss(ws: Workspace): void {
     }
   }
 }
+
+/** Every line the slots of a task's run recorded (attempts/*.tsv), as one text. */
+export function recordsText(ws: Workspace, id: string): string {
+  const dir = ws.file(id, 'attempts');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('') : '';
+}
+
+/** How often each line occurs. */
+export function countOf(lines: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
+  return counts;
+}
