@@ -32,7 +32,10 @@ export function makeWorkspace(name: string): string {
     env,
     steps: [
       { id: 'fetch', run: 'sleep 0.3' },
-      { id: 'embed', run: 'sleep 0.4; [ "$ITEM" -lt 5 ] || while [ ! -f "$GATE.picture" ]; do sleep 0.05; done', forEach: { items: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, concurrency: 3 },
+      // The first three wait for the gate: the pause the test makes is 'pausing' until it opens,
+      // whenever it lands (with later items gated it could land while three quick ones ran, and
+      // pass through 'pausing' faster than the tree shows it).
+      { id: 'embed', run: 'sleep 0.4; [ "$ITEM" -gt 3 ] || while [ ! -f "$GATE.picture" ]; do sleep 0.05; done', forEach: { items: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, concurrency: 3 },
       { id: 'report', run: 'sleep 0.2' },
     ],
   });
