@@ -7,7 +7,8 @@
  *  3. A chain of 1,000 trivial steps against `make -j1` with the same recipes (each `sh -c true`;
  *     ptask commits each step durably before the next starts).
  * Also the runner's own CPU a trivial item (bench/cpuAtExit.cjs, preloaded), and the same runs
- * with PTASK_EXECUTOR=local (every attempt forked by the runner, as before the slots).
+ * with PTASK_SLOT=perl (the Perl slot, where there is no `cc`) and PTASK_EXECUTOR=local (every
+ * attempt forked by the runner, as before the slots).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -63,6 +64,9 @@ export async function sideBySide(): Promise<BenchResult> {
       'ptask c2 real': () => ptask(ws, 'real2'),
       'make -j1': () => sh('make -j1 -s', ws.root),
       'ptask chain': () => ptask(ws, 'chain'),
+      'perl c1': () => ptask(ws, 'c1', { PTASK_SLOT: 'perl' }),
+      'perl c4': () => ptask(ws, 'c4', { PTASK_SLOT: 'perl' }),
+      'perl c2 real': () => ptask(ws, 'real2', { PTASK_SLOT: 'perl' }),
       'local c1': () => ptask(ws, 'c1', { PTASK_EXECUTOR: 'local' }),
       'local c4': () => ptask(ws, 'c4', { PTASK_EXECUTOR: 'local' }),
       'local chain': () => ptask(ws, 'chain', { PTASK_EXECUTOR: 'local' }),
@@ -81,6 +85,9 @@ export async function sideBySide(): Promise<BenchResult> {
       c4OverC1: m('ptask c1') / m('ptask c4'),
       realVsXargsP2: m('ptask c2 real') / m('xargs -P2 real'),
       chainVsMake: m('ptask chain') / m('make -j1'),
+      perlC1VsXargsP1: m('perl c1') / m('xargs -P1'),
+      perlC4VsXargsP4: m('perl c4') / m('xargs -P4'),
+      perlRealVsXargsP2: m('perl c2 real') / m('xargs -P2 real'),
       localC1VsXargsP1: m('local c1') / m('xargs -P1'),
       localC4VsXargsP4: m('local c4') / m('xargs -P4'),
       localChainVsMake: m('local chain') / m('make -j1'),
@@ -107,6 +114,7 @@ export async function sideBySide(): Promise<BenchResult> {
         `small real items (sha256sum + gzip of 4 KB): ptask c2 ${round(m('ptask c2 real'), 0)} ms vs xargs -P2 ${round(m('xargs -P2 real'), 0)} ms (${x(ratios.realVsXargsP2)})`,
         `${STEPS} trivial steps: ptask ${round(m('ptask chain'), 0)} ms vs make -j1 ${round(m('make -j1'), 0)} ms (${x(ratios.chainVsMake)}), each step's commit durable before the next`,
         `the runner's own CPU: ${round(cpuMs / ITEMS, 3)} ms an item (c1)`,
+        `the Perl slot (PTASK_SLOT=perl): c1 ${x(ratios.perlC1VsXargsP1)} xargs -P1, c4 ${x(ratios.perlC4VsXargsP4)} xargs -P4, small real items ${x(ratios.perlRealVsXargsP2)} xargs -P2`,
         `forked by the runner (PTASK_EXECUTOR=local, as before the slots): c1 ${x(ratios.localC1VsXargsP1)} xargs -P1, c4 ${x(ratios.localC4VsXargsP4)} xargs -P4, chain ${x(ratios.localChainVsMake)} make`,
       ],
     };

@@ -1,6 +1,6 @@
 /**
  * The slot executor: attempts are forked by small long-lived supervisors, one a slot (as many as
- * attempts run at once), not by the runner. A slot (slotScript.ts) is its own session, out of the
+ * attempts run at once), not by the runner. A slot (slotProgram.ts: compiled C, or Perl) is its own session, out of the
  * terminal's reach; for each attempt it forks `/bin/sh -c <command>` in a new process group,
  * writes the output to the log itself, stops what the shell left in its group, and records the
  * attempt's start, group and end in the run folder's attempts/ before it tells the runner. So an
@@ -15,24 +15,9 @@ import * as path from 'node:path';
 import { processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
 import { processStartTime } from '../protocol/processInfo';
 import { DRAIN_MS, signalName, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
-import { SLOT_SCRIPT } from './slotScript';
+import type { SlotProgram } from './slotProgram';
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-
-/** Is there a `perl` to run slots with? Looked for on PATH, once a runner. */
-export function slotsAvailable(): boolean {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    try {
-      if (dir) {
-        fs.accessSync(path.join(dir, 'perl'), fs.constants.X_OK);
-        return true;
-      }
-    } catch {
-      // not here
-    }
-  }
-  return false;
-}
 
 export const NUL_IN_REQUEST = 'its command, folder or environment holds a NUL byte';
 
@@ -82,7 +67,7 @@ export class SlotExecutor implements Executor {
   private count = 0;
 
   /** `recordsFile(n)`: where slot n appends its records; `holdFile`: while it exists, slots start nothing queued. */
-  constructor(private readonly graceMs: number, private readonly recordsFile: (slot: number) => string, private readonly holdFile: string) {
+  constructor(private readonly program: SlotProgram, private readonly graceMs: number, private readonly recordsFile: (slot: number) => string, private readonly holdFile: string) {
     fs.rmSync(holdFile, { force: true });
   }
 
@@ -97,7 +82,7 @@ export class SlotExecutor implements Executor {
       } catch {
         // there already; or no run folder, or a full disk: the attempts run, unrecorded
       }
-      slot = new Slot(file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
+      slot = new Slot(this.program, file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
       this.slots.add(slot);
     }
     return slot.run(spec);
@@ -143,15 +128,15 @@ class Slot {
   /** The environment of the last request sent: the next one carries only what differs. */
   private readonly env = new Map<string, string>();
 
-  constructor(records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
-    this.child = spawn('perl', ['-e', SLOT_SCRIPT, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
+  constructor(program: SlotProgram, records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
+    this.child = spawn(program.file, [...program.args, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
       detached: true,
       stdio: ['pipe', 'pipe', 'ignore'],
     });
     for (const [name, value] of Object.entries(process.env)) if (value !== undefined) this.env.set(name, value);
     this.child.stdin!.on('error', () => {}); // a slot that died: its exit says so
     this.child.stdout!.on('data', (chunk: Buffer) => this.read(chunk));
-    this.child.on('error', (err) => this.gone(`could not start its supervisor (perl): ${err.message}`));
+    this.child.on('error', (err) => this.gone(`could not start its supervisor (${program.name}): ${err.message}`));
     this.child.on('exit', (code, signal) => this.gone(`its supervisor ended (${signal ?? `exit code ${code}`})`));
     // Who wrote the records that follow: a successor asks whether this slot still lives.
     try {

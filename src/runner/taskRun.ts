@@ -34,7 +34,8 @@ import { RunControl } from './runControl';
 import { GraphScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
-import { SlotExecutor, slotsAvailable } from './slotExecutor';
+import { SlotExecutor } from './slotExecutor';
+import { slotProgram } from './slotProgram';
 import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
@@ -113,11 +114,11 @@ export class TaskRun implements RunContext {
     this.reporter = opts.reporter;
     this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn, redact);
     this.autoResumes = new AutoResumes(this.pauseOn);
-    // Slots when perl is there (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
-    this.executor =
-      process.env.PTASK_EXECUTOR !== 'local' && slotsAvailable()
-        ? new SlotExecutor(opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
-        : new LocalExecutor(opts.graceMs);
+    // Slots when there is a compiler or perl (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
+    const program = process.env.PTASK_EXECUTOR === 'local' ? undefined : slotProgram();
+    this.executor = program
+      ? new SlotExecutor(program, opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
+      : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
     this.outputs = new StepOutputs(def.steps);

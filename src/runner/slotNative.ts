@@ -1,0 +1,421 @@
+/**
+ * The slot program in C (slotProgram.ts compiles it once a machine when there is a `cc`): the
+ * same arguments, requests, reports and records as the Perl one (slotScript.ts, whose comment
+ * describes them), and the same behaviour, but each attempt is started with posix_spawn, which
+ * glibc and macOS do without copying the slot's page tables (a vfork), from a process a tenth of
+ * Perl's size. That is what made a slot slower than xargs, which forks.
+ *
+ * Portable C (POSIX, /proc where there is one), no library but libc. Each descriptor of the slot's
+ * own is close-on-exec; the child gets /dev/null, the output pipe on 1 and 2, its own group and
+ * the default signal handling, and nothing else.
+ */
+export const SLOT_C = String.raw`
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+extern char **environ;
+
+static const char *records_path, *hold, *keep;
+static long runner, grace_ms, drain_ms;
+static int log_flags, rec = -1;
+static volatile sig_atomic_t attempt_group = 0;
+
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec t = { ms / 1000, (ms % 1000) * 1000000 };
+  while (nanosleep(&t, &t) < 0 && errno == EINTR) {}
+}
+
+/* The whole of it, or -1 (a write a line: records and reports are never torn by this slot). */
+static int write_all(int fd, const char *data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0) { if (errno == EINTR) continue; return -1; }
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* A line of at most a few fields, built in one buffer so that it is one write. */
+struct line { char *data; size_t len, cap; };
+static void add(struct line *l, const char *s, size_t n) {
+  if (l->len + n + 1 > l->cap) {
+    l->cap = (l->len + n + 1) * 2;
+    l->data = realloc(l->data, l->cap);
+    if (!l->data) _exit(70);
+  }
+  memcpy(l->data + l->len, s, n);
+  l->len += n;
+}
+static void adds(struct line *l, const char *s) { add(l, s, strlen(s)); }
+static void addl(struct line *l, long v) { char b[32]; snprintf(b, sizeof b, "%ld", v); adds(l, b); }
+static struct line out_line;
+static void begin(void) { out_line.len = 0; }
+
+static void report(void) { write_all(1, out_line.data, out_line.len); }
+static void record(void) { if (rec >= 0) write_all(rec, out_line.data, out_line.len); }
+
+/* The environment of the next attempt: "NAME=value" strings, NULL at the end. */
+static char **env;
+static size_t env_n, env_cap;
+static size_t name_len(const char *e) { const char *eq = strchr(e, '='); return eq ? (size_t)(eq - e) : strlen(e); }
+static long env_find(const char *name, size_t n) {
+  for (size_t i = 0; i < env_n; i++) if (name_len(env[i]) == n && memcmp(env[i], name, n) == 0) return (long)i;
+  return -1;
+}
+static void env_set(const char *entry) {
+  long i = env_find(entry, name_len(entry));
+  char *copy = strdup(entry);
+  if (!copy) _exit(70);
+  if (i >= 0) { free(env[i]); env[i] = copy; return; }
+  if (env_n + 2 > env_cap) {
+    env_cap = (env_n + 2) * 2;
+    env = realloc(env, env_cap * sizeof *env);
+    if (!env) _exit(70);
+  }
+  env[env_n++] = copy;
+  env[env_n] = NULL;
+}
+static void env_unset(const char *name) {
+  long i = env_find(name, strlen(name));
+  if (i < 0) return;
+  free(env[i]);
+  env[i] = env[--env_n];
+  env[env_n] = NULL;
+}
+
+/* Form "=" replaces it (the kept prefix's variables stay the slot's), "+" changes it. */
+static void environment(const char *form, char **entries, size_t n) {
+  if (strcmp(form, "=") == 0) {
+    char **old = env;
+    size_t old_n = env_n;
+    env = NULL; env_n = env_cap = 0;
+    env_set("_=");  /* makes the array; removed below */
+    env_unset("_");
+    for (size_t i = 0; i < n; i++) if (strchr(entries[i], '=')) env_set(entries[i]);
+    for (size_t i = 0; i < old_n; i++) {
+      if (*keep && strncmp(old[i], keep, strlen(keep)) == 0) env_set(old[i]);
+      free(old[i]);
+    }
+    free(old);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (strchr(entries[i], '=')) env_set(entries[i]);
+    else env_unset(entries[i]);
+  }
+}
+
+/* Requests on stdin, buffered: more of them, 0 at their end. */
+static char inbuf[65536];
+static size_t in_at, in_len;
+static int fill(void) {
+  if (in_at < in_len) return 1;
+  ssize_t n;
+  do n = read(0, inbuf, sizeof inbuf); while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  in_at = 0;
+  in_len = (size_t)n;
+  return 1;
+}
+
+/* A member of the group that is not a zombie (a killed orphan stays one until init reaps it). */
+static int group_alive(pid_t pgid) {
+  if (kill(-pgid, 0) != 0) return 0;
+  DIR *proc = opendir("/proc");
+  if (!proc) return 1;
+  struct dirent *d;
+  int alive = 0;
+  while (!alive && (d = readdir(proc))) {
+    if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+    char path[300], stat[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", d->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0) continue;
+    stat[n] = 0;
+    char *paren = strrchr(stat, ')');
+    char state;
+    long ppid, pgrp;
+    if (paren && sscanf(paren + 2, "%c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z') alive = 1;
+  }
+  closedir(proc);
+  return alive;
+}
+
+/* Whatever the shell left in its group goes with it: TERM, then KILL after the grace.
+   -1 if it was gone at once, else the time it went. */
+static long stop_group(pid_t pgid) {
+  if (!group_alive(pgid)) return -1;
+  long settle = now_ms() + 20;  /* what is leaving the group, or ending, goes by itself */
+  while (group_alive(pgid) && now_ms() < settle) sleep_ms(2);
+  if (!group_alive(pgid)) return now_ms();
+  kill(-pgid, SIGTERM);
+  long until = now_ms() + grace_ms;
+  int killed = 0;
+  while (group_alive(pgid)) {
+    if (now_ms() > until) {
+      if (killed) break;  /* zombies an init does not reap hold nothing */
+      kill(-pgid, SIGKILL);
+      killed = 1;
+      until = now_ms() + 1000;
+    }
+    sleep_ms(10);
+  }
+  return now_ms();
+}
+
+/* It could not start: recorded as an end without a code, and reported. */
+static int cannot_start(const char *key, const char *n, const char *what, const char *arg) {
+  struct line why = { 0 };
+  adds(&why, what); adds(&why, arg); adds(&why, ": "); adds(&why, strerror(errno));
+  for (size_t i = 0; i < why.len; i++) if (why.data[i] == '\n') why.data[i] = ' ';
+  begin(); adds(&out_line, "end\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n);
+  adds(&out_line, "\t\t\t"); addl(&out_line, (long)time(NULL)); adds(&out_line, "\tcould not start: ");
+  add(&out_line, why.data, why.len); adds(&out_line, "\n");
+  record();
+  begin(); adds(&out_line, "F "); add(&out_line, why.data, why.len); adds(&out_line, "\n");
+  report();
+  free(why.data);
+  return 0;
+}
+
+static int log_ok, log_fd;
+static void log_error(void) {
+  int e = errno;
+  log_ok = 0;
+  begin(); adds(&out_line, "L "); addl(&out_line, e); adds(&out_line, " "); adds(&out_line, strerror(e)); adds(&out_line, "\n");
+  report();
+}
+static void log_write(const char *data, size_t len) {
+  if (log_ok && write_all(log_fd, data, len) < 0) log_error();
+}
+
+static const char *prefix;
+static int lines;
+static struct line emitted;
+static void emit(const char *s, size_t n) {
+  if (n > 0 && s[n - 1] == '\r') n--;
+  if (*prefix) {
+    emitted.len = 0;
+    adds(&emitted, prefix); add(&emitted, s, n); add(&emitted, "\n", 1);
+    log_write(emitted.data, emitted.len);
+  }
+  if (lines) {
+    emitted.len = 0;
+    add(&emitted, "O ", 2); add(&emitted, s, n); add(&emitted, "\n", 1);
+    write_all(1, emitted.data, emitted.len);
+  }
+}
+
+static int run_attempt(char **f, const char *command) {
+  const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5];
+  prefix = f[6];
+  lines = strcmp(f[7], "1") == 0;
+  begin(); adds(&out_line, "start\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t");
+  addl(&out_line, (long)getpid()); adds(&out_line, "\t"); adds(&out_line, order); adds(&out_line, "\n");
+  record();
+  /* The slot's own paths are absolute: it can stand in the attempt's folder. */
+  if (chdir(cwd) != 0) return cannot_start(key, n, "chdir ", cwd);
+  int p[2];
+  if (pipe(p) != 0) return cannot_start(key, n, "pipe", "");
+  fcntl(p[0], F_SETFD, FD_CLOEXEC);
+  fcntl(p[1], F_SETFD, FD_CLOEXEC);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
+  pid_t pid;
+  int e = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(p[1]);
+  if (e != 0) { close(p[0]); errno = e; return cannot_start(key, n, "spawn /bin/sh", ""); }
+  setpgid(pid, pid);  /* here too: the group exists before the runner may signal it */
+  attempt_group = pid;
+  begin(); adds(&out_line, "group\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t"); addl(&out_line, pid); adds(&out_line, "\n");
+  record();
+  begin(); adds(&out_line, "S "); addl(&out_line, pid); adds(&out_line, "\n");
+  report();
+
+  log_fd = open(log, log_flags | O_CLOEXEC, 0644);
+  log_ok = log_fd >= 0;
+  if (!log_ok) log_error();
+  log_write(header, strlen(header));
+
+  struct line partial = { 0 };
+  int status = 0, have_status = 0, open_ = 1;
+  long gone_at = -1;
+  static char chunk[65536];
+  struct pollfd pf = { p[0], POLLIN, 0 };
+  while (open_) {
+    int timeout = gone_at >= 0 ? 20 : (have_status ? 10 : 50);
+    int ready = poll(&pf, 1, timeout);
+    if (ready > 0) {
+      ssize_t got = read(p[0], chunk, sizeof chunk);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        if (partial.len) emit(partial.data, partial.len);
+        open_ = 0;
+        break;
+      }
+      if (!*prefix) log_write(chunk, (size_t)got);
+      if (*prefix || lines) {
+        add(&partial, chunk, (size_t)got);
+        size_t from = 0;
+        for (size_t i = 0; i < partial.len; i++) {
+          if (partial.data[i] == '\n') { emit(partial.data + from, i - from); from = i + 1; }
+        }
+        memmove(partial.data, partial.data + from, partial.len - from);
+        partial.len -= from;
+        while (partial.len > 4096) {
+          emit(partial.data, 4096);
+          memmove(partial.data, partial.data + 4096, partial.len - 4096);
+          partial.len -= 4096;
+        }
+      }
+    }
+    if (!have_status) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        have_status = 1;
+        begin(); adds(&out_line, "Q\n"); report();
+        gone_at = stop_group(pid);
+      }
+    } else if (gone_at < 0) {
+      gone_at = now_ms();  /* output goes on after the group was gone: the drain's clock starts */
+    }
+    /* The shell and its group are gone and the output is still held (by a process that left the
+       group): after the drain it is no longer read; the runner stops what carries the identity. */
+    if (gone_at >= 0 && now_ms() - gone_at > drain_ms) break;
+  }
+  free(partial.data);
+  close(p[0]);
+  if (!have_status) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    begin(); adds(&out_line, "Q\n"); report();
+    stop_group(pid);
+  }
+  if (log_ok) close(log_fd);
+  attempt_group = 0;
+  begin(); adds(&out_line, "end\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t");
+  if (WIFSIGNALED(status)) { adds(&out_line, "\t"); addl(&out_line, WTERMSIG(status)); }
+  else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, "\t"); }
+  adds(&out_line, "\t"); addl(&out_line, (long)time(NULL)); adds(&out_line, "\n");
+  record();
+  begin(); adds(&out_line, "X ");
+  if (WIFSIGNALED(status)) { adds(&out_line, " "); addl(&out_line, WTERMSIG(status)); }
+  else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, " "); }
+  adds(&out_line, open_ ? " 1\n" : " 0\n");
+  report();
+  return !WIFSIGNALED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void on_term(int sig) { (void)sig; if (attempt_group) kill(-attempt_group, SIGTERM); }
+static void on_pipe(int sig) { (void)sig; }
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--check") == 0) { puts("slot"); return 0; }
+  if (argc < 6) { fputs("usage: slot records runner grace_ms drain_ms log_flags [keep [hold]]\n", stderr); return 64; }
+  records_path = argv[1];
+  runner = atol(argv[2]);
+  grace_ms = atol(argv[3]);
+  drain_ms = atol(argv[4]);
+  log_flags = atoi(argv[5]);
+  keep = argc > 6 ? argv[6] : "";
+  hold = argc > 7 ? argv[7] : "";
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  /* In a Slurm job, a cancel's SIGTERM is handed to the attempt's group; the slot stays to record its end. */
+  if (*keep) { sa.sa_handler = on_term; sigaction(SIGTERM, &sa, NULL); }
+  /* The runner may be gone: a report then fails with EPIPE. */
+  sa.sa_handler = on_pipe;
+  sigaction(SIGPIPE, &sa, NULL);
+  fcntl(0, F_SETFD, FD_CLOEXEC);
+  fcntl(1, F_SETFD, FD_CLOEXEC);
+  /* Without its records (a full disk) an attempt still runs; only a successor could not adopt it. */
+  rec = open(records_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  for (char **e = environ; *e; e++) env_set(*e);
+  if (!env) env_set("_="), env_unset("_");
+
+  int last_ok = 1;
+  struct line payload = { 0 };
+  char **fields = NULL;
+  size_t fields_cap = 0;
+  for (;;) {
+    long len = 0;
+    int digits = 0;
+    for (;;) {
+      if (!fill()) return 0;
+      char c = inbuf[in_at++];
+      if (c == '\n') break;
+      if (c < '0' || c > '9') return 0;
+      len = len * 10 + (c - '0');
+      digits++;
+    }
+    if (!digits) return 0;
+    payload.len = 0;
+    while ((long)payload.len < len) {
+      if (!fill()) return 0;
+      size_t take = in_len - in_at;
+      if ((long)take > len - (long)payload.len) take = (size_t)(len - (long)payload.len);
+      add(&payload, inbuf + in_at, take);
+      in_at += take;
+    }
+    add(&payload, "", 1);  /* the last field's end */
+    if (runner && getppid() != runner) return 0;
+    size_t nf = 0;
+    for (size_t i = 0, from = 0; i <= (size_t)len; i++) {
+      if (i == (size_t)len || payload.data[i] == 0) {
+        payload.data[i] = 0;
+        if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
+        fields[nf++] = payload.data + from;
+        from = i + 1;
+      }
+    }
+    while (nf < 11) {  /* a request cut short: what is missing is empty */
+      if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
+      fields[nf++] = "";
+    }
+    /* Applied even to a request declined: the next one's changes are from this one's environment. */
+    environment(fields[9], fields + 11, nf - 11);
+    if ((strcmp(fields[8], "1") == 0 && !last_ok) || (*hold && access(hold, F_OK) == 0)) {
+      write_all(1, "D\n", 2);
+      continue;
+    }
+    last_ok = run_attempt(fields, fields[10]);
+  }
+}
+`;
