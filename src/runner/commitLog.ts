@@ -7,7 +7,7 @@
  * KEEP_SNAPSHOTS).
  *
  * Durability: a journal line is written before the next step or item starts, so it survives a
- * crash of the runner (kill -9). Its fdatasync runs on a worker thread. A step commit returns
+ * crash of the runner (kill -9). Its fdatasync runs on a worker thread (a step's on this one). A step commit returns
  * once its line is synced: after a power loss, no step recorded done runs again. Item commits do
  * not wait, and one sync covers every line written since the last one, at most every
  * ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the items committed in the last moment
@@ -200,6 +200,7 @@ export class CommitLog {
   /** Start an fdatasync, or have one follow the sync in flight (for items: no sooner than the interval). */
   private requestSync(deferrable: boolean): void {
     this.unsynced = true;
+    if (!deferrable && !this.syncing) return this.syncHere();
     if (this.syncing || this.syncTimer) return;
     const wait = deferrable ? this.lastSyncAt + ITEM_SYNC_INTERVAL_MS - performance.now() : 0;
     if (wait > 0) this.syncTimer = setTimeout(() => this.startSync(), wait);
@@ -219,6 +220,23 @@ export class CommitLog {
         resolve();
       });
     });
+  }
+
+  /**
+   * A step waits for its sync: when none is in flight it is done on this thread (0.25 ms here),
+   * not handed to a worker and back, which cost two wake-ups a step of a chain.
+   */
+  private syncHere(): void {
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    this.unsynced = false;
+    this.lastSyncAt = performance.now();
+    try {
+      fs.fdatasyncSync(this.journalFd);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      this.failed(asWriteError(err, this.paths.journal, true) ?? new WriteError(this.paths.journal, code ?? 'EIO'));
+    }
   }
 
   /** Every line written so far is on disk; false when a write or a sync failed. */

@@ -321,9 +321,13 @@ static int run_attempt(char **f, const char *command) {
   }
   free(partial.data);
   close(p[0]);
+  /* The usual end: the pipe's, then the shell's, its group empty. Its Q then goes with the X: one
+     report (one wake-up of the runner) less. */
+  int quit_with_end = 0;
   if (!have_status) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    begin(); adds(&out_line, "Q\n"); report();
+    quit_with_end = !group_alive(pid);
+    if (!quit_with_end) { begin(); adds(&out_line, "Q\n"); report(); }
     stop_group(pid);
   }
   if (log_ok) close(log_fd);
@@ -333,7 +337,9 @@ static int run_attempt(char **f, const char *command) {
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, "\t"); }
   adds(&out_line, "\t"); addl(&out_line, (long)time(NULL)); adds(&out_line, "\n");
   record();
-  begin(); adds(&out_line, "X ");
+  begin();
+  if (quit_with_end) adds(&out_line, "Q\n");
+  adds(&out_line, "X ");
   if (WIFSIGNALED(status)) { adds(&out_line, " "); addl(&out_line, WTERMSIG(status)); }
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, " "); }
   adds(&out_line, open_ ? " 1\n" : " 0\n");

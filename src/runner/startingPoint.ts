@@ -95,7 +95,8 @@ function keepEarlierLogs(paths: TaskPaths): void {
   fs.mkdirSync(dir, { recursive: true });
   for (const name of logs) fs.renameSync(path.join(paths.logsDir, name), path.join(dir, name));
   const runs = fs.readdirSync(earlier).sort();
-  for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_EARLIER_RUNS))) fs.rmSync(path.join(earlier, old), { recursive: true, force: true });
+  // Removed while the run goes on (a thousand logs took a quarter of a second); what a runner killed meanwhile leaves, the next removes.
+  for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_EARLIER_RUNS))) void fs.promises.rm(path.join(earlier, old), { recursive: true, force: true }).catch(() => {});
 }
 
 export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { force: boolean; rerunDone: boolean }, reporter: Reporter): StartingPoint {
