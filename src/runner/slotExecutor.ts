@@ -66,8 +66,8 @@ export class SlotExecutor implements Executor {
   private readonly slots = new Set<Slot>();
   private count = 0;
 
-  /** `recordsFile(n)`: where slot n appends its records; `holdFile`: while it exists, slots start nothing queued. */
-  constructor(private readonly program: SlotProgram, private readonly graceMs: number, private readonly recordsFile: (slot: number) => string, private readonly holdFile: string) {
+  /** `program`: what a slot made now runs (slotProgram.ts); `recordsFile(n)`: where slot n appends its records; `holdFile`: while it exists, slots start nothing queued. */
+  constructor(private readonly program: () => SlotProgram, private readonly graceMs: number, private readonly recordsFile: (slot: number) => string, private readonly holdFile: string) {
     fs.rmSync(holdFile, { force: true });
   }
 
@@ -82,7 +82,7 @@ export class SlotExecutor implements Executor {
       } catch {
         // there already; or no run folder, or a full disk: the attempts run, unrecorded
       }
-      slot = new Slot(this.program, file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
+      slot = new Slot(this.program(), file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
       this.slots.add(slot);
     }
     return slot.run(spec);

@@ -34,6 +34,15 @@ export function slotProgram(): SlotProgram | undefined {
   return chosen;
 }
 
+/**
+ * The same, chosen again when the compiled program is gone (the cache cleaned while a task runs):
+ * a slot made from now on is compiled again, or Perl. Asked each time a slot is made, which is rare.
+ */
+export function slotProgramNow(): SlotProgram | undefined {
+  if (chosen && !chosen.args.length && !fs.existsSync(chosen.file)) chosen = null;
+  return slotProgram();
+}
+
 /** The Perl slot, when there is a perl. */
 export const perlSlot = (): SlotProgram | undefined => (onPath('perl') ? { file: 'perl', args: ['-e', SLOT_SCRIPT], name: 'perl' } : undefined);
 

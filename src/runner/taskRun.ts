@@ -35,7 +35,7 @@ import { GraphScheduler } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor } from './slotExecutor';
-import { slotProgram } from './slotProgram';
+import { slotProgram, slotProgramNow } from './slotProgram';
 import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
@@ -117,7 +117,7 @@ export class TaskRun implements RunContext {
     // Slots when there is a compiler or perl (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
     const program = process.env.PTASK_EXECUTOR === 'local' ? undefined : slotProgram();
     this.executor = program
-      ? new SlotExecutor(program, opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
+      ? new SlotExecutor(() => slotProgramNow() ?? program, opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
       : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());

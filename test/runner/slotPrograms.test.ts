@@ -34,4 +34,21 @@ describe('runner: the slot programs', () => {
       for (let i = 0; i < 12; i++) assert.match(log, new RegExp(`^\\[${i}\\] out i${i}$`, 'm'));
     });
   }
+
+  it('a compiled slot removed while a task runs (its cache cleaned): the next slot made is compiled again, and every item runs', function () {
+    if (!compiledSlot()) this.skip();
+    const cache = path.join(ws.root, 'cache');
+    const marks = path.join(ws.root, 'marks.txt');
+    // One slot for the first step; the second step's concurrency 3 makes two more, after the cache is gone.
+    ws.define('t', {
+      steps: [
+        { id: 'clean', run: `rm -f ${cache}/slot-*` },
+        { id: 'each', run: `echo "$ITEM" >> ${marks}; sleep 0.2`, forEach: { items: ['a', 'b', 'c'] }, concurrency: 3 },
+      ],
+    });
+    const r = spawnSync(process.execPath, [RUNNER, 'run', 't', '--root', ws.root], { encoding: 'utf8', cwd: ws.root, env: { ...process.env, PTASK_CACHE: cache } });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.deepEqual(readLines(marks).sort(), ['a', 'b', 'c']);
+    assert.equal(fs.readdirSync(cache).filter((n) => n.startsWith('slot-')).length, 1, 'compiled again');
+  });
 });

@@ -100,6 +100,17 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     ]);
   });
 
+  it('reads a request larger than its read buffer (a big environment variable), and the next one after it', () => {
+    const big = 'v'.repeat(100_000); // one string may be at most 128 KiB on Linux (MAX_ARG_STRLEN)
+    const { reports, log } = runSlot(program!, dir, [
+      request(dir, 'a', 'echo "${#BIG}"', { form: '+', entries: [`BIG=${big}`] }, false),
+      request(dir, 'b', 'echo "${#BIG} after"', { form: '+', entries: [] }, false),
+    ]);
+    assert.deepEqual(reports, ['X 0  0', 'X 0  0']);
+    assert.match(log, /^\[a\] 100000$/m);
+    assert.match(log, /^\[b\] 100000 after$/m);
+  });
+
   it('prefixes each output line in the log and reports it when asked: a CR before the newline dropped, a line over 4,096 bytes cut, the last one kept without its newline', () => {
     const spec: AttemptSpec = { command: "printf 'one\\r\\ntwo\\n'; head -c 5000 /dev/zero | tr '\\0' x; echo; printf last", cwd: dir, env: {}, logFile: path.join(dir, 'log'), logHeader: '== k\n', logPrefix: '[k] ', record: { key: 'k', attempt: 1 } };
     const r = slot(program!, dir, [slotRequest(spec, { form: '+', entries: [] }, true, false)!]);
