@@ -37,7 +37,7 @@ describe('tree presentation', () => {
     for (const status of ['paused', 'failed', 'interrupted'] as const)
       assert.equal(taskDescription(view({ status, state: state({ status, currentStep: null, stoppedIn }) })), `${status} · 1/3 · embed 3/7 (1 failed)`);
     const resumeAt = new Date(Date.now() + 60_000).toISOString();
-    assert.match(taskDescription(view({ status: 'paused', state: state({ status: 'paused', currentStep: null, stoppedIn, resumeAt }) })), /^paused · 1\/3 · embed 3\/7 \(1 failed\) · resumes at /);
+    assert.match(taskDescription(view({ status: 'paused', state: state({ status: 'paused', currentStep: null, stoppedIn, resumeAt }) })), /^paused · 1\/3 · embed 3\/7 \(1 failed\) · resumes (at|on) /);
     // A run that completed leaves none; a reset forgets it.
     assert.equal(taskDescription(view({ status: 'completed', state: state({ status: 'completed', currentStep: null, stoppedIn }) })), 'completed · 1/3 · Nightly');
   });
@@ -45,8 +45,8 @@ describe('tree presentation', () => {
   it('says when a task paused by a failure resumes by itself', () => {
     const resumeAt = new Date(Date.now() + 60_000).toISOString();
     const paused = view({ status: 'paused', state: state({ status: 'paused', currentStep: null, pausedBy: 'failure', resumeAt, autoResume: { attempt: 2, maxAttempts: 5 } }) });
-    assert.match(taskDescription(paused), /^paused · 1\/3 · resumes at /);
-    assert.match(taskTooltip(paused, undefined), /Resumes by itself at .* \(automatic resume 2 of 5\)/);
+    assert.match(taskDescription(paused), /^paused · 1\/3 · resumes (at|on) /); // "on <date>" a minute before midnight
+    assert.match(taskTooltip(paused, undefined), /Resumes by itself (at|on) .* \(automatic resume 2 of 5\)/);
   });
 
   it('describes an idle task by its name, and an invalid one as invalid', () => {
