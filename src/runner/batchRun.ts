@@ -322,6 +322,8 @@ class BatchTracker implements LiveBatch {
   private readonly groups = new Map<number, { pid: number; item: number; pidStartTime?: string; startedAt: number }>();
   /** One timer for all the items in flight, not one an item (a timer each cost a trivial item 25 µs). */
   private recordTimer: NodeJS.Timeout | undefined;
+  /** The groups in flight already written down for running past ITEM_RECORD_MS. */
+  private readonly recorded = new Set<number>();
 
   /** `record`: write state.json, once an item has run ITEM_RECORD_MS (its group is then in it). */
   constructor(private readonly progress: ItemProgress, readonly concurrency: number, private readonly waiting: () => number, private readonly record: () => void) {}
@@ -334,6 +336,7 @@ class BatchTracker implements LiveBatch {
 
   ended(pid: number): void {
     this.groups.delete(pid);
+    this.recorded.delete(pid);
   }
 
   /** When the oldest item in flight not yet written down has run ITEM_RECORD_MS: write, then arm for the next. */
@@ -345,8 +348,11 @@ class BatchTracker implements LiveBatch {
       let next = Infinity;
       for (const group of this.groups.values()) {
         const due = group.startedAt + ITEM_RECORD_MS;
-        if (due <= now) written = true;
-        else next = Math.min(next, due);
+        if (due > now) next = Math.min(next, due);
+        else if (!this.recorded.has(group.pid)) {
+          this.recorded.add(group.pid);
+          written = true;
+        }
       }
       if (written) this.record();
       if (next !== Infinity) this.armRecord(Math.max(1, next - now));
