@@ -5,6 +5,9 @@
  * glibc and macOS do without copying the slot's page tables (a vfork), from a process a tenth of
  * Perl's size. That is what made a slot slower than xargs, which forks.
  *
+ * One difference: when the shell and its output end together with its group empty (the usual end),
+ * its "Q" report goes out with its "X", in one write.
+ *
  * Portable C (POSIX, /proc where there is one), no library but libc. Each descriptor of the slot's
  * own is close-on-exec; the child gets /dev/null, the output pipe on 1 and 2, its own group and
  * the default signal handling, and nothing else.

@@ -20,6 +20,10 @@
  * follows a failure) or the hold file exists (a pause or a stop: nothing new starts); and stops
  * taking any once its runner is gone (its successor decides what runs).
  *
+ * The same program is in C (slotNative.ts), which a runner uses where there is a `cc`; Slurm jobs
+ * use this one. A change to either is made to both: test/unit/slotScript.test.ts runs every case
+ * against each.
+ *
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
  * (when wanted), "L <errno> <error>" the log cannot be written, "Q" the shell exited, "X <code>
  * <signal> <held>" the end, "F <error>" it could not start, "D" declined. Records, appended to
