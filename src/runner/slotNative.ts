@@ -231,6 +231,12 @@ static void emit(const char *s, size_t n) {
   }
 }
 
+/* A whole line, cut as one that has not ended yet is: 4,096 bytes at most a line, however the reads fell. */
+static void emit_line(const char *s, size_t n) {
+  while (n > 4096) { emit(s, 4096); s += 4096; n -= 4096; }
+  emit(s, n);
+}
+
 static int run_attempt(char **f, const char *command) {
   const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5];
   prefix = f[6];
@@ -298,7 +304,7 @@ static int run_attempt(char **f, const char *command) {
         add(&partial, chunk, (size_t)got);
         size_t from = 0;
         for (size_t i = 0; i < partial.len; i++) {
-          if (partial.data[i] == '\n') { emit(partial.data + from, i - from); from = i + 1; }
+          if (partial.data[i] == '\n') { emit_line(partial.data + from, i - from); from = i + 1; }
         }
         memmove(partial.data, partial.data + from, partial.len - from);
         partial.len -= from;

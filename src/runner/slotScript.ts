@@ -160,7 +160,8 @@ sub run_attempt {
       if ($prefix ne '' || $lines) {
         my @parts = split /\n/, $partial . $chunk, -1;
         $partial = pop @parts;
-        $emit->($_) for @parts;
+        # A whole line is cut as one not yet ended is: 4,096 bytes at most a line, however the reads fell.
+        for my $part (@parts) { $emit->(substr($part, 0, 4096, '')) while length($part) > 4096; $emit->($part) }
         $emit->(substr($partial, 0, 4096, '')) while length($partial) > 4096;
       }
     }
