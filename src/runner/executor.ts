@@ -5,6 +5,7 @@
  * it outlives the runner; the local executor forks it from the runner. `record` is what a later
  * runner finds an attempt again by (the seam for a cluster's executor too: Slurm jobs).
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { SlurmOptions } from '../protocol/schemas';
 
@@ -47,13 +48,39 @@ export interface AttemptSpec {
    * the moment that one ends, as xargs starts the next item, rather than a round trip later.
    */
   behind?: boolean;
+  /**
+   * Its end is recorded durably (synced) before it is reported, and before anything queued behind
+   * it starts: the record is then the step's durable commit (ExecEnd `synced`).
+   */
+  durableEnd?: boolean;
+  /**
+   * Queued: it starts only if each of these files is as stamped (fileStamp) when the attempt
+   * before it ends; else it is declined. A step queued behind the one before it is gated on that
+   * one's outputs file (still absent) and the control files (unwritten since).
+   */
+  startsIf?: { file: string; stamp: string }[];
   /** Run it as a Slurm job element instead (slurm/slurmExecutor.ts); `throttle`: elements of the step at once. */
   slurm?: { stepId: string; options: SlurmOptions; throttle: number };
 }
 
+/**
+ * What a slot compares a file with before it starts an attempt queued behind another: "<inode>:
+ * <size>:<mtime in s>", or "-" when there is no file. Control files are replaced whole (a new
+ * inode), so any write shows.
+ */
+export function fileStamp(file: string): string {
+  try {
+    const s = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    return s ? `${s.ino}:${s.size}:${s.mtimeNs / 1_000_000_000n}` : '-';
+  } catch {
+    return '-';
+  }
+}
+
 /** How an attempt's command ended, as the executor saw it. */
 export type ExecEnd =
-  | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null }
+  /** `synced`: its end record was on disk before it was reported (AttemptSpec.durableEnd). */
+  | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null; synced?: boolean }
   | { kind: 'spawn-error'; error: string }
   /** An adopted attempt whose processes are gone and whose end nobody recorded (or that paused itself): it runs again. */
   | { kind: 'lost' }

@@ -35,7 +35,8 @@ export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', en
  * report its output lines; `queued`: sent while an attempt runs in the slot.
  */
 export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean): string | undefined {
-  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', env.form, spec.command, ...env.entries];
+  const gates = (spec.startsIf ?? []).map((g) => `${g.stamp} ${g.file}`).join('\n');
+  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', spec.durableEnd ? '1' : '0', gates, env.form, spec.command, ...env.entries];
   if (fields.some((field) => field.includes('\0'))) return undefined;
   const payload = fields.join('\0');
   return `${Buffer.byteLength(payload)}\n${payload}`;
@@ -307,10 +308,10 @@ class SlotAttempt implements RunningAttempt {
         this.exited = true;
         return false;
       case 'X': {
-        const [code, signal, held] = rest.split(' ');
+        const [code, signal, held, synced] = rest.split(' ');
         // Processes that left the group but held its output: found by the attempt's environment.
         if (held === '1' && this.spec.identity) stopProcesses(processesWithEnv(this.spec.identity).map((p) => p.pid), this.graceMs);
-        this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null });
+        this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null, ...(synced === '1' ? { synced: true } : {}) });
         return true;
       }
       case 'F':

@@ -237,8 +237,32 @@ static void emit_line(const char *s, size_t n) {
   emit(s, n);
 }
 
+/* Each "<stamp> <path>" line still holds: the file is the same (inode, size, mtime), or still absent. */
+static int unchanged(const char *gates) {
+  static struct line path;
+  while (*gates) {
+    const char *nl = strchr(gates, '\n');
+    size_t n = nl ? (size_t)(nl - gates) : strlen(gates);
+    const char *space = memchr(gates, ' ', n);
+    if (!space) return 0;
+    size_t stamp_len = (size_t)(space - gates);
+    path.len = 0;
+    add(&path, space + 1, n - stamp_len - 1);
+    path.data[path.len] = 0;
+    char now[96];
+    struct stat st;
+    if (stat(path.data, &st) == 0) snprintf(now, sizeof now, "%llu:%lld:%lld", (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtime);
+    else strcpy(now, "-");
+    if (strlen(now) != stamp_len || memcmp(now, gates, stamp_len) != 0) return 0;
+    gates += n;
+    if (*gates) gates++;
+  }
+  return 1;
+}
+
 static int run_attempt(char **f, const char *command) {
   const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5];
+  int durable = strcmp(f[9], "1") == 0;
   prefix = f[6];
   lines = strcmp(f[7], "1") == 0;
   begin(); adds(&out_line, "start\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t");
@@ -346,12 +370,15 @@ static int run_attempt(char **f, const char *command) {
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, "\t"); }
   adds(&out_line, "\t"); addl(&out_line, (long)time(NULL)); adds(&out_line, "\n");
   record();
+  /* Durable: on disk before the runner hears of it, and before what is queued behind it starts. */
+  int synced = durable && rec >= 0 && fsync(rec) == 0;
   begin();
   if (quit_with_end) adds(&out_line, "Q\n");
   adds(&out_line, "X ");
   if (WIFSIGNALED(status)) { adds(&out_line, " "); addl(&out_line, WTERMSIG(status)); }
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, " "); }
-  adds(&out_line, open_ ? " 1\n" : " 0\n");
+  adds(&out_line, open_ ? " 1" : " 0");
+  adds(&out_line, synced ? " 1\n" : " 0\n");
   report();
   return !WIFSIGNALED(status) && WEXITSTATUS(status) == 0;
 }
@@ -420,17 +447,18 @@ int main(int argc, char **argv) {
         from = i + 1;
       }
     }
-    while (nf < 11) {  /* a request cut short: what is missing is empty */
+    while (nf < 13) {  /* a request cut short: what is missing is empty */
       if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
       fields[nf++] = "";
     }
     /* Applied even to a request declined: the next one's changes are from this one's environment. */
-    environment(fields[9], fields + 11, nf - 11);
-    if ((strcmp(fields[8], "1") == 0 && !last_ok) || (*hold && access(hold, F_OK) == 0)) {
+    environment(fields[11], fields + 13, nf - 13);
+    if ((strcmp(fields[8], "1") == 0 && !last_ok) || (*hold && access(hold, F_OK) == 0) || !unchanged(fields[10])) {
       write_all(1, "D\n", 2);
+      last_ok = 0;
       continue;
     }
-    last_ok = run_attempt(fields, fields[10]);
+    last_ok = run_attempt(fields, fields[12]);
   }
 }
 `;

@@ -11,14 +11,19 @@
  * the slot stays to record its end.
  *
  * Requests on stdin: "<bytes>\n" then fields joined by NUL: key, attempt, order (the runner's, for
- * the start record), cwd, log file, header,
- * prefix ("" for none), wants lines ("1"/"0"), queued ("1": sent while an attempt ran here), the
- * environment's form, command, then the environment: with form "=" its every NAME=value (the
- * kept prefix's variables added), with "+" what differs from the request before's (NAME=value
- * set, NAME unset; the first's from the slot's own). Requests wait in the pipe: a slot takes the next the moment one ends. It declines (does
- * not start) a queued one when the attempt before it did not succeed (the runner decides what
- * follows a failure) or the hold file exists (a pause or a stop: nothing new starts); and stops
- * taking any once its runner is gone (its successor decides what runs).
+ * the start record), cwd, log file, header, prefix ("" for none), wants lines ("1"/"0"), queued
+ * ("1": sent while an attempt ran here), durable ("1": its end record is synced before it is
+ * reported, and before anything queued behind it starts), the files it starts only if they are
+ * unchanged (lines of "<stamp> <path>"; a stamp is "<inode>:<size>:<mtime in s>", or "-" for no
+ * file), the environment's form, command, then the environment: with form "=" its every
+ * NAME=value (the kept prefix's variables added), with "+" what differs from the request
+ * before's (NAME=value set, NAME unset; the first's from the slot's own). Requests wait in the
+ * pipe: a slot takes the next the moment one ends. It declines (does not start) a queued one when
+ * the attempt before it did not succeed or was declined (the runner decides what follows), the
+ * hold file exists (a pause or a stop: nothing new starts), or one of its files changed (a step
+ * queued behind the one before it starts only if that one wrote no outputs and no control file
+ * was written meanwhile); and stops taking any once its runner is gone (its successor decides
+ * what runs).
  *
  * The same program is in C (slotNative.ts), which a runner uses where there is a `cc`; Slurm jobs
  * use this one. A change to either is made to both: test/unit/slotScript.test.ts runs every case
@@ -26,7 +31,7 @@
  *
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
  * (when wanted), "L <errno> <error>" the log cannot be written, "Q" the shell exited, "X <code>
- * <signal> <held>" the end, "F <error>" it could not start, "D" declined. Records, appended to
+ * <signal> <held> <synced>" the end, "F <error>" it could not start, "D" declined. Records, appended to
  * the records file, one write a line: "start", "group", "end" (see attemptRecords.ts).
  */
 export const SLOT_SCRIPT = String.raw`
@@ -77,11 +82,25 @@ while (1) {
   last if $runner && getppid() != $runner;
   my @fields = split /\0/, $payload, -1;
   # Applied even to a request declined: the next one's changes are from this one's environment.
-  environment(@fields[9, 11 .. $#fields]);
-  if (($fields[8] eq '1' && !$last_ok) || ($hold ne '' && -e $hold)) { report("D\n"); next }
+  environment(@fields[11, 13 .. $#fields]);
+  if (($fields[8] eq '1' && !$last_ok) || ($hold ne '' && -e $hold) || !unchanged($fields[10] // '')) {
+    report("D\n");
+    $last_ok = 0;
+    next;
+  }
   $last_ok = run_attempt(@fields);
 }
 exit 0;
+
+# Each "<stamp> <path>" still holds: the file is the same (inode, size, mtime), or still absent.
+sub unchanged {
+  for (split /\n/, $_[0]) {
+    my ($stamp, $path) = split / /, $_, 2;
+    my @s = stat($path);
+    return 0 if (@s ? "$s[1]:$s[7]:$s[9]" : '-') ne $stamp;
+  }
+  return 1;
+}
 
 # The attempt's environment, set in the slot before the fork (the child touches nothing more):
 # form "=" replaces it, "+" changes what the request before set (items differ in a few variables).
@@ -100,7 +119,7 @@ sub environment {
 }
 
 sub run_attempt {
-  my ($key, $n, $order, $cwd, $log, $header, $prefix, $lines, $queued, $form, $command) = @_;
+  my ($key, $n, $order, $cwd, $log, $header, $prefix, $lines, $queued, $durable, $gates, $form, $command) = @_;
   record("start\t$key\t$n\t$$\t$order\n");
   # The slot's own paths are absolute: it can stand in the attempt's folder.
   return cannot_start($key, $n, "chdir $cwd: $!") unless chdir($cwd);
@@ -180,7 +199,9 @@ sub run_attempt {
   my ($code, $signal) = ($status & 127) ? ('', $status & 127) : ($status >> 8, '');
   $attempt_group = 0;
   record("end\t$key\t$n\t$code\t$signal\t" . time() . "\n");
-  report("X $code $signal $open\n");
+  # Durable: on disk before the runner hears of it, and before what is queued behind it starts.
+  my $synced = $durable eq '1' && $rec && eval { require IO::Handle; $rec->sync } ? 1 : 0;
+  report("X $code $signal $open $synced\n");
   return $code eq '0';
 }
 

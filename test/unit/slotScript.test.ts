@@ -7,7 +7,7 @@ import { LOG_FLAGS, slotRequest, wholeEnv, type RequestEnv } from '../../src/run
 import { compiledSlot, perlSlot, type SlotProgram } from '../../src/runner/slotProgram';
 import { SLOT_SCRIPT } from '../../src/runner/slotScript';
 import { SLOT_C } from '../../src/runner/slotNative';
-import type { AttemptSpec } from '../../src/runner/executor';
+import { fileStamp, type AttemptSpec } from '../../src/runner/executor';
 
 /** A slot fed its requests at once (they wait in its stdin, as queued ones do), run to its end. */
 function slot(program: SlotProgram, dir: string, requests: string[], hold = '') {
@@ -23,8 +23,8 @@ function runSlot(program: SlotProgram, dir: string, requests: string[], hold = '
   return { reports: r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q'), records, log: fs.readFileSync(path.join(dir, 'log'), 'utf8') };
 }
 
-function request(dir: string, key: string, command: string, env: RequestEnv, queued: boolean): string {
-  const spec: AttemptSpec = { command, cwd: dir, env: {}, logFile: path.join(dir, 'log'), logHeader: `== ${key}\n`, logPrefix: `[${key}] `, record: { key, attempt: 1 } };
+function request(dir: string, key: string, command: string, env: RequestEnv, queued: boolean, more: Partial<AttemptSpec> = {}): string {
+  const spec: AttemptSpec = { command, cwd: dir, env: {}, logFile: path.join(dir, 'log'), logHeader: `== ${key}\n`, logPrefix: `[${key}] `, record: { key, attempt: 1 }, ...more };
   return slotRequest(spec, env, false, queued)!;
 }
 
@@ -65,12 +65,43 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
       request(dir, 'e', 'kill -9 $$', add, false),
       request(dir, 'f', 'echo never either', add, true), // behind a signal
     ]);
-    assert.deepEqual(reports, ['X 0  0', 'X 3  0', 'D', 'X 0  0', 'X  9 0', 'D']);
+    assert.deepEqual(reports, ['X 0  0 0', 'X 3  0 0', 'D', 'X 0  0 0', 'X  9 0 0', 'D']);
     assert.doesNotMatch(log, /never/);
     assert.match(log, /^\[a\] one$/m);
     assert.match(log, /^\[d\] sent again$/m);
     // A declined request leaves no record: it never ran.
     assert.deepEqual(records.split('\n').filter((l) => l.startsWith('start')).map((l) => l.split('\t')[1]), ['a', 'b', 'd', 'e']);
+  });
+
+  it('starts a queued request only while its files are as stamped, and declines what is queued behind one it declined', () => {
+    const add: RequestEnv = { form: '+', entries: [] };
+    const outputs = path.join(dir, 'a.output.json');
+    const control = path.join(dir, 'control.json');
+    fs.writeFileSync(control, '{"seq":1}');
+    const gates = [
+      { file: outputs, stamp: fileStamp(outputs) },
+      { file: control, stamp: fileStamp(control) },
+    ];
+    assert.equal(gates[0].stamp, '-');
+    assert.match(gates[1].stamp, /^\d+:9:\d+$/);
+    const first = runSlot(program!, dir, [request(dir, 'a', 'echo a', add, false), request(dir, 'b', 'echo b', add, true, { startsIf: gates })]);
+    assert.deepEqual(first.reports, ['X 0  0 0', 'X 0  0 0'], 'nothing changed: it starts');
+    // The step before wrote outputs: the one behind it is declined (its environment would lack them), and so is the next.
+    const wrote = runSlot(program!, dir, [request(dir, 'c', `echo '{}' > ${outputs}`, add, false), request(dir, 'd', 'echo never', add, true, { startsIf: gates }), request(dir, 'e', 'echo never', add, true)]);
+    assert.deepEqual(wrote.reports, ['X 0  0 0', 'D', 'D']);
+    fs.rmSync(outputs);
+    // A control file written meanwhile (replaced whole, as every writer does): declined, and what follows it too, whatever its own gates.
+    const replace = `echo '{"seq":2}' > ${control}.tmp && mv ${control}.tmp ${control}`;
+    const controlled = runSlot(program!, dir, [request(dir, 'f', replace, add, false), request(dir, 'g', 'echo never', add, true, { startsIf: gates }), request(dir, 'h', 'echo never', add, true, { startsIf: [] })]);
+    assert.deepEqual(controlled.reports, ['X 0  0 0', 'D', 'D']);
+    assert.doesNotMatch(controlled.log, /never/);
+  });
+
+  it('syncs a durable end record before it reports it (the report says so)', () => {
+    const add: RequestEnv = { form: '+', entries: [] };
+    const { reports, records } = runSlot(program!, dir, [request(dir, 'a', 'exit 4', add, false, { durableEnd: true }), request(dir, 'b', 'true', add, false)]);
+    assert.deepEqual(reports, ['X 4  0 1', 'X 0  0 0']);
+    assert.match(records, /^end\ta\t1\t4\t\t\d+$/m);
   });
 
   it('declines every request while the hold file exists', () => {
@@ -106,7 +137,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
       request(dir, 'a', 'echo "${#BIG}"', { form: '+', entries: [`BIG=${big}`] }, false),
       request(dir, 'b', 'echo "${#BIG} after"', { form: '+', entries: [] }, false),
     ]);
-    assert.deepEqual(reports, ['X 0  0', 'X 0  0']);
+    assert.deepEqual(reports, ['X 0  0 0', 'X 0  0 0']);
     assert.match(log, /^\[a\] 100000$/m);
     assert.match(log, /^\[b\] 100000 after$/m);
   });
@@ -120,7 +151,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     const ys = 'y'.repeat(5000);
     assert.deepEqual(lines, ['one', 'two', long.slice(0, 4096), long.slice(4096), ys.slice(0, 4096), ys.slice(4096), 'last']);
     assert.equal(fs.readFileSync(path.join(dir, 'log'), 'utf8'), ['== k', ...lines.map((l) => `[k] ${l}`), ''].join('\n'));
-    assert.match(r.stdout, /^X 0  0$/m);
+    assert.match(r.stdout, /^X 0  0 0$/m);
   });
 
   it('gives the attempt /dev/null for stdin, its own process group and folder, and the slot\'s descriptors not at all', () => {
