@@ -8,7 +8,9 @@
  *
  * Durability: a journal line is written before the next step or item starts, so it survives a
  * crash of the runner (kill -9). Its fdatasync runs on a worker thread (a step's on this one). A step commit returns
- * once its line is synced: after a power loss, no step recorded done runs again. Item commits do
+ * once its line is synced: after a power loss, no step recorded done runs again. (A step whose
+ * slot synced its end record before reporting it, and which wrote no outputs, has that record as
+ * its durable commit: its line goes with the items' group commit.) Item commits do
  * not wait, and one sync covers every line written since the last one, at most every
  * ITEM_SYNC_INTERVAL_MS (group commit): after a power loss, the items committed in the last moment
  * (at most that interval and one sync) may run again.
@@ -99,12 +101,14 @@ export class CommitLog {
    * after the line was written is reported as any write failure: the line is there, and the task
    * pauses; the final snapshot then makes it durable if the disk lets it.)
    */
-  async commitStep(step: CompletedStep): Promise<boolean> {
+  async commitStep(step: CompletedStep, endSynced = false): Promise<boolean> {
     if (!this.writeLine({ type: 'step-completed', step })) return false;
     this.checkpoint.completed.push(step);
     if (this.itemProgress?.stepId === step.id) this.itemProgress = null;
-    this.afterLine(false);
-    await this.flush();
+    // Its slot synced its end record (and it wrote no outputs): that record is its durable commit
+    // (a resume after a power loss commits the step from it), and this line joins the next sync.
+    this.afterLine(endSynced);
+    if (!endSynced) await this.flush();
     return true;
   }
 
@@ -187,14 +191,15 @@ export class CommitLog {
    * After a line: fold the journal into a snapshot when it is large enough, else have the line
    * synced. A compaction that cannot be written loses nothing (the journal and the last snapshot
    * still hold everything): the line is committed all the same, and the failure reported.
+   * `deferrable`: its sync may wait for the group commit (items, and steps with a synced end).
    */
-  private afterLine(isItem: boolean): void {
+  private afterLine(deferrable: boolean): void {
     // A snapshot costs its bytes and, with items, a pass over their marks: the journal pays for both first.
-    if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes, (this.itemProgress?.total ?? 0) / 4)) return this.requestSync(isItem);
+    if (this.compactionFailed || this.journalBytes < Math.max(MIN_COMPACTION_BYTES, this.snapshotBytes, (this.itemProgress?.total ?? 0) / 4)) return this.requestSync(deferrable);
     // Progress: the compaction records no failure pause.
     if (this.writeSnapshot('compaction', { unfinished: this.checkpoint.unfinished, alsoUnfinished: this.checkpoint.alsoUnfinished })) return;
     this.compactionFailed = true;
-    this.requestSync(isItem);
+    this.requestSync(deferrable);
   }
 
   /** Start an fdatasync, or have one follow the sync in flight (for items: no sooner than the interval). */

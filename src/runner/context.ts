@@ -10,6 +10,7 @@ import type { Reporter } from './reporter';
 import type { RunControl } from './runControl';
 import type { StatePublisher } from './statePublisher';
 import type { StepFiles } from './stepFiles';
+import type { QueuedStep } from './stepQueue';
 
 /** How a run ends, and what it leaves unfinished. */
 export type Stop =
@@ -63,8 +64,14 @@ export interface RunContext {
   stepEnv(step: StepDefinition, index: number, extra: Record<string, string>): NodeJS.ProcessEnv;
   /** Where the step runs: the task's cwd (relative to the workspace folder), then the step's own. */
   stepFolder(step: StepDefinition): string;
-  /** Commit a completed step; false when it could not be written (the task pauses, the step runs again on resume). */
-  commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean>;
+  /**
+   * Commit a completed step; false when it could not be written (the task pauses, the step runs
+   * again on resume). `endSynced`: its end record is its durable commit (stepQueue.ts), the
+   * journal's line need not be synced before the next step.
+   */
+  commitStep(completed: CompletedStep, files: StepFiles, endSynced?: boolean): Promise<boolean>;
+  /** The step's first attempt, sent ahead behind the step before it, if it was (stepQueue.ts). */
+  takeQueued(stepId: string): QueuedStep | undefined;
   /** A failure matched pauseOn: pause, or fail when the automatic resumes are used up. */
   pauseOnFailure(unfinished: UnfinishedStep, reason: string): Stop;
   /** The reason to fail with when the automatic resumes are used up, else undefined (pause). */

@@ -21,6 +21,14 @@ export interface Scheduler {
   completed(id: string): void;
   /** It stopped without completing: what needs it waits for the next run. */
   stopped(id: string): void;
+  /**
+   * The step that would be the only one to start once `id` completes, if any: `id` is the only
+   * step in flight (or queued after it), nothing else is ready, and it is the one step that waits
+   * for `id` alone. A chain's next step, which a slot may start the moment `id` ends.
+   */
+  successor(id: string): PlannedStep | undefined;
+  /** Start this step now if it is ready (a queued step its slot started: see stepQueue.ts). */
+  take(id: string): PlannedStep | undefined;
   /** Steps in flight. */
   readonly running: number;
 }
@@ -70,6 +78,24 @@ export class GraphScheduler implements Scheduler {
       out.push({ step, index });
     }
     return out;
+  }
+
+  successor(id: string): PlannedStep | undefined {
+    if (this.inFlight.size > 1 || this.candidates.length) return undefined;
+    const dependants = this.dependants[this.byId.get(id)!];
+    if (dependants.length !== 1 || this.waiting[dependants[0]] !== 1) return undefined;
+    const index = dependants[0];
+    return { step: this.steps[index], index };
+  }
+
+  take(id: string): PlannedStep | undefined {
+    const index = this.byId.get(id)!;
+    const at = this.candidates.indexOf(index);
+    if (at < 0 || this.inFlight.size >= this.concurrency || (this.steps[index].forEach && this.forEachInFlight)) return undefined;
+    this.candidates.splice(at, 1);
+    this.inFlight.add(index);
+    if (this.steps[index].forEach) this.forEachInFlight = true;
+    return { step: this.steps[index], index };
   }
 
   completed(id: string): void {

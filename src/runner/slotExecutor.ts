@@ -80,10 +80,13 @@ export class SlotExecutor implements Executor {
       try {
         // Not recursive: a run folder deleted under the runner is not made again here.
         fs.mkdirSync(path.dirname(file));
+        syncFolder(path.dirname(path.dirname(file)));
       } catch {
         // there already; or no run folder, or a full disk: the attempts run, unrecorded
       }
       slot = new Slot(this.program(), file, this.graceMs, this.holdFile, (gone) => this.slots.delete(gone));
+      // A step's end record, which its slot syncs, is its commit: its file must survive a power loss too.
+      syncFolder(path.dirname(file));
       this.slots.add(slot);
     }
     return slot.run(spec);
@@ -117,6 +120,20 @@ export class SlotExecutor implements Executor {
   close(): void {
     for (const slot of this.slots) slot.close();
     fs.rmSync(this.holdFile, { force: true });
+  }
+}
+
+/** The entries of a folder (a file made in it) on disk; where that cannot be done, nothing. */
+function syncFolder(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // no folder, or a file system that syncs no folders: the records are as durable as it allows
   }
 }
 

@@ -74,7 +74,7 @@ static struct line out_line;
 static void begin(void) { out_line.len = 0; }
 
 static void report(void) { write_all(1, out_line.data, out_line.len); }
-static void record(void) { if (rec >= 0) write_all(rec, out_line.data, out_line.len); }
+static int record(void) { return rec >= 0 && write_all(rec, out_line.data, out_line.len) == 0; }
 
 /* The environment of the next attempt: "NAME=value" strings, NULL at the end. */
 static char **env;
@@ -369,9 +369,10 @@ static int run_attempt(char **f, const char *command) {
   if (WIFSIGNALED(status)) { adds(&out_line, "\t"); addl(&out_line, WTERMSIG(status)); }
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, "\t"); }
   adds(&out_line, "\t"); addl(&out_line, (long)time(NULL)); adds(&out_line, "\n");
-  record();
-  /* Durable: on disk before the runner hears of it, and before what is queued behind it starts. */
-  int synced = durable && rec >= 0 && fsync(rec) == 0;
+  int recorded = record();
+  /* Durable: on disk before the runner hears of it, and before what is queued behind it starts
+     (an end that could not be recorded and synced is no commit: nothing queued follows it). */
+  int synced = durable && recorded && fsync(rec) == 0;
   begin();
   if (quit_with_end) adds(&out_line, "Q\n");
   adds(&out_line, "X ");
@@ -380,7 +381,7 @@ static int run_attempt(char **f, const char *command) {
   adds(&out_line, open_ ? " 1" : " 0");
   adds(&out_line, synced ? " 1\n" : " 0\n");
   report();
-  return !WIFSIGNALED(status) && WEXITSTATUS(status) == 0;
+  return !WIFSIGNALED(status) && WEXITSTATUS(status) == 0 && (synced || !durable);
 }
 
 static void on_term(int sig) { (void)sig; if (attempt_group) kill(-attempt_group, SIGTERM); }

@@ -66,7 +66,7 @@ my $rec;
 open($rec, '>>', $records) or undef $rec;
 
 sub report { syswrite($reports, $_[0]) }
-sub record { syswrite($rec, $_[0]) if $rec }
+sub record { return $rec && syswrite($rec, $_[0]) == length($_[0]) }
 
 my $last_ok = 1;
 while (1) {
@@ -198,11 +198,12 @@ sub run_attempt {
   close $fd if $log_ok;
   my ($code, $signal) = ($status & 127) ? ('', $status & 127) : ($status >> 8, '');
   $attempt_group = 0;
-  record("end\t$key\t$n\t$code\t$signal\t" . time() . "\n");
-  # Durable: on disk before the runner hears of it, and before what is queued behind it starts.
-  my $synced = $durable eq '1' && $rec && eval { require IO::Handle; $rec->sync } ? 1 : 0;
+  my $recorded = record("end\t$key\t$n\t$code\t$signal\t" . time() . "\n");
+  # Durable: on disk before the runner hears of it, and before what is queued behind it starts
+  # (an end that could not be recorded and synced is no commit: nothing queued follows it).
+  my $synced = $durable eq '1' && $recorded && eval { require IO::Handle; $rec->sync } ? 1 : 0;
   report("X $code $signal $open $synced\n");
-  return $code eq '0';
+  return $code eq '0' && ($synced || $durable ne '1');
 }
 
 # Whatever the shell left running in its group goes with it: TERM, then KILL after the grace.

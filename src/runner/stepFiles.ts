@@ -58,13 +58,22 @@ export function writeOutputsFile(file: string, completed: CompletedStep[]): void
   writeJsonAtomicSync(file, all);
 }
 
+/** Remove a file that may not be there (one stat less than rmSync's force, on every step). */
+export function removeIfThere(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 /** The step's outputs, undefined when it wrote none, or a message saying what is wrong with them. */
 export function readOutputs(file: string): Record<string, unknown> | undefined | string {
-  if (!fs.existsSync(file)) return undefined; // most steps write none: no exception for them
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // most steps write none
     return `it wrote ${file} (TASK_STEP_OUTPUT), which cannot be read`;
   }
   let why = 'not a JSON object';

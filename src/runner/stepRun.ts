@@ -4,8 +4,28 @@ import type { CompletedStep, StepDefinition, UnfinishedStep } from '../protocol/
 import { PAUSE_EXIT_CODE, runAttempts } from './attemptLoop';
 import type { RunContext, Stop } from './context';
 import { parseProgress } from './lines';
+import type { AttemptSpec } from './executor';
 import { STATE_THROTTLE_MS } from './statePublisher';
-import { readOutputs, readStepState, restoreStepState, stepFiles } from './stepFiles';
+import { CHAIN_LANE, startIfDeclined } from './stepQueue';
+import { readOutputs, readStepState, removeIfThere, restoreStepState, stepFiles } from './stepFiles';
+
+/** An attempt of a plain step as it is started, or sent ahead (stepQueue.ts); `startedAt` is in its log header. */
+export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: number, attempt: number, startedAt: string): AttemptSpec {
+  const files = stepFiles(ctx.paths, step);
+  return {
+    command: step.run,
+    cwd: ctx.stepFolder(step),
+    env: ctx.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
+    logFile: files.log,
+    logHeader: `=== ${step.id} attempt ${attempt} · ${startedAt} · run ${ctx.runId} ===\n`,
+    identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
+    record: { key: step.id, attempt },
+    slurm: ctx.slurmSpec(step, 1),
+    // The step after it may be queued behind it, and start as it ends: its end is then durable first.
+    lane: CHAIN_LANE,
+    durableEnd: true,
+  };
+}
 
 /** Runs a step through its attempts; a Stop when the run ends here, undefined when it completed. */
 export async function runStep(ctx: RunContext, step: StepDefinition, index: number): Promise<Stop | undefined> {
@@ -20,8 +40,10 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
   const before = previous?.attempts ?? 0;
   const settled = await runAttempts(policy, host, (n, watch) => {
     const attempt = before + n;
-    // An adopted attempt's output is its own: it may have written it already.
-    if (!ctx.isAdopted(step.id) && fs.existsSync(files.output)) fs.rmSync(files.output);
+    // Sent ahead behind the step before it (stepQueue.ts): its first attempt may have started already.
+    const queued = n === 1 ? ctx.takeQueued(step.id) : undefined;
+    // An adopted attempt's output is its own: it may have written it already (a queued one's was removed as it was sent).
+    if (!queued && !ctx.isAdopted(step.id)) removeIfThere(files.output);
     const attemptStart = new Date().toISOString();
     ctx.setCurrent({ id: step.id, index, attempt, startedAt: attemptStart });
     const onLine = (line: string) => {
@@ -32,27 +54,18 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       ctx.setCurrent({ ...current, progress });
       ctx.publisher.save(STATE_THROTTLE_MS);
     };
-    const running = ctx.startAttempt({
-      command: step.run,
-      cwd: ctx.stepFolder(step),
-      env: ctx.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
-      logFile: files.log,
-      logHeader: `=== ${step.id} attempt ${attempt} · ${attemptStart} · run ${ctx.runId} ===\n`,
-      identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
-      record: { key: step.id, attempt },
-      slurm: ctx.slurmSpec(step, 1),
-      // With its pid, so that the next runner can stop it if this one is killed.
-      onStarted: (pid) => {
-        const current = ctx.currentOf(step.id);
-        if (current?.attempt !== attempt) return;
-        ctx.setCurrent({ ...current, pid });
-        ctx.publisher.save(STATE_THROTTLE_MS);
-      },
-      // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
-      onStdoutLine: onLine,
-      onStderrLine: onLine,
-    });
-    return running;
+    // With its pid, so that the next runner can stop it if this one is killed.
+    const onStarted = (pid: number) => {
+      const current = ctx.currentOf(step.id);
+      if (current?.attempt !== attempt) return;
+      ctx.setCurrent({ ...current, pid });
+      ctx.publisher.save(STATE_THROTTLE_MS);
+    };
+    // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
+    const start = () => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
+    if (!queued) return start();
+    // Declined by its slot (the step before wrote outputs, a control file was written): it starts now, with the environment as it is now.
+    return startIfDeclined(queued.take(onLine, onStarted), start, () => ctx.control.running);
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
@@ -86,7 +99,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
         durationMs: Math.round(performance.now() - began),
         ...(outputs ? { outputs } : {}),
       };
-      if (!(await ctx.commitStep(completed, files))) {
+      // Its slot synced its end record: with no outputs (which only the journal holds), that record is its durable commit.
+      if (!(await ctx.commitStep(completed, files, settled.synced && !outputs))) {
         const why = ctx.log.failure?.message ?? 'its commit could not be written';
         return { kind: 'paused', unfinished: unfinished('paused', { exitCode: 0, error: `it completed, but ${why}: it runs again on resume` }) };
       }

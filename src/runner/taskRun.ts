@@ -31,7 +31,7 @@ import type { LockOwnership } from './ownership';
 import { PauseOnPolicy } from './pauseOn';
 import { RunnerError, type Reporter } from './reporter';
 import { RunControl } from './runControl';
-import { GraphScheduler } from './scheduler';
+import { GraphScheduler, type PlannedStep } from './scheduler';
 import { newCheckpoint, previousState, resumeCheckpoint, stopLeftoverStep } from './startingPoint';
 import { STATE_THROTTLE_MS, StatePublisher } from './statePublisher';
 import { SlotExecutor } from './slotExecutor';
@@ -39,8 +39,9 @@ import { slotProgram, slotProgramNow } from './slotProgram';
 import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
-import { outputsFile, writeOutputsFile, type StepFiles } from './stepFiles';
-import { runStep } from './stepRun';
+import { outputsFile, removeIfThere, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
+import { CHAIN_LANE, StepsAhead, type QueuedStep } from './stepQueue';
+import { runStep, stepAttemptSpec } from './stepRun';
 import { TimelineLog } from './timelineLog';
 
 export interface RunOptions {
@@ -93,6 +94,8 @@ export class TaskRun implements RunContext {
   private readonly adoptions: Adoptions;
   /** Attempts in flight: stopped on a fatal error. */
   private readonly inFlight = new Set<RunningAttempt>();
+  /** A chain's next steps, sent ahead to the slot of the step running. */
+  private readonly ahead: StepsAhead;
   /** Earlier steps' outputs, as environment variables: those of the steps each step needs. */
   private readonly outputs: StepOutputs;
   /** process.env with the task's env: built once, copied for each step. */
@@ -123,6 +126,19 @@ export class TaskRun implements RunContext {
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());
     this.outputs = new StepOutputs(def.steps);
     this.timeline = new TimelineLog(paths.timeline);
+    this.ahead = new StepsAhead({
+      running: () => this.control.running,
+      room: () => this.executor.queue?.(CHAIN_LANE).room ?? false,
+      queueable: (step) => !step.forEach && !hasStamp(step) && !this.onSlurm(step) && !this.unfinished.has(step.id) && !this.adoptions.has(step.id),
+      outputsFile: (step) => stepFiles(paths, step).output,
+      controlFiles: [paths.control, paths.globalControl],
+      spec: (step, index) => {
+        // As runStep does when the attempt starts: an outputs file left by an earlier run is not this attempt's.
+        removeIfThere(stepFiles(paths, step).output);
+        return stepAttemptSpec(this, step, index, 1, new Date().toISOString());
+      },
+      start: (spec) => this.startAttempt(spec),
+    });
   }
 
   async execute(): Promise<number> {
@@ -229,15 +245,23 @@ export class TaskRun implements RunContext {
     const scheduler = new GraphScheduler(this.def.steps, this.log.current.completed.map((s) => s.id), this.def.concurrency ?? 1);
     const inFlight = new Map<string, Promise<{ id: string; stop: Stop | undefined }>>();
     let ended: Stop | undefined;
+    const run = ({ step, index }: PlannedStep) => inFlight.set(step.id, this.runOne(step, index).then((stop) => ({ id: step.id, stop })));
     for (;;) {
+      // Before the control files are read: a write after the reading declines what is sent ahead now.
+      const stamps = this.ahead.stamps();
       if (!ended) {
         this.control.look();
         ended = this.atBoundary();
       }
-      if (!ended)
-        for (const { step, index } of scheduler.ready()) {
-          inFlight.set(step.id, this.runOne(step, index).then((stop) => ({ id: step.id, stop })));
-        }
+      if (!ended) {
+        const started = scheduler.ready();
+        started.forEach(run);
+        this.ahead.fill(scheduler, started.at(-1), stamps);
+      } else {
+        // No step starts now; one its slot started already, behind the step before, is in flight.
+        const startedAnyway = await this.ahead.startedAnyway(scheduler, this.control.status === 'interrupting' || this.control.disowned);
+        if (startedAnyway) run(startedAnyway);
+      }
       if (!inFlight.size) break;
       const { id, stop } = await Promise.race(inFlight.values());
       inFlight.delete(id);
@@ -252,6 +276,7 @@ export class TaskRun implements RunContext {
       const rank = STOP_RANK[stop.kind] - (ended ? STOP_RANK[ended.kind] : -1);
       if (rank > 0 || (rank === 0 && stepIndexOf(stop) < stepIndexOf(ended!))) ended = stop;
     }
+    await this.ahead.clear();
     if (!ended) {
       const done = new Set(this.log.current.completed.map((c) => c.id));
       const left = this.def.steps.filter((s) => !done.has(s.id));
@@ -395,14 +420,18 @@ export class TaskRun implements RunContext {
     return stepFolderOf(this.root, this.def, step);
   }
 
-  async commitStep(completed: CompletedStep, files: StepFiles): Promise<boolean> {
-    if (!(await this.log.commitStep(completed))) return false;
+  takeQueued(stepId: string): QueuedStep | undefined {
+    return this.ahead.take(stepId);
+  }
+
+  async commitStep(completed: CompletedStep, files: StepFiles, endSynced = false): Promise<boolean> {
+    if (!(await this.log.commitStep(completed, endSynced))) return false;
     // Later steps find every output, of any size, in TASK_OUTPUTS; a file that cannot be written pauses the task (the step is committed).
     if (this.outputs.add(completed)) this.tryWrite(() => writeOutputsFile(outputsFile(this.paths), this.log.current.completed), outputsFile(this.paths));
     this.unfinished.delete(completed.id);
     this.current.delete(completed.id);
     this.progressMade();
-    if (fs.existsSync(files.state)) fs.rmSync(files.state);
+    removeIfThere(files.state);
     this.publisher.state.stepsDone++;
     return true;
   }

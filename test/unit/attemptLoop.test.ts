@@ -65,7 +65,7 @@ const policy = (p: Partial<AttemptPolicy> = {}): AttemptPolicy => ({ retries: 0,
 describe('attempt loop (fake executor)', () => {
   it('succeeds on the first attempt that exits 0', async () => {
     const ex = fakeExecutor([0]);
-    assert.deepEqual(await runAttempts(policy(), host(), ex.start), { kind: 'succeeded', attempt: 1 });
+    assert.deepEqual(await runAttempts(policy(), host(), ex.start), { kind: 'succeeded', attempt: 1, synced: false });
   });
 
   it('retries with a delay that doubles, then fails with the last reason', async () => {
@@ -82,7 +82,7 @@ describe('attempt loop (fake executor)', () => {
 
   it('succeeds on a retry', async () => {
     const ex = fakeExecutor([1, 0]);
-    assert.deepEqual(await runAttempts(policy({ retries: 3 }), host(), ex.start), { kind: 'succeeded', attempt: 2 });
+    assert.deepEqual(await runAttempts(policy({ retries: 3 }), host(), ex.start), { kind: 'succeeded', attempt: 2, synced: false });
   });
 
   it('a timeout stops the attempt through its executor, and counts as a failure', async () => {
@@ -128,12 +128,12 @@ describe('attempt loop (fake executor)', () => {
     hungUp.status = 'pausing';
     assert.equal((await runAttempts(policy(), hungUp, fakeExecutor(['SIGINT']).start)).kind, 'failed');
     const goingOn = host({ received: () => true });
-    assert.deepEqual(await runAttempts(policy({ retries: 1 }), goingOn, fakeExecutor(['SIGHUP', 0]).start), { kind: 'succeeded', attempt: 2 });
+    assert.deepEqual(await runAttempts(policy({ retries: 1 }), goingOn, fakeExecutor(['SIGHUP', 0]).start), { kind: 'succeeded', attempt: 2, synced: false });
   });
 
   it('exit 75 with no pause pending is an ordinary failure, retried', async () => {
     const ex = fakeExecutor([75, 0]);
-    assert.deepEqual(await runAttempts(policy({ retries: 1 }), host(), ex.start), { kind: 'succeeded', attempt: 2 });
+    assert.deepEqual(await runAttempts(policy({ retries: 1 }), host(), ex.start), { kind: 'succeeded', attempt: 2, synced: false });
   });
 
   it('a failure that matches pauseOn settles at once, without using the retries', async () => {

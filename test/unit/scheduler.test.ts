@@ -101,3 +101,32 @@ describe('scheduler: a graph', () => {
     assert.equal(seen.size, 10_000);
   });
 });
+
+describe('scheduler: the step that follows (what a slot may start the moment a step ends)', () => {
+  it('in a chain, the next step, and the one after it, while nothing else is ready or in flight', () => {
+    const s = new GraphScheduler(chain, []);
+    assert.deepEqual(ids(s), ['a@0']);
+    assert.equal(s.successor('a')?.step.id, 'b');
+    assert.equal(s.successor('b')?.step.id, 'c', 'looked ahead past a step not started yet');
+    assert.equal(s.successor('c'), undefined, 'the last step has none');
+    s.completed('a');
+    assert.equal(s.take('c'), undefined, 'a step not ready is not taken');
+    assert.equal(s.take('b')?.index, 1, 'a queued step its slot started is taken as it becomes ready');
+    assert.deepEqual(ids(s), [], 'and is in flight');
+  });
+
+  it('none where the step is not the only one to follow, or another needs more, or something else could start', () => {
+    // b and c both need a: when a ends, two may start.
+    const fork = new GraphScheduler(graph({ a: [], b: ['a'], c: ['a'] }), [], 2);
+    assert.deepEqual(ids(fork), ['a@0']);
+    assert.equal(fork.successor('a'), undefined);
+    // c needs a and b: b's end alone does not make it ready while a runs.
+    const join = new GraphScheduler(graph({ a: [], b: [], c: ['a', 'b'] }), [], 2);
+    assert.deepEqual(ids(join), ['a@0', 'b@1']);
+    assert.equal(join.successor('b'), undefined, 'two steps in flight');
+    // Two independent steps at concurrency 1: the other one is ready, so none follows alone.
+    const two = new GraphScheduler(graph({ a: [], b: [], c: ['a'] }), []);
+    assert.deepEqual(ids(two), ['a@0']);
+    assert.equal(two.successor('a'), undefined, 'b is ready too');
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * A chain's next steps, sent ahead to the slot of the step running now, so that each starts the
+ * moment the one before it ends, as make starts its next recipe, and not a report, a commit and
+ * a request later. Without it a 1,000-step chain of trivial steps spent two thirds of its time
+ * between steps.
+ *
+ * What the runner would decide between the steps, the slot checks (slotScript.ts): the step
+ * before succeeded, it wrote no outputs (the next one's environment would lack them: its outputs
+ * file is still absent), no control file was written since (a pause, an interrupt, any request),
+ * and the hold file is absent. Otherwise the slot declines the step and what is queued behind it,
+ * and each starts the usual way when its turn comes. Every step's end is synced by its slot
+ * before the next one starts: that record is the step's durable commit (a resume after a power
+ * loss commits the step from it), and the journal's line follows in the group commit.
+ *
+ * Only plain steps are queued: not a forEach, Slurm or stamped step, not one left unfinished or
+ * adopted, and only where the scheduler says the step is the one that follows (scheduler.ts
+ * `successor`): a chain, or a graph where one step follows another.
+ */
+import type { StepDefinition } from '../protocol/schemas';
+import { fileStamp, type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';
+import type { PlannedStep, Scheduler } from './scheduler';
+
+/** The lane of the steps of a chain: no step id has a "#". */
+export const CHAIN_LANE = '#chain';
+/** Steps sent ahead of the one running: two keep the slot busy through the runner's jitter. */
+export const QUEUE_AHEAD = 2;
+/** Lines a queued step printed before its turn, kept for pauseOn and ::progress; the oldest go first. */
+const MAX_EARLY_LINES = 1000;
+
+/** A step sent ahead: its attempt, and its output lines until its step takes it. */
+export class QueuedStep {
+  readonly attempt: RunningAttempt;
+  /** Whether its slot started it (true) or declined it (false); resolves once it is known. */
+  readonly started: Promise<boolean>;
+  private readonly early: string[] = [];
+  private onLine: ((line: string) => void) | undefined;
+  private onStarted: ((pid: number) => void) | undefined;
+
+  /** `gates`: the files its slot checks before it starts it. */
+  constructor(readonly step: StepDefinition, readonly gates: Gate[], spec: AttemptSpec, start: (spec: AttemptSpec) => RunningAttempt) {
+    let known!: (started: boolean) => void;
+    this.started = new Promise((resolve) => (known = resolve));
+    const line = (text: string) => {
+      if (this.onLine) return this.onLine(text);
+      if (this.early.push(text) > MAX_EARLY_LINES) this.early.shift();
+    };
+    this.attempt = start({
+      ...spec,
+      lane: CHAIN_LANE,
+      behind: true,
+      startsIf: gates,
+      onStdoutLine: line,
+      onStderrLine: line,
+      onStarted: (pid) => {
+        known(true);
+        this.onStarted?.(pid);
+      },
+    });
+    // Ended without a start: declined (or its slot could not take it, which counts as an attempt that failed to start).
+    void this.attempt.ended.then((end) => known(end.kind !== 'declined'));
+  }
+
+  /** Its step begins: the lines so far are handed on, and the rest as they come. */
+  take(onLine: (line: string) => void, onStarted: (pid: number) => void): RunningAttempt {
+    this.onLine = onLine;
+    this.onStarted = onStarted;
+    for (const text of this.early.splice(0)) onLine(text);
+    if (this.attempt.pid !== undefined) onStarted(this.attempt.pid);
+    return this.attempt;
+  }
+}
+
+/**
+ * The queued attempt, or, once its slot declined it, the same attempt started now (`start`),
+ * unless the run is no longer running: then it ends 'held', not run (it runs on resume).
+ */
+export function startIfDeclined(queued: RunningAttempt, start: () => RunningAttempt, running: () => boolean): RunningAttempt {
+  let current = queued;
+  let stopWanted = false;
+  const onStart: (() => void)[] = [];
+  const ended = queued.ended.then((end): ExecEnd | Promise<ExecEnd> => {
+    if (end.kind !== 'declined') return end;
+    if (stopWanted || !running()) return { kind: 'held' };
+    current = start();
+    for (const fn of onStart) current.afterStart ? current.afterStart(fn) : fn();
+    return current.ended;
+  });
+  return {
+    get pid() {
+      return current.pid;
+    },
+    // Declined and not yet started again: not exited (a stop asked now must reach the one started).
+    get exited() {
+      return current === queued ? queued.exited && queued.pid !== undefined : current.exited;
+    },
+    ended,
+    stop() {
+      stopWanted = true;
+      current.stop();
+    },
+    afterStart(fn: () => void) {
+      onStart.push(fn);
+      if (current.afterStart) current.afterStart(fn);
+    },
+  };
+}
+
+type Gate = NonNullable<AttemptSpec['startsIf']>[number];
+
+/** What the queue asks of its run. */
+export interface AheadHost {
+  /** The run is running: neither pausing nor stopping. */
+  running(): boolean;
+  /** A slot runs a step of the chain and has room behind it. */
+  room(): boolean;
+  /** The step may be sent ahead: a plain step, not left unfinished, not adopted. */
+  queueable(step: StepDefinition): boolean;
+  /** Its outputs file (TASK_STEP_OUTPUT), which the step after it is gated on. */
+  outputsFile(step: StepDefinition): string;
+  /** The control files, whose stamps the queued steps are gated on. */
+  readonly controlFiles: string[];
+  /** The attempt as the step would start it (its first: only a step's first attempt is queued). */
+  spec(step: StepDefinition, index: number): AttemptSpec;
+  start(spec: AttemptSpec): RunningAttempt;
+}
+
+/** The steps sent ahead, in the order they will run. */
+export class StepsAhead {
+  private readonly queued: QueuedStep[] = [];
+  /** The step running that the queue is behind (the last one started from the scheduler). */
+  private head: StepDefinition | undefined;
+
+  constructor(private readonly host: AheadHost) {}
+
+  /**
+   * The control files' stamps, taken before the runner reads them at a boundary: a write after
+   * that reading changes a stamp, so the slot declines what was queued on it.
+   */
+  stamps(): Gate[] {
+    return this.host.controlFiles.map((file) => ({ file, stamp: fileStamp(file) }));
+  }
+
+  /**
+   * Send the steps that follow `started` (the step started now; else the one the queue is behind)
+   * and those queued, up to QUEUE_AHEAD.
+   */
+  fill(scheduler: Scheduler, started: PlannedStep | undefined, stamps: Gate[]): void {
+    if (started) this.head = started.step;
+    let after = this.queued.at(-1)?.step ?? this.head;
+    while (after && this.queued.length < QUEUE_AHEAD && this.host.running() && this.host.room()) {
+      const next = scheduler.successor(after.id);
+      if (!next || !this.host.queueable(next.step)) return;
+      // Its environment is the one it would have if the steps before it, not committed yet, write
+      // no outputs: the slot checks that they did not (their outputs files are still absent).
+      const before = [this.head!, ...this.queued.map((q) => q.step)];
+      const gates = [...stamps, ...before.map((step) => ({ file: this.host.outputsFile(step), stamp: '-' }))];
+      if (gates.some((g) => g.file.includes('\n'))) return;
+      this.queued.push(new QueuedStep(next.step, gates, this.host.spec(next.step, next.index), (spec) => this.host.start(spec)));
+      after = next.step;
+    }
+  }
+
+  /** The queued attempt of this step, when it is the next one queued. */
+  take(stepId: string): QueuedStep | undefined {
+    return this.queued[0]?.step.id === stepId ? this.queued.shift() : undefined;
+  }
+
+  /**
+   * The run stops starting steps (a pause, an interrupt, a failure), but its slot may have started
+   * the next queued step already: that one is in flight, and finishes (or, on an interrupt, is
+   * stopped) as any other. Returns it when its step may run now (the scheduler takes it). One
+   * whose step before did not complete here (the journal could not take its commit; its synced
+   * end record is its commit all the same) is waited for, and left to the next runner with its
+   * own record. What was declined is dropped.
+   */
+  async startedAnyway(scheduler: Scheduler, interrupting: boolean): Promise<PlannedStep | undefined> {
+    while (this.queued.length) {
+      const first = this.queued[0];
+      if (!(await first.started)) {
+        await this.clear();
+        return undefined;
+      }
+      const planned = interrupting ? undefined : scheduler.take(first.step.id);
+      if (planned) return planned;
+      this.queued.shift();
+      if (interrupting) first.attempt.stop();
+      await first.attempt.ended;
+    }
+    return undefined;
+  }
+
+  /** Nothing more runs from the queue: what is left is stopped (it was declined, or is held) and waited for. */
+  async clear(): Promise<void> {
+    this.head = undefined;
+    const left = this.queued.splice(0);
+    for (const q of left) q.attempt.stop();
+    await Promise.all(left.map((q) => q.attempt.ended));
+  }
+}

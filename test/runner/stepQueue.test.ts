@@ -1,0 +1,108 @@
+/**
+ * A chain's next step is sent ahead to the slot of the step running (stepQueue.ts), which starts
+ * it the moment that one ends. What the runner would have decided between the two, the slot must
+ * decide the same way: these steps make each decision go the other way from a plain run. (A pause
+ * asked for by the step itself is declined by the hold file when the runner saw it in time, else
+ * by the control file's stamp: test/unit/slotScript.test.ts checks the stamp alone.)
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { powerLoss, ptask, ptaskChild, readLines, recordsText, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
+
+describe('runner: a chain step queued behind the one before', () => {
+  let ws: Workspace;
+  let marks: string;
+  let m: string;
+  beforeEach(() => {
+    ws = workspace();
+    marks = path.join(ws.root, 'marks');
+    m = JSON.stringify(marks);
+  });
+  afterEach(() => ws.cleanup());
+
+  const cli = (...args: string[]) => [process.execPath, RUNNER, ...args, '--root', ws.root].map((a) => JSON.stringify(a)).join(' ');
+
+  it('a step that asks for a pause as its last act, and exits 0: the step behind it does not start', () => {
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}; ${cli('pause', 't')} > /dev/null` },
+        { id: 'b', run: `echo b >> ${m}` },
+        { id: 'c', run: `echo c >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['a'], 'b was queued, and declined: a control file was written since it was sent');
+    assert.equal(status(ws, 't').status, 'paused');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
+  });
+
+  it('a step that pauses every task (the global control file) as its last act: the same', () => {
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}; ${cli('pause-all')} > /dev/null` },
+        { id: 'b', run: `echo b >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['a']);
+  });
+
+  it('a step that writes outputs: the step behind it starts again with them, and the one behind that too', () => {
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo '{"n": 1}' > "$TASK_STEP_OUTPUT"` },
+        { id: 'b', run: `echo "b $TASK_OUTPUT_A_N" >> ${m}; echo '{"n": 2}' > "$TASK_STEP_OUTPUT"` },
+        { id: 'c', run: `echo "c $TASK_OUTPUT_A_N $TASK_OUTPUT_B_N" >> ${m}`, needs: ['a', 'b'] },
+        { id: 'd', run: `echo "d" >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['b 1', 'c 1 2', 'd'], 'each ran once, with the outputs before it');
+  });
+
+  it('a step that fails and succeeds on its retry: the step behind it runs once, after the retry', () => {
+    const once = path.join(ws.root, 'failed-once');
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}; [ -f ${JSON.stringify(once)} ] || { touch ${JSON.stringify(once)}; exit 3; }`, retries: 1, retryDelay: '10ms' },
+        { id: 'b', run: `echo b >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['a', 'a', 'b']);
+  });
+
+  it('a power loss after a step ended, its journal line not yet synced: resume commits it from its synced end record, and does not run it again', async () => {
+    const slow = path.join(ws.root, 'slow');
+    fs.writeFileSync(slow, '');
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}` },
+        { id: 'b', run: `echo b >> ${m}` },
+        { id: 'c', run: `echo c-started >> ${m}; while [ -f ${JSON.stringify(slow)} ]; do sleep 0.05; done; echo c >> ${m}` },
+      ],
+    });
+    const runner = ptaskChild(ws, 'run', 't');
+    await waitFor('step c to run', () => readLines(marks).includes('c-started'));
+    powerLoss(ws);
+    await runner.exited;
+    fs.rmSync(slow);
+    // What the power loss may take: the journal lines of a and b, which wait for the group commit
+    // (their slot synced their ends before anything after them started).
+    const journal = ws.file('t', 'journal.jsonl');
+    const kept = readLines(journal).filter((line) => !/"step-completed"/.test(line));
+    fs.writeFileSync(journal, kept.map((line) => line + '\n').join(''));
+    assert.match(recordsText(ws, 't'), /^end\tb\t1\t0\t/m, "b's end is in the records");
+    const r = ptask(ws, 'resume', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Adopting what the lost runner left/);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c-started', 'c-started', 'c'], 'a and b ran once; c, in flight, ran again');
+    assert.deepEqual(ws.readJson('t', 'checkpoint.json').completed.map((s: { id: string }) => s.id), ['a', 'b', 'c']);
+  });
+});
