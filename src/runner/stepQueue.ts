@@ -146,6 +146,8 @@ export class StepsAhead {
    */
   fill(scheduler: Scheduler, started: PlannedStep | undefined, stamps: Gate[]): void {
     if (started) this.head = started.step;
+    // Nothing started and nothing queued: the step last started may be done, not running.
+    else if (!this.queued.length) return;
     let after = this.queued.at(-1)?.step ?? this.head;
     while (after && this.queued.length < QUEUE_AHEAD && this.host.running() && this.host.room()) {
       const next = scheduler.successor(after.id);

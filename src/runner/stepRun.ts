@@ -12,6 +12,7 @@ import { readOutputs, readStepState, removeIfThere, restoreStepState, stepFiles 
 /** An attempt of a plain step as it is started, or sent ahead (stepQueue.ts); `startedAt` is in its log header. */
 export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: number, attempt: number, startedAt: string): AttemptSpec {
   const files = stepFiles(ctx.paths, step);
+  const slurm = ctx.slurmSpec(step, 1);
   return {
     command: step.run,
     cwd: ctx.stepFolder(step),
@@ -20,10 +21,9 @@ export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: nu
     logHeader: `=== ${step.id} attempt ${attempt} · ${startedAt} · run ${ctx.runId} ===\n`,
     identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
     record: { key: step.id, attempt },
-    slurm: ctx.slurmSpec(step, 1),
-    // The step after it may be queued behind it, and start as it ends: its end is then durable first.
-    lane: CHAIN_LANE,
-    durableEnd: true,
+    slurm,
+    // In a slot, the step after it may be queued behind it and start as it ends: its end is then durable first.
+    ...(slurm ? {} : { lane: CHAIN_LANE, durableEnd: true }),
   };
 }
 

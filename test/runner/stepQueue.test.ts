@@ -65,6 +65,21 @@ describe('runner: a chain step queued behind the one before', () => {
     assert.deepEqual(readLines(marks), ['b 1', 'c 1 2', 'd'], 'each ran once, with the outputs before it');
   });
 
+  it('in a graph, a step that waits for two is not queued behind the one still running on the word of the one that ended', () => {
+    // x and a start together (a last); a ends first, so d then waits for x alone.
+    ws.define('t', {
+      concurrency: 2,
+      steps: [
+        { id: 'x', run: `sleep 0.3; echo '{"n": 7}' > "$TASK_STEP_OUTPUT"`, needs: [] },
+        { id: 'a', run: 'true', needs: [] },
+        { id: 'd', run: `echo "d $TASK_OUTPUT_X_N" >> ${m}`, needs: ['a', 'x'] },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['d 7'], "d ran after x, with x's outputs");
+  });
+
   it('a step that fails and succeeds on its retry: the step behind it runs once, after the retry', () => {
     const once = path.join(ws.root, 'failed-once');
     ws.define('t', {
