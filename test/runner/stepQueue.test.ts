@@ -51,6 +51,26 @@ describe('runner: a chain step queued behind the one before', () => {
     assert.deepEqual(readLines(marks), ['a']);
   });
 
+  it('a step that sends its runner Ctrl+C as its last act: however the race falls, the task pauses with each step run at most once, and resume runs the rest once', () => {
+    // The runner may see the signal before the slot decides on b (b is declined: the hold file), or after (b was in flight: it finishes, and is committed).
+    const runnerPid = `$(sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p' ${JSON.stringify(ws.file('t', 'state.json'))} | head -1)`;
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}; kill -INT ${runnerPid}` },
+        { id: 'b', run: `echo b >> ${m}` },
+        { id: 'c', run: `echo c >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    const first = readLines(marks);
+    assert.ok(['a', 'a,b'].includes(first.join(',')), `ran ${first.join(',')}`);
+    const done = ws.readJson('t', 'checkpoint.json').completed.map((s: { id: string }) => s.id);
+    assert.deepEqual(done, first, 'what ran is committed, nothing more');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
+  });
+
   it('a step that writes outputs: the step behind it starts again with them, and the one behind that too', () => {
     ws.define('t', {
       steps: [
