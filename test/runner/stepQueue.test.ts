@@ -53,7 +53,8 @@ describe('runner: a chain step queued behind the one before', () => {
 
   it('a step that sends its runner Ctrl+C as its last act: however the race falls, the task pauses with each step run at most once, and resume runs the rest once', () => {
     // The runner may see the signal before the slot decides on b (b is declined: the hold file), or after (b was in flight: it finishes, and is committed).
-    const runnerPid = `$(sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p' ${JSON.stringify(ws.file('t', 'state.json'))} | head -1)`;
+    // The step's parent is its slot, and the slot's parent its runner (/proc/<pid>/stat's 4th field).
+    const runnerPid = '$(cut -d" " -f4 /proc/$PPID/stat)';
     ws.define('t', {
       steps: [
         { id: 'a', run: `echo a >> ${m}; kill -INT ${runnerPid}` },
