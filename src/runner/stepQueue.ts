@@ -37,7 +37,7 @@ export class QueuedStep {
   private onStarted: ((pid: number) => void) | undefined;
 
   /** `gates`: the files its slot checks before it starts it. */
-  constructor(readonly step: StepDefinition, readonly gates: Gate[], spec: AttemptSpec, start: (spec: AttemptSpec) => RunningAttempt) {
+  constructor(readonly step: StepDefinition, gates: Gate[], spec: AttemptSpec, start: (spec: AttemptSpec) => RunningAttempt) {
     let known!: (started: boolean) => void;
     this.started = new Promise((resolve) => (known = resolve));
     const line = (text: string) => {

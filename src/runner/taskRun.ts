@@ -247,8 +247,8 @@ export class TaskRun implements RunContext {
     let ended: Stop | undefined;
     const run = ({ step, index }: PlannedStep) => inFlight.set(step.id, this.runOne(step, index).then((stop) => ({ id: step.id, stop })));
     for (;;) {
-      // Before the control files are read: a write after the reading declines what is sent ahead now.
-      const stamps = this.ahead.stamps();
+      // Before the control files are read: a write after the reading declines what is sent ahead now (only slots queue).
+      const stamps = this.executor.queue ? this.ahead.stamps() : [];
       if (!ended) {
         this.control.look();
         ended = this.atBoundary();

@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { powerLoss, ptask, ptaskChild, readLines, recordsText, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
+import { fixture, powerLoss, ptask, ptaskChild, readLines, recordsText, RUNNER, status, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: a chain step queued behind the one before', () => {
   let ws: Workspace;
@@ -87,12 +87,13 @@ describe('runner: a chain step queued behind the one before', () => {
   });
 
   it('in a graph, a step that waits for two is not queued behind the one still running on the word of the one that ended', () => {
-    // x and a start together (a last); a ends first, so d then waits for x alone.
+    // x and a start together (a last); x waits for a's gate, so a ends first and d then waits for x alone.
+    const gate = path.join(ws.root, 'a-ran');
     ws.define('t', {
       concurrency: 2,
       steps: [
-        { id: 'x', run: `sleep 0.3; echo '{"n": 7}' > "$TASK_STEP_OUTPUT"`, needs: [] },
-        { id: 'a', run: 'true', needs: [] },
+        { id: 'x', run: `${fixture('gate.js')} x && echo '{"n": 7}' > "$TASK_STEP_OUTPUT"`, env: { GATE: gate }, needs: [] },
+        { id: 'a', run: `touch ${JSON.stringify(gate)}`, needs: [] },
         { id: 'd', run: `echo "d $TASK_OUTPUT_X_N" >> ${m}`, needs: ['a', 'x'] },
       ],
     });
