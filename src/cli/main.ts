@@ -253,7 +253,15 @@ async function logs(ctx: Context): Promise<number> {
 // ---- running ---------------------------------------------------------------------------------
 
 function consoleReporter(stamp: 'time' | 'iso'): Reporter {
-  const at = () => (stamp === 'iso' ? new Date().toISOString() : new Date().toTimeString().slice(0, 8));
+  // The clock made once a second: a chain of quick steps prints a line each.
+  let second = -1;
+  let clock = '';
+  const time = () => {
+    const now = Date.now();
+    if (Math.floor(now / 1000) !== second) [second, clock] = [Math.floor(now / 1000), new Date(now).toTimeString().slice(0, 8)];
+    return clock;
+  };
+  const at = () => (stamp === 'iso' ? new Date().toISOString() : time());
   return {
     info: (m) => console.log(`${at()} ${m}`),
     error: (m) => console.error(`${at()} ${m}`),
