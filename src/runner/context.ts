@@ -32,6 +32,8 @@ export interface RunContext {
   readonly paths: TaskPaths;
   readonly def: TaskDefinition;
   readonly runId: string;
+  /** The folder of a retired run's logs this run's steps make theirs from, when this runner began the run (startingPoint.ts). */
+  readonly logReuse: string | undefined;
   readonly reporter: Reporter;
   /** Masks secret values in what the runner writes of the definition and the items. */
   readonly redact: Redact;

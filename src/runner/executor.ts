@@ -29,6 +29,11 @@ export interface AttemptSpec {
   onEnded?: (ms: number) => void;
   /** The attempt's first line in the log (its number, its start): every attempt leaves one. */
   logHeader: string;
+  /**
+   * A log of a retired run (startingPoint.ts) that becomes this attempt's log when it has none yet,
+   * emptied: no file made, none freed. Only for a log no other attempt writes at the same time.
+   */
+  logReuse?: string;
   /** Log line by line, each with this prefix: the items of a forEach step share one log. */
   logPrefix?: string;
   /** Each line of stdout, and of stderr, a last line without "\n" included; only asked for when wanted. */

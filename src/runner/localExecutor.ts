@@ -121,6 +121,7 @@ class StepLog {
     if (this.failed || this.logs.muted) return;
     try {
       if (this.fd === undefined) {
+        if (this.spec.logReuse) reuseLog(this.spec.logReuse, this.spec.logFile);
         this.fd = fs.openSync(this.spec.logFile, LOG_FLAGS, 0o644);
         fs.writeSync(this.fd, this.spec.logHeader);
       }
@@ -136,6 +137,27 @@ class StepLog {
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/** A retired run's log made this attempt's, as a slot does (slotNative.ts): only a plain file in no other place, emptied first. */
+function reuseLog(reuse: string, log: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(reuse, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return; // none to reuse: the log is made
+  }
+  try {
+    const s = fs.fstatSync(fd);
+    if (!s.isFile() || s.nlink !== 1) return;
+    fs.ftruncateSync(fd, 0);
+    fs.linkSync(reuse, log);
+    fs.unlinkSync(reuse);
+  } catch {
+    // the log is there already, or this file system has no links: it is opened, or made, as usual
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -36,7 +36,7 @@ export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', en
  */
 export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean): string | undefined {
   const gates = (spec.startsIf ?? []).map((g) => `${g.stamp} ${g.file}`).join('\n');
-  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', spec.durableEnd ? '1' : '0', gates, env.form, spec.command, ...env.entries];
+  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', spec.durableEnd ? '1' : '0', gates, spec.logReuse ?? '', env.form, spec.command, ...env.entries];
   if (fields.some((field) => field.includes('\0'))) return undefined;
   const payload = fields.join('\0');
   return `${Buffer.byteLength(payload)}\n${payload}`;

@@ -260,8 +260,20 @@ static int unchanged(const char *gates) {
   return 1;
 }
 
+/* A log of an earlier run the runner retired, made this attempt's log: no new file, and none freed
+   (creating one after thousands were freed costs ext4 without a journal 0.6-0.8 ms). Only a file
+   that is plain, in no other place, and emptied first; else the log is made as usual. */
+static void reuse_log(const char *reuse, const char *log) {
+  if (!*reuse) return;
+  int fd = open(reuse, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && ftruncate(fd, 0) == 0 && link(reuse, log) == 0) unlink(reuse);
+  close(fd);
+}
+
 static int run_attempt(char **f, const char *command) {
-  const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5];
+  const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5], *reuse = f[11];
   int durable = strcmp(f[9], "1") == 0;
   prefix = f[6];
   lines = strcmp(f[7], "1") == 0;
@@ -302,6 +314,7 @@ static int run_attempt(char **f, const char *command) {
   begin(); adds(&out_line, "S "); addl(&out_line, pid); adds(&out_line, "\n");
   report();
 
+  reuse_log(reuse, log);
   log_fd = open(log, log_flags | O_CLOEXEC, 0644);
   log_ok = log_fd >= 0;
   if (!log_ok) log_error();
@@ -448,18 +461,18 @@ int main(int argc, char **argv) {
         from = i + 1;
       }
     }
-    while (nf < 13) {  /* a request cut short: what is missing is empty */
+    while (nf < 14) {  /* a request cut short: what is missing is empty */
       if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
       fields[nf++] = "";
     }
     /* Applied even to a request declined: the next one's changes are from this one's environment. */
-    environment(fields[11], fields + 13, nf - 13);
+    environment(fields[12], fields + 14, nf - 14);
     if ((strcmp(fields[8], "1") == 0 && !last_ok) || (*hold && access(hold, F_OK) == 0) || !unchanged(fields[10])) {
       write_all(1, "D\n", 2);
       last_ok = 0;
       continue;
     }
-    last_ok = run_attempt(fields, fields[12]);
+    last_ok = run_attempt(fields, fields[13]);
   }
 }
 `;

@@ -15,7 +15,8 @@
  * ("1": sent while an attempt ran here), durable ("1": its end record is synced before it is
  * reported, and before anything queued behind it starts), the files it starts only if they are
  * unchanged (lines of "<stamp> <path>"; a stamp is "<inode>:<size>:<mtime in s>", or "-" for no
- * file), the environment's form, command, then the environment: with form "=" its every
+ * file), a retired log to make the log from ("" for none; slotExecutor.ts), the environment's
+ * form, command, then the environment: with form "=" its every
  * NAME=value (the kept prefix's variables added), with "+" what differs from the request
  * before's (NAME=value set, NAME unset; the first's from the slot's own). Requests wait in the
  * pipe: a slot takes the next the moment one ends. It declines (does not start) a queued one when
@@ -39,6 +40,7 @@ my ($records, $runner, $grace_ms, $drain_ms, $log_flags, $keep, $hold) = @ARGV;
 $keep //= '';
 $hold //= '';
 my $WNOHANG = 1;  # the same on Linux, macOS and the BSDs
+use Fcntl qw(O_WRONLY O_NOFOLLOW);
 # In a Slurm job, a cancel's SIGTERM is handed to the attempt's group (Slurm may signal only the
 # job's own process group, and the attempt has its own); the slot stays to record its end.
 my $attempt_group = 0;
@@ -82,7 +84,7 @@ while (1) {
   last if $runner && getppid() != $runner;
   my @fields = split /\0/, $payload, -1;
   # Applied even to a request declined: the next one's changes are from this one's environment.
-  environment(@fields[11, 13 .. $#fields]);
+  environment(@fields[12, 14 .. $#fields]);
   if (($fields[8] eq '1' && !$last_ok) || ($hold ne '' && -e $hold) || !unchanged($fields[10] // '')) {
     report("D\n");
     $last_ok = 0;
@@ -91,6 +93,16 @@ while (1) {
   $last_ok = run_attempt(@fields);
 }
 exit 0;
+
+# A log of an earlier run the runner retired, made this attempt's log (see the C slot): only a
+# plain file in no other place, emptied first.
+sub reuse_log {
+  my ($reuse, $log) = @_;
+  sysopen(my $fh, $reuse, O_WRONLY | O_NOFOLLOW) or return;
+  my @s = stat($fh);
+  link($reuse, $log) and unlink($reuse) if @s && -f _ && $s[3] == 1 && truncate($fh, 0);
+  close $fh;
+}
 
 # Each "<stamp> <path>" still holds: the file is the same (inode, size, mtime), or still absent.
 sub unchanged {
@@ -119,7 +131,7 @@ sub environment {
 }
 
 sub run_attempt {
-  my ($key, $n, $order, $cwd, $log, $header, $prefix, $lines, $queued, $durable, $gates, $form, $command) = @_;
+  my ($key, $n, $order, $cwd, $log, $header, $prefix, $lines, $queued, $durable, $gates, $reuse, $form, $command) = @_;
   record("start\t$key\t$n\t$$\t$order\n");
   # The slot's own paths are absolute: it can stand in the attempt's folder.
   return cannot_start($key, $n, "chdir $cwd: $!") unless chdir($cwd);
@@ -146,6 +158,7 @@ sub run_attempt {
   record("group\t$key\t$n\t$pid\n");
   report("S $pid\n");
 
+  reuse_log($reuse, $log) if $reuse ne '';
   my $fd;
   my $log_ok = sysopen($fd, $log, $log_flags, 0644);
   report('L ' . (0 + $!) . " $!\n") unless $log_ok;

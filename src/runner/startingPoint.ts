@@ -30,6 +30,8 @@ export interface StartingPoint {
   redefined?: boolean;
   /** Steps whose definition changed since the checkpoint: attempts a lost runner left of them run what they were, and are stopped. */
   changedSteps?: string[];
+  /** The folder of a retired run's logs, for this run's steps to make theirs from (AttemptSpec.logReuse). */
+  logReuse?: string;
 }
 
 /** The status before this runner, and the state that said it. Holding the lock, an active state means lost. */
@@ -61,7 +63,7 @@ export async function stopLeftoverStep(paths: TaskPaths, state: RunnerState | un
 
 export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPoint {
   keepPrevious(paths, true); // with the journal folded in: nothing committed is thrown away
-  keepEarlierLogs(paths);
+  const logReuse = keepEarlierLogs(paths);
   fs.rmSync(paths.journal, { force: true });
   fs.rmSync(paths.timeline, { force: true }); // the picture is of this run
   // Step state, outputs and frozen item lists of an earlier run must not leak into this one.
@@ -80,23 +82,47 @@ export function newCheckpoint(paths: TaskPaths, def: TaskDefinition): StartingPo
     completed: [],
     unfinished: null,
   };
-  return { checkpoint, lastSeq: 0, batch: null, isNew: true };
+  return { checkpoint, lastSeq: 0, batch: null, isNew: true, logReuse };
 }
 
 /** The logs of the last few runs are kept, under logs/earlier/<time>/; the new run starts its own. */
 const KEEP_EARLIER_RUNS = 3;
+/** Where the logs of the run no longer kept wait for the new run's steps to be made from (logs/.reuse). */
+const LOG_REUSE = '.reuse';
 
-function keepEarlierLogs(paths: TaskPaths): void {
+/**
+ * Moves the logs before this run to logs/earlier/<time>/. The run no longer kept becomes
+ * logs/.reuse: its files become the new run's logs (the slots empty and rename them), so that a
+ * run of many steps neither makes nor frees a file each (after thousands freed, ext4 without a
+ * journal took 0.6-0.8 ms to make one: docs/benchmarks.md). Returns that folder, if there is one.
+ */
+function keepEarlierLogs(paths: TaskPaths): string | undefined {
   // Plain files only: a link is not the tools' to move (the run meets it, and pauses saying why).
   const logs = fs.readdirSync(paths.logsDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log')).map((e) => e.name);
-  if (!logs.length) return;
+  if (!logs.length) return undefined;
   const earlier = path.join(paths.logsDir, 'earlier');
   const dir = path.join(earlier, new Date().toISOString().replace(/[-:]/g, '').replace('.', ''));
   fs.mkdirSync(dir, { recursive: true });
   for (const name of logs) fs.renameSync(path.join(paths.logsDir, name), path.join(dir, name));
-  const runs = fs.readdirSync(earlier).sort();
-  // Removed while the run goes on (a thousand logs took a quarter of a second); what a runner killed meanwhile leaves, the next removes.
-  for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_EARLIER_RUNS))) void fs.promises.rm(path.join(earlier, old), { recursive: true, force: true }).catch(() => {});
+  const retired = fs.readdirSync(earlier).sort().slice(0, -KEEP_EARLIER_RUNS);
+  const reuse = path.join(paths.logsDir, LOG_REUSE);
+  // Removed while the run goes on (a thousand logs took a quarter of a second): the runs before the
+  // last retired, and what the run before left in logs/.reuse. What a runner killed meanwhile leaves, the next removes.
+  const remove = (folder: string) => void fs.promises.rm(folder, { recursive: true, force: true }).catch(() => {});
+  for (const old of retired.slice(0, -1)) remove(path.join(earlier, old));
+  const last = retired.at(-1);
+  if (last === undefined) return undefined;
+  try {
+    const unused = `${reuse}.${process.pid}.${Date.now()}.unused`;
+    if (fs.existsSync(reuse)) fs.renameSync(reuse, unused);
+    for (const name of fs.readdirSync(paths.logsDir)) if (name.startsWith(`${LOG_REUSE}.`)) remove(path.join(paths.logsDir, name));
+    fs.renameSync(path.join(earlier, last), reuse);
+    // Only a folder of its own making: never one a link points into (a slot empties what it finds there).
+    return fs.lstatSync(reuse).isDirectory() ? reuse : undefined;
+  } catch {
+    remove(path.join(earlier, last));
+    return undefined;
+  }
 }
 
 export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { force: boolean; rerunDone: boolean }, reporter: Reporter): StartingPoint {

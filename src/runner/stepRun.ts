@@ -1,5 +1,6 @@
 /** A plain step: its attempts, then its commit (outputs handed on, its state file gone), or why the run stops here. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { CompletedStep, StepDefinition, UnfinishedStep } from '../protocol/schemas';
 import { PAUSE_EXIT_CODE, runAttempts } from './attemptLoop';
 import type { RunContext, Stop } from './context';
@@ -18,6 +19,7 @@ export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: nu
     cwd: ctx.stepFolder(step),
     env: ctx.stepEnv(step, index, { TASK_STEP_ATTEMPT: String(attempt), TASK_STEP_OUTPUT: files.output, TASK_STEP_STATE: files.state }),
     logFile: files.log,
+    ...(ctx.logReuse ? { logReuse: path.join(ctx.logReuse, path.basename(files.log)) } : {}),
     logHeader: `=== ${step.id} attempt ${attempt} · ${startedAt} · run ${ctx.runId} ===\n`,
     identity: [`TASK_PAUSE_REQUESTED=${ctx.paths.pauseRequested}`, `TASK_STEP_ID=${step.id}`],
     record: { key: step.id, attempt },

@@ -74,6 +74,7 @@ export class TaskRun implements RunContext {
   readonly reporter: Reporter;
   readonly pauseOn: PauseOnPolicy | undefined;
   runId = '';
+  logReuse: string | undefined;
   /** The steps left unfinished, by id: from the checkpoint, then by each step that stops. */
   private readonly unfinished = new Map<string, UnfinishedStep>();
   /** The steps in flight, as state.json shows them. */
@@ -169,6 +170,7 @@ export class TaskRun implements RunContext {
     // An attempt a lost runner left of a step changed since runs what the step was (its items may be others now): stopped, not taken over.
     if (start.changedSteps?.length) await this.adoptions.stopSteps(start.changedSteps, reporter);
     this.runId = checkpoint.runId;
+    this.logReuse = start.logReuse;
     for (const u of unfinishedSteps(checkpoint)) this.unfinished.set(u.id, u);
     const hadOutputs = checkpoint.completed.map((step) => this.outputs.add(step)).some(Boolean);
     // This runner resumes a failure pause (its own resume, or the next after a crash): one more automatic resume.

@@ -1,8 +1,9 @@
 /** Every attempt leaves a trace: a header in its log even when it prints nothing, an attempt number that counts across resumes, the logs of the last few runs. */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ptask, readLines, workspace, type Workspace } from './helpers';
+import { ptask, readLines, RUNNER, workspace, type Workspace } from './helpers';
 
 describe('runner: every attempt leaves a trace', () => {
   let ws: Workspace;
@@ -54,4 +55,34 @@ describe('runner: every attempt leaves a trace', () => {
     const kept = earlier.map((dir) => fs.readFileSync(ws.file('t', path.join('logs', 'earlier', dir, 'a.log')), 'utf8'));
     assert.deepEqual(kept.map((text) => runs.findIndex((r) => text.includes(`run ${r}`))), [1, 2, 3]);
   });
+
+  for (const executor of ['a slot', 'the runner (PTASK_EXECUTOR=local)']) {
+    it(`a new run makes its logs from the files of the run no longer kept, emptied, under ${executor}; never through a link planted among them`, () => {
+      ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }, { id: 'b', run: 'true' }] });
+      const env = { ...process.env, ...(executor.startsWith('the runner') ? { PTASK_EXECUTOR: 'local' } : {}) };
+      const run = () => assert.equal(spawnSync(process.execPath, [RUNNER, 'run', 't', '--root', ws.root], { cwd: ws.root, env }).status, 0);
+      const logs = ws.file('t', 'logs');
+      const inodes = () => ['a', 'b'].map((id) => fs.statSync(path.join(logs, `${id}.log`)).ino);
+      const first: number[][] = [];
+      for (let i = 0; i < 4; i++) {
+        run();
+        first.push(inodes());
+      }
+      // The fifth run: the first run's logs are retired, and become its own.
+      run();
+      assert.deepEqual(inodes(), first[0]);
+      assert.deepEqual(fs.readdirSync(path.join(logs, '.reuse')), [], 'taken from logs/.reuse, where the retired run waited');
+      assert.match(log('a'), /^=== a attempt 1 · [^\n]+ ===\nrun [0-9a-f-]{36}\n$/);
+      assert.equal(fs.readdirSync(path.join(logs, 'earlier')).length, 3);
+      // A link among the earlier runs, the oldest (a hostile workspace): what it leads to is never emptied.
+      const outside = path.join(ws.root, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'a.log'), 'keep me\n');
+      fs.symlinkSync(outside, path.join(logs, 'earlier', '00000000T000000000Z'));
+      run();
+      run();
+      assert.equal(fs.readFileSync(path.join(outside, 'a.log'), 'utf8'), 'keep me\n');
+      assert.equal(fs.readdirSync(path.join(logs, 'earlier')).length, 3);
+    });
+  }
 });

@@ -104,6 +104,37 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     assert.match(records, /^end\ta\t1\t4\t\t\d+$/m);
   });
 
+  it('makes a log from a retired one it is given: emptied, renamed, never through a link or a second name', () => {
+    const add: RequestEnv = { form: '+', entries: [] };
+    const retired = path.join(dir, 'retired');
+    fs.mkdirSync(retired);
+    const reuse = path.join(retired, 'a.log');
+    fs.writeFileSync(reuse, 'the old run\n');
+    const inode = fs.statSync(reuse).ino;
+    const log = (name: string) => path.join(dir, name);
+    const spec = (name: string, logReuse: string): Partial<AttemptSpec> => ({ logFile: log(name), logReuse, logPrefix: undefined, logHeader: `== ${name}\n` });
+    // Outside the retired folder, a file a link or a second name leads to: never emptied.
+    const precious = path.join(dir, 'precious');
+    fs.writeFileSync(precious, 'keep me\n');
+    fs.symlinkSync(precious, path.join(retired, 'b.log'));
+    fs.linkSync(precious, path.join(retired, 'c.log'));
+    slot(program!, dir, [
+      request(dir, 'a', 'echo new', add, false, spec('a.log', reuse)),
+      request(dir, 'b', 'echo b', add, false, spec('b.log', path.join(retired, 'b.log'))),
+      request(dir, 'c', 'echo c', add, false, spec('c.log', path.join(retired, 'c.log'))),
+      request(dir, 'a', 'echo again', add, false, spec('a.log', path.join(retired, 'none.log'))),
+    ]);
+    assert.equal(fs.statSync(log('a.log')).ino, inode, 'the retired file is the log now');
+    assert.equal(fs.readFileSync(log('a.log'), 'utf8'), '== a.log\nnew\n== a.log\nagain\n');
+    assert.equal(fs.existsSync(reuse), false);
+    assert.equal(fs.readFileSync(precious, 'utf8'), 'keep me\n');
+    for (const name of ['b.log', 'c.log']) {
+      assert.equal(fs.lstatSync(log(name)).isFile(), true);
+      assert.notEqual(fs.statSync(log(name)).ino, fs.statSync(precious).ino);
+      assert.equal(fs.readFileSync(log(name), 'utf8'), `== ${name}\n${name[0]}\n`);
+    }
+  });
+
   it('declines every request while the hold file exists', () => {
     const hold = path.join(dir, 'hold');
     fs.writeFileSync(hold, '');
