@@ -97,8 +97,9 @@ const LOG_REUSE = '.reuse';
  * journal took 0.6-0.8 ms to make one: docs/benchmarks.md). Returns that folder, if there is one.
  */
 function keepEarlierLogs(paths: TaskPaths): string | undefined {
-  // Plain files only: a link is not the tools' to move (the run meets it, and pauses saying why).
-  const logs = fs.readdirSync(paths.logsDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log')).map((e) => e.name);
+  // Plain files only: a link is not the tools' to move (the run meets it, and pauses saying why). No
+  // folder (the run folder deleted as the run starts, which the run meets and stops for): no logs.
+  const logs = fs.existsSync(paths.logsDir) ? fs.readdirSync(paths.logsDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.log')).map((e) => e.name) : [];
   if (!logs.length) return undefined;
   const earlier = path.join(paths.logsDir, 'earlier');
   const dir = path.join(earlier, new Date().toISOString().replace(/[-:]/g, '').replace('.', ''));

@@ -181,6 +181,8 @@ describe('runner and CLI: hostile workspaces', () => {
     ws.define('t', { env: { MARKS: marks, GATE: gate }, steps: [{ id: 'a', run: `${fixture('gate.js')} a` }, { id: 'b', run: `${fixture('mark.js')} b` }] });
     const runner = ptaskChild(ws, 'run', 't');
     await waitFor('a to start', () => readLines(marks).length === 1);
+    // The runner's own writes are over before the refusals are watched for changes: state.json shows a's process (it is written at most five times a second).
+    await waitFor('state.json to show a running', () => Boolean(status(ws, 't')?.currentStep?.pidStartTime));
     fs.rmSync(ws.file('t', 'control.json'), { force: true });
     fs.mkdirSync(ws.file('t', 'control.json'));
     fs.mkdirSync(path.join(ws.tasksDir, '.control.json'));
