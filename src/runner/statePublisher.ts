@@ -11,12 +11,8 @@ import type { Redact } from '../protocol/secrets';
 import { asWriteError, type WriteError } from '../protocol/writeError';
 
 const HEARTBEAT_MS = 5000;
-/**
- * Step starts closer together than this share one state.json write: a tree refreshed five times a
- * second is live to a person, and each write is a new file (a chain of quick steps paid 2 ms for
- * each of twenty a second, where creating files is slow: docs/benchmarks.md).
- */
-export const STATE_THROTTLE_MS = 200;
+/** Step starts closer together than this share one state.json write. */
+export const STATE_THROTTLE_MS = 50;
 
 export class StatePublisher {
   private timer: NodeJS.Timeout | undefined;
