@@ -278,7 +278,10 @@ export class SlurmExecutor implements Executor {
         return ids;
       };
       const [signal, cancel, release] = [take(this.toSignal), take(this.toCancel), take(this.toRelease)];
-      const results = await Promise.all([control('cancel', signal, 'TERM'), control('cancel', cancel), control('release', release)]);
+      // The pending go first: an element signalled that ends at once frees its place in the array's
+      // throttle, and Slurm would start a pending one before a cancel sent with the signal landed.
+      const cancelled = await control('cancel', cancel);
+      const results = [cancelled, ...(await Promise.all([control('cancel', signal, 'TERM'), control('release', release)]))];
       for (const result of results) if (!result.ok && !/already|completed|not pending|Invalid job id/i.test(result.error)) this.warn(result.error);
       this.kick();
     });
