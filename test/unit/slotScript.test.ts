@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,8 +10,8 @@ import { SLOT_C } from '../../src/runner/slotNative';
 import { fileStamp, type AttemptSpec } from '../../src/runner/executor';
 
 /** A slot fed its requests at once (they wait in its stdin, as queued ones do), run to its end. */
-function slot(program: SlotProgram, dir: string, requests: string[], hold = '') {
-  const r = spawnSync(program.file, [...program.args, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', hold], { input: requests.join(''), encoding: 'utf8' });
+function slot(program: SlotProgram, dir: string, requests: string[], hold = '', records = path.join(dir, 'records.tsv')) {
+  const r = spawnSync(program.file, [...program.args, records, '0', '1000', '250', String(LOG_FLAGS), '', hold], { input: requests.join(''), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r;
 }
@@ -133,6 +133,24 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
       assert.notEqual(fs.statSync(log(name)).ino, fs.statSync(precious).ino);
       assert.equal(fs.readFileSync(log(name), 'utf8'), `== ${name}\n${name[0]}\n`);
     }
+  });
+
+  it('an end it could not record, or could not sync, is no commit: reported unsynced, and what is queued behind it is declined', function () {
+    if (process.platform !== 'linux') this.skip();
+    const add: RequestEnv = { form: '+', entries: [] };
+    const requests = () => [request(dir, 'a', 'true', add, false, { durableEnd: true }), request(dir, 'b', 'echo never', add, true)];
+    const reports = (r: ReturnType<typeof slot>) => r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q');
+    // Records that cannot be written (a full disk): /dev/full refuses every write.
+    assert.deepEqual(reports(slot(program!, dir, requests(), '', '/dev/full')), ['X 0  0 0', 'D']);
+    // Records written, but their sync fails: a FIFO takes writes and refuses fsync (EINVAL).
+    const fifo = path.join(dir, 'records.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let read = '';
+    reader.stdout.on('data', (chunk: Buffer) => (read += chunk.toString()));
+    const closed = new Promise((resolve) => reader.on('close', resolve));
+    assert.deepEqual(reports(slot(program!, dir, requests(), '', fifo)), ['X 0  0 0', 'D']);
+    return closed.then(() => assert.match(read, /^end\ta\t1\t0\t\t\d+$/m, 'the end was written, only not synced'));
   });
 
   it('declines every request while the hold file exists', () => {
