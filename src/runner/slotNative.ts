@@ -467,7 +467,9 @@ int main(int argc, char **argv) {
     }
     /* Applied even to a request declined: the next one's changes are from this one's environment. */
     environment(fields[12], fields + 14, nf - 14);
-    if ((strcmp(fields[8], "1") == 0 && !last_ok) || (*hold && access(hold, F_OK) == 0) || !unchanged(fields[10])) {
+    /* Only what was queued: a request sent to it idle is the runner's decision of now, and a pause
+       that follows it finds it in flight. */
+    if ((strcmp(fields[8], "1") == 0 && (!last_ok || (*hold && access(hold, F_OK) == 0))) || !unchanged(fields[10])) {
       write_all(1, "D\n", 2);
       last_ok = 0;
       continue;

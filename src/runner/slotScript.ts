@@ -85,7 +85,9 @@ while (1) {
   my @fields = split /\0/, $payload, -1;
   # Applied even to a request declined: the next one's changes are from this one's environment.
   environment(@fields[12, 14 .. $#fields]);
-  if (($fields[8] eq '1' && !$last_ok) || ($hold ne '' && -e $hold) || !unchanged($fields[10] // '')) {
+  # Only what was queued: a request sent to it idle is the runner's decision of now, and a pause
+  # that follows it finds it in flight.
+  if (($fields[8] eq '1' && (!$last_ok || ($hold ne '' && -e $hold))) || !unchanged($fields[10] // '')) {
     report("D\n");
     $last_ok = 0;
     next;

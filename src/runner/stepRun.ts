@@ -65,9 +65,9 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     };
     // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
     const start = () => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
-    if (!queued) return start();
-    // Declined by its slot (the step before wrote outputs, a control file was written): it starts now, with the environment as it is now.
-    return startIfDeclined(queued.take(onLine, onStarted), start, () => ctx.control.running);
+    // Declined by its slot (the step before wrote outputs, a control file was written): it starts
+    // now, with the environment as it is now; or, when the run is no longer running, on resume.
+    return startIfDeclined(queued ? queued.take(onLine, onStarted) : start(), start, () => ctx.control.running);
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
@@ -110,7 +110,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       return undefined;
     }
     case 'declined':
-      throw new Error(`step '${step.id}' was declined: only items are queued (batchRun.ts)`);
+      throw new Error(`step '${step.id}' was declined by its slot twice while the run was running`);
     default: {
       const { end, reason } = settled;
       const outcome = end.kind === 'timed-out' ? 'timed-out' : 'failed';

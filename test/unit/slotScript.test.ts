@@ -153,14 +153,14 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     return closed.then(() => assert.match(read, /^end\ta\t1\t0\t\t\d+$/m, 'the end was written, only not synced'));
   });
 
-  it('declines every request while the hold file exists', () => {
+  it('declines what was queued while the hold file exists; starts a request sent to it idle (the runner decided it then: a pause after finds it in flight)', () => {
     const hold = path.join(dir, 'hold');
     fs.writeFileSync(hold, '');
-    fs.writeFileSync(path.join(dir, 'log'), '');
     const add: RequestEnv = { form: '+', entries: [] };
-    const { reports, records } = runSlot(program!, dir, [request(dir, 'a', 'echo held', add, false), request(dir, 'b', 'echo held', add, true)], hold);
-    assert.deepEqual(reports, ['D', 'D']);
-    assert.equal(records, '');
+    const { reports, records, log } = runSlot(program!, dir, [request(dir, 'a', 'echo ran', add, false), request(dir, 'b', 'echo held', add, true)], hold);
+    assert.deepEqual(reports, ['X 0  0 0', 'D']);
+    assert.deepEqual(records.split('\n').filter((l) => l.startsWith('start')).map((l) => l.split('\t')[1]), ['a']);
+    assert.doesNotMatch(log, /held/);
   });
 
   it('sets the environment a request changes, from the one before; the whole environment with form "="', () => {
