@@ -119,9 +119,10 @@ export class TaskRun implements RunContext {
     this.pauseOn = def.pauseOn && new PauseOnPolicy(def.pauseOn, redact);
     this.autoResumes = new AutoResumes(this.pauseOn);
     // Slots when there is a compiler or perl (every Linux and macOS); PTASK_EXECUTOR=local forks from the runner, as before.
+    // The hold file is named before the run is known (its id comes with the checkpoint): by the runner's pid alone.
     const program = process.env.PTASK_EXECUTOR === 'local' ? undefined : slotProgram();
     this.executor = program
-      ? new SlotExecutor(() => slotProgramNow() ?? program, opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.hold`))
+      ? new SlotExecutor(() => slotProgramNow() ?? program, opts.graceMs, (slot) => path.join(paths.attemptsDir, `${this.runId.slice(0, 8)}.${process.pid}.${slot}.tsv`), path.join(paths.attemptsDir, `${process.pid}.hold`))
       : new LocalExecutor(opts.graceMs);
     this.watcher = new ControlWatcher(paths, opts.pollMs, () => this.control.look());
     this.adoptions = new Adoptions(opts.graceMs, () => this.slurmExecutor());

@@ -74,6 +74,23 @@ describe('runner: a chain step queued behind the one before', () => {
     assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
   });
 
+  it('a hold file while the run goes on (here a step writes it): what was queued is declined and sent again to an idle slot, and there it starts', () => {
+    // The soak met a pause's hold file landing just after a step was sent to an idle slot: the slot
+    // declined it, and the runner took that for a fault. A request sent to an idle slot is the
+    // runner's decision of now; only what was queued waits for the hold.
+    const hold = `${JSON.stringify(ws.file('t', 'attempts'))}/$(cut -d" " -f4 /proc/$PPID/stat).hold`;
+    ws.define('t', {
+      steps: [
+        { id: 'a', run: `echo a >> ${m}; touch ${hold}` },
+        { id: 'b', run: `echo b >> ${m}` },
+        { id: 'c', run: `echo c >> ${m}` },
+      ],
+    });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
+  });
+
   it('a step that writes outputs: the step behind it starts again with them, and the one behind that too', () => {
     ws.define('t', {
       steps: [
