@@ -65,9 +65,11 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     };
     // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
     const start = () => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
+    // Sent to an idle slot: never declined (a slot declines only what was queued behind another).
+    if (!queued) return start();
     // Declined by its slot (the step before wrote outputs, a control file was written): it starts
     // now, with the environment as it is now; or, when the run is no longer running, on resume.
-    return startIfDeclined(queued ? queued.take(onLine, onStarted) : start(), start, () => ctx.control.running);
+    return startIfDeclined(queued.take(onLine, onStarted), start, () => ctx.control.running);
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({
@@ -110,7 +112,7 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       return undefined;
     }
     case 'declined':
-      throw new Error(`step '${step.id}' was declined by its slot twice while the run was running`);
+      throw new Error(`step '${step.id}' was declined when sent to an idle slot, which declines only what was queued`);
     default: {
       const { end, reason } = settled;
       const outcome = end.kind === 'timed-out' ? 'timed-out' : 'failed';
