@@ -51,6 +51,13 @@ function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
   return records;
 }
 
+/** The last attempt recorded for each key in one slot's records file. */
+export function readRecordsFile(file: string): Map<string, AttemptRecord> {
+  const records = new Map<string, AttemptRecord>();
+  foldRecords(file, readText(file), records);
+  return records;
+}
+
 /** Fold one file's lines into `records`; also used by the poller for lines added since. */
 function foldRecords(file: string, text: string, records: Map<string, AttemptRecord>): void {
   let slot = { pid: 0, startTime: undefined as string | undefined };

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { processesWithEnv, stopProcesses, terminateGroup } from '../protocol/processGroups';
 import { processStartTime } from '../protocol/processInfo';
 import { DRAIN_MS, signalName, type AttemptSpec, type ExecEnd, type Executor, type RunningAttempt } from './executor';
+import { readRecordsFile, type AttemptRecord } from './attemptRecords';
 import type { SlotProgram } from './slotProgram';
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
@@ -34,9 +35,9 @@ export const wholeEnv = (env: NodeJS.ProcessEnv): RequestEnv => ({ form: '=', en
  * An attempt as a slot reads it (slotScript.ts); undefined when a field holds a NUL byte. `lines`:
  * report its output lines; `queued`: sent while an attempt runs in the slot.
  */
-export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean): string | undefined {
+export function slotRequest(spec: AttemptSpec, env: RequestEnv, lines: boolean, queued: boolean, order = nextOrder()): string | undefined {
   const gates = (spec.startsIf ?? []).map((g) => `${g.stamp} ${g.file}`).join('\n');
-  const fields = [spec.record.key, String(spec.record.attempt), String(nextOrder()), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', spec.durableEnd ? '1' : '0', gates, spec.logReuse ?? '', env.form, spec.command, ...env.entries];
+  const fields = [spec.record.key, String(spec.record.attempt), String(order), spec.cwd, spec.logFile, spec.logHeader, spec.logPrefix ?? '', lines ? '1' : '0', queued ? '1' : '0', spec.durableEnd ? '1' : '0', gates, spec.logReuse ?? '', env.form, spec.command, ...env.entries];
   if (fields.some((field) => field.includes('\0'))) return undefined;
   const payload = fields.join('\0');
   return `${Buffer.byteLength(payload)}\n${payload}`;
@@ -48,7 +49,7 @@ let lastOrder = 0;
  * attempt that runs again under the same number (it paused the task, then its step went on) is
  * told from its earlier run by it, whichever slot's records a successor reads first.
  */
-function nextOrder(): number {
+export function nextOrder(): number {
   lastOrder = Math.max(Date.now() * 1000, lastOrder + 1);
   return lastOrder;
 }
@@ -57,11 +58,13 @@ function nextOrder(): number {
 export const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
 /**
- * How many attempts may wait in a slot behind the one it runs: two keep a slot busy through the
+ * How many attempts may wait in a slot behind the one it runs: two kept a slot busy through the
  * runner's jitter (on 2 cores, 2,000 trivial items at concurrency 1 took 4.0-4.9 s against 4.0-6.3
- * with one); each one more is one more item a stop declines.
+ * with one). A slot in C holds its reports up to 10 ms (slotNative.ts), so the runner hears of
+ * several ends at once and sends their successors together: four (8 and 16 measured no faster).
+ * Each one more is one more item a stop declines, and one more a killed runner leaves to adopt.
  */
-const QUEUE_DEPTH = 2;
+export const QUEUE_DEPTH = 4;
 
 export class SlotExecutor implements Executor {
   private readonly slots = new Set<Slot>();
@@ -146,7 +149,7 @@ class Slot {
   /** The environment of the last request sent: the next one carries only what differs. */
   private readonly env = new Map<string, string>();
 
-  constructor(program: SlotProgram, records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
+  constructor(program: SlotProgram, private readonly records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
     this.child = spawn(program.file, [...program.args, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
       detached: true,
       stdio: ['pipe', 'pipe', 'ignore'],
@@ -155,7 +158,8 @@ class Slot {
     this.child.stdin!.on('error', () => {}); // a slot that died: its exit says so
     this.child.stdout!.on('data', (chunk: Buffer) => this.read(chunk));
     this.child.on('error', (err) => this.gone(`could not start its supervisor (${program.name}): ${err.message}`));
-    this.child.on('exit', (code, signal) => this.gone(`its supervisor ended (${signal ?? `exit code ${code}`})`));
+    // 'close', not 'exit': the reports it wrote as it ended are read first.
+    this.child.on('close', (code, signal) => this.gone(`its supervisor ended (${signal ?? `exit code ${code}`})`));
     // Who wrote the records that follow: a successor asks whether this slot still lives.
     try {
       if (this.child.pid) fs.appendFileSync(records, `slot\t${this.child.pid}\t${processStartTime(this.child.pid) ?? ''}\n`);
@@ -183,7 +187,7 @@ class Slot {
 
   run(spec: AttemptSpec): RunningAttempt {
     const queued = this.attempts.length > 0;
-    const attempt = new SlotAttempt(spec, this.graceMs);
+    const attempt = new SlotAttempt(spec, this.graceMs, nextOrder());
     if (this.dead) {
       attempt.report(`F its supervisor is gone`);
       return attempt;
@@ -194,7 +198,7 @@ class Slot {
       (this.child.stdout as { ref?: () => void }).ref?.();
     }
     const env = this.changes(spec.env);
-    const request = slotRequest(spec, env, Boolean(spec.onStdoutLine || spec.onStderrLine), queued);
+    const request = slotRequest(spec, env, Boolean(spec.onStdoutLine || spec.onStderrLine), queued, attempt.order);
     if (request === undefined) {
       // Never sent: it ends now, out of the order of the slot's reports.
       this.attempts.pop();
@@ -261,13 +265,24 @@ class Slot {
     }
   }
 
+  /**
+   * The slot died (kill -9, the OOM killer). Its reports may not have told everything (it holds
+   * them a moment): its records do. An attempt recorded ended is settled so; one recorded started
+   * (or the one it ran) ends with it, its group stopped; one never started is declined.
+   */
   private gone(why: string): void {
     if (this.dead) return;
     this.dead = true;
     this.onGone(this);
-    const [current, ...queued] = this.attempts.splice(0);
-    current?.supervisorGone(why);
-    for (const attempt of queued) attempt.report('D');
+    const attempts = this.attempts.splice(0);
+    const recorded = attempts.length ? readRecordsFile(this.records) : new Map<string, AttemptRecord>();
+    for (const [i, attempt] of attempts.entries()) {
+      const r = recorded.get(attempt.key);
+      const mine = r && r.attempt === attempt.number && r.order === attempt.order ? r : undefined;
+      if (mine?.end) attempt.endedUnheard(mine.end, mine.pgid);
+      else if (mine || i === 0) attempt.supervisorGone(why, mine?.pgid);
+      else attempt.report('D');
+    }
   }
 }
 
@@ -282,12 +297,20 @@ class SlotAttempt implements RunningAttempt {
   private settled = false;
   private onStart: (() => void)[] = [];
 
-  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number) {
+  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number, readonly order: number) {
     this.ended = new Promise((r) => (this.resolve = r));
   }
 
   get lane(): string | undefined {
     return this.spec.lane;
+  }
+
+  get key(): string {
+    return this.spec.record.key;
+  }
+
+  get number(): number {
+    return this.spec.record.attempt;
   }
 
   stop(): void {
@@ -341,10 +364,17 @@ class SlotAttempt implements RunningAttempt {
     return false;
   }
 
-  /** The slot died under the attempt: its group goes too (nobody would record its end). */
-  supervisorGone(why: string): void {
+  /** The slot died under the attempt: its group (`pgid` as recorded, if its start was not heard) goes too; nobody would record its end. */
+  supervisorGone(why: string, pgid?: number): void {
+    this.pid ??= pgid;
     if (this.pid !== undefined) this.stop();
     this.settle({ kind: 'spawn-error', error: why });
+  }
+
+  /** It ended, as its slot recorded, and the slot died before it told: the end is its record's. */
+  endedUnheard(end: ExecEnd, pgid?: number): void {
+    this.pid ??= pgid;
+    this.settle(end);
   }
 
   private settle(end: ExecEnd): void {

@@ -596,7 +596,7 @@ export class TaskRun implements RunContext {
 
   /** Write nothing more into the run folder: it is another run's now, or nobody's. */
   private mute(): void {
-    this.timeline.close();
+    this.timeline.mute();
     this.publisher.mute();
     this.log.mute();
     this.executor.mute();

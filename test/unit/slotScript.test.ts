@@ -29,6 +29,27 @@ function request(dir: string, key: string, command: string, env: RequestEnv, que
 }
 
 describe('the slot programs', () => {
+  it('the C one holds the reports of what ended while it had more to run, and writes them with the start of the last (one wake-up of the runner); a failure at once', async function () {
+    const program = compiledSlot();
+    if (!program) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptask-slot-'));
+    try {
+      const child = spawn(program.file, [...program.args, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', ''], { stdio: ['pipe', 'pipe', 'ignore'] });
+      const chunks: string[] = [];
+      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+      const add: RequestEnv = { form: '+', entries: [] };
+      // All three wait in its stdin at once, as queued ones do.
+      child.stdin.end([request(dir, 'a', 'true', add, false), request(dir, 'b', 'true', add, true), request(dir, 'c', 'sleep 0.3; exit 3', add, true)].join(''));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      assert.equal(code, 0);
+      const lines = (chunk: string) => chunk.split('\n').filter((l) => l && l !== 'Q').map((l) => l.replace(/^S \d+$/, 'S'));
+      assert.deepEqual(lines(chunks[0]), ['S', 'X 0  0 0', 'S', 'X 0  0 0', 'S'], `the first write: ${JSON.stringify(chunks)}`);
+      assert.deepEqual(lines(chunks.slice(1).join('')), ['X 3  0 0']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the Perl one compiles under strict and warnings (an error here would fail every attempt as "its supervisor ended"; slots load neither, to fork lighter)', function () {
     if (!perlSlot()) this.skip();
     const r = spawnSync('perl', ['-Mstrict', '-Mwarnings', '-c', '-e', SLOT_SCRIPT], { encoding: 'utf8' });
@@ -161,6 +182,24 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     assert.deepEqual(reports, ['X 0  0 0', 'D']);
     assert.deepEqual(records.split('\n').filter((l) => l.startsWith('start')).map((l) => l.split('\t')[1]), ['a']);
     assert.doesNotMatch(log, /held/);
+  });
+
+  it('reports the start of a shell that closed its output, while it runs on (a slot that holds its reports lets them go)', async () => {
+    const child = spawn(program!.file, [...program!.args, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', ''], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    // One queued behind it: the slot has more to run, so nothing but time lets its held start go.
+    const add: RequestEnv = { form: '+', entries: [] };
+    child.stdin.write(request(dir, 'a', 'exec >/dev/null 2>&1; sleep 30', add, false) + request(dir, 'b', 'true', add, true));
+    try {
+      const deadline = Date.now() + 5000;
+      while (!/^S \d+$/m.test(out) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      const started = /^S (\d+)$/m.exec(out);
+      assert.ok(started, `no start reported while the shell runs: ${JSON.stringify(out)}`);
+      process.kill(-Number(started[1]), 'SIGKILL');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('sets the environment a request changes, from the one before; the whole environment with form "="', () => {
