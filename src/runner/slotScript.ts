@@ -28,7 +28,8 @@
  *
  * The same program is in C (slotNative.ts), which a runner uses where there is a `cc`; Slurm jobs
  * use this one. A change to either is made to both: test/unit/slotScript.test.ts runs every case
- * against each.
+ * against each. (Except when reports are written: the C one holds them a moment, this one writes
+ * each at once; the runner reads either, and a Slurm element has nobody to wake.)
  *
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
  * (when wanted), "L <errno> <error>" the log cannot be written, "Q" the shell exited, "X <code>
