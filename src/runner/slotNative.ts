@@ -12,8 +12,9 @@
  * - reports are held, in order, and written together: at most REPORT_MS after the first of them,
  *   before the slot waits for its next request or for a shell that closed its output, when it
  *   starts the last attempt it was sent (the runner then sends more while that one runs), and at
- *   once for what the runner must act on (a failure, a decline, a log or spawn error). The
- *   records are written as before, at once: a successor reads those, not the reports.
+ *   once for what the runner must act on (a failure, a decline, a log or spawn error, a step's
+ *   durable end). The records are written as before, at once: a successor reads those, and so
+ *   does the runner when a slot dies before it told.
  *
  * Portable C (POSIX, /proc where there is one), no library but libc. Each descriptor of the slot's
  * own is close-on-exec; the child gets /dev/null, the output pipe on 1 and 2, its own group and
