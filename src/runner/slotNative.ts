@@ -91,9 +91,12 @@ static void flush_reports(void) {
   held.len = 0;
   held_since = -1;
 }
+/* A step that prints fast fills it in far less than REPORT_MS: a pipe's worth goes at once. */
+#define HELD_MAX 65536
 static void hold_report(const char *data, size_t len) {
   add(&held, data, len);
   if (held_since < 0) held_since = now_ms();
+  if (held.len >= HELD_MAX) flush_reports();
 }
 /* out_line, held; written at once when the runner must act on it (an end is the caller's to judge). */
 static void report(void) {

@@ -75,6 +75,7 @@ export class TimelineLog {
     this.fd = undefined;
   }
 }
+
 function outcome(end: ExecEnd): Pick<Extract<TimelineLine, { t: 'attempt' }>, 'how' | 'said'> {
   switch (end.kind) {
     case 'exited':

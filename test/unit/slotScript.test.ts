@@ -8,6 +8,7 @@ import { compiledSlot, perlSlot, type SlotProgram } from '../../src/runner/slotP
 import { SLOT_SCRIPT } from '../../src/runner/slotScript';
 import { SLOT_C } from '../../src/runner/slotNative';
 import { fileStamp, type AttemptSpec } from '../../src/runner/executor';
+import { waitFor } from '../runner/helpers';
 
 /** A slot fed its requests at once (they wait in its stdin, as queued ones do), run to its end. */
 function slot(program: SlotProgram, dir: string, requests: string[], hold = '', records = path.join(dir, 'records.tsv')) {
@@ -192,10 +193,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     const add: RequestEnv = { form: '+', entries: [] };
     child.stdin.write(request(dir, 'a', 'exec >/dev/null 2>&1; sleep 30', add, false) + request(dir, 'b', 'true', add, true));
     try {
-      const deadline = Date.now() + 5000;
-      while (!/^S \d+$/m.test(out) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      const started = /^S (\d+)$/m.exec(out);
-      assert.ok(started, `no start reported while the shell runs: ${JSON.stringify(out)}`);
+      const started = await waitFor('its start reported while the shell runs', () => /^S (\d+)$/m.exec(out), 5000);
       process.kill(-Number(started[1]), 'SIGKILL');
     } finally {
       child.kill('SIGKILL');
