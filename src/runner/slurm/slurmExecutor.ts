@@ -278,11 +278,14 @@ export class SlurmExecutor implements Executor {
         return ids;
       };
       const [signal, cancel, release] = [take(this.toSignal), take(this.toCancel), take(this.toRelease)];
-      // The pending go first: an element signalled that ends at once frees its place in the array's
-      // throttle, and Slurm would start a pending one before a cancel sent with the signal landed.
+      // The pending are held, then go, before anything is signalled: an element that ends at once
+      // frees its place in the array's throttle, and Slurm would start a pending one before its
+      // cancel landed. Held first, since squeue's view may be a moment old: an element taken for
+      // pending may be running, and one cancel of several ends it first (CI met both).
+      const held = cancel.length ? await control('hold', cancel) : undefined;
       const cancelled = await control('cancel', cancel);
-      const results = [cancelled, ...(await Promise.all([control('cancel', signal, 'TERM'), control('release', release)]))];
-      for (const result of results) if (!result.ok && !/already|completed|not pending|Invalid job id/i.test(result.error)) this.warn(result.error);
+      const results = [...(held ? [held] : []), cancelled, ...(await Promise.all([control('cancel', signal, 'TERM'), control('release', release)]))];
+      for (const result of results) if (!result.ok && !/already|completed|not pending|no longer pending|Invalid job id/i.test(result.error)) this.warn(result.error);
       this.kick();
     });
   }
