@@ -16,6 +16,10 @@
  *   durable end). The records are written as before, at once: a successor reads those, and so
  *   does the runner when a slot dies before it told.
  *
+ * And a third: while an attempt runs, the shell of the request queued next is started, and waits
+ * for the slot's word before anything of its command (start_ahead: docs/design.md, "A shell
+ * started ahead"); starting a shell was most of a trivial step.
+ *
  * Portable C (POSIX, /proc where there is one), no library but libc. Each descriptor of the slot's
  * own is close-on-exec; the child gets /dev/null, the output pipe on 1 and 2, its own group and
  * the default signal handling, and nothing else.
@@ -317,26 +321,16 @@ static void reuse_log(const char *reuse, const char *log) {
   close(fd);
 }
 
-static int run_attempt(char **f, const char *command) {
-  const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5], *reuse = f[11];
-  int durable = strcmp(f[9], "1") == 0;
-  prefix = f[6];
-  lines = strcmp(f[7], "1") == 0;
-  begin(); adds(&out_line, "start\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t");
-  addl(&out_line, (long)getpid()); adds(&out_line, "\t"); adds(&out_line, order); adds(&out_line, "\n");
-  record();
-  /* The slot's own paths are absolute: it can stand in the attempt's folder. */
-  if (chdir(cwd) != 0) return cannot_start(key, n, "chdir ", cwd);
-  int p[2];
-  if (pipe(p) != 0) return cannot_start(key, n, "pipe", "");
-  fcntl(p[0], F_SETFD, FD_CLOEXEC);
-  fcntl(p[1], F_SETFD, FD_CLOEXEC);
+/* /bin/sh -c script in its own group, with /dev/null, the output pipe on 1 and 2, the default
+   signal handling, and nothing else of the slot's; the gate's read end, if any, on 9. 0 or an errno. */
+static int spawn_shell(const char *script, int out, int gate, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, out, 2);
+  if (gate >= 0) posix_spawn_file_actions_adddup2(&fa, gate, 9);
   posix_spawnattr_init(&at);
   sigset_t none, all;
   sigemptyset(&none);
@@ -345,14 +339,146 @@ static int run_attempt(char **f, const char *command) {
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setpgroup(&at, 0);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
-  pid_t pid;
-  int e = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+  char *argv[] = { "/bin/sh", "-c", (char *)script, NULL };
+  int e = posix_spawn(pid, "/bin/sh", &fa, &at, argv, env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
+  if (e == 0) setpgid(*pid, *pid);  /* here too: the group exists before the runner may signal it */
+  return e;
+}
+
+/* A request: its payload, cut at its NULs into fields (at least the 14 of every request). */
+struct request { struct line payload; char **fields; size_t n, cap; };
+static void add_field(struct request *r, char *field) {
+  if (r->n + 1 > r->cap) {
+    r->cap = (r->n + 1) * 2;
+    r->fields = realloc(r->fields, r->cap * sizeof *r->fields);
+    if (!r->fields) _exit(70);
+  }
+  r->fields[r->n++] = field;
+}
+/* The next one, its environment changes applied (even to one declined: the next one's changes are
+   from this one's environment); 0 at the requests' end or at one that is not a request. */
+static int read_request(struct request *r) {
+  long len = 0;
+  int digits = 0;
+  for (;;) {
+    if (!fill()) return 0;
+    char c = inbuf[in_at++];
+    if (c == '\n') break;
+    if (c < '0' || c > '9') return 0;
+    len = len * 10 + (c - '0');
+    digits++;
+  }
+  if (!digits) return 0;
+  r->payload.len = 0;
+  while ((long)r->payload.len < len) {
+    if (!fill()) return 0;
+    size_t take = in_len - in_at;
+    if ((long)take > len - (long)r->payload.len) take = (size_t)(len - (long)r->payload.len);
+    add(&r->payload, inbuf + in_at, take);
+    in_at += take;
+  }
+  add(&r->payload, "", 1);  /* the last field's end */
+  r->n = 0;
+  for (size_t i = 0, from = 0; i <= (size_t)len; i++) {
+    if (i == (size_t)len || r->payload.data[i] == 0) {
+      r->payload.data[i] = 0;
+      add_field(r, r->payload.data + from);
+      from = i + 1;
+    }
+  }
+  while (r->n < 14) add_field(r, "");  /* a request cut short: what is missing is empty */
+  environment(r->fields[12], r->fields + 14, r->n - 14);
+  return 1;
+}
+/* A whole request is in the buffer: it can be read without waiting for the runner. */
+static int request_here(void) {
+  size_t i = in_at;
+  long len = 0;
+  while (i < in_len && inbuf[i] >= '0' && inbuf[i] <= '9') len = len * 10 + (inbuf[i++] - '0');
+  return i > in_at && i < in_len && inbuf[i] == '\n' && (long)(in_len - i - 1) >= len;
+}
+
+/* The shell of the request queued next, started while the one before runs: starting a shell is
+   most of a trivial step (0.4-0.6 ms), so a chain's next step no longer starts one after the
+   commit before it. It waits, before anything of its command, for the slot's word on 9, which
+   comes only where a shell started then would start (the step before durably ended, its gates
+   held, its folder the same one); else it is killed, having run nothing. A slot that dies closes
+   the gate: the shell reads its end, and exits. */
+#define GATE "read -r _ <&9 || exit 1; exec 9<&-; "
+static struct { pid_t pid; int out, gate; dev_t dev; ino_t ino; } ahead;
+static void start_ahead(struct request *r) {
+  const char *cwd = r->fields[3], *command = r->fields[13];
+  struct stat folder;
+  if (chdir(cwd) != 0 || stat(".", &folder) != 0) return;  /* it is made by the step before, maybe */
+  int p[2], g[2];
+  if (pipe(p) != 0) return;
+  if (pipe(g) != 0) { close(p[0]); close(p[1]); return; }
+  /* Not on 9 itself, where the child's dup2 would keep it close-on-exec. */
+  int gate = fcntl(g[0], F_DUPFD_CLOEXEC, 10);
+  close(g[0]);
+  fcntl(p[0], F_SETFD, FD_CLOEXEC);
+  fcntl(p[1], F_SETFD, FD_CLOEXEC);
+  fcntl(g[1], F_SETFD, FD_CLOEXEC);
+  static struct line script;
+  script.len = 0;
+  adds(&script, GATE); adds(&script, command); add(&script, "", 1);
+  pid_t pid;
+  int e = gate < 0 ? EMFILE : spawn_shell(script.data, p[1], gate, &pid);
   close(p[1]);
-  if (e != 0) { close(p[0]); errno = e; return cannot_start(key, n, "spawn /bin/sh", ""); }
-  setpgid(pid, pid);  /* here too: the group exists before the runner may signal it */
+  if (gate >= 0) close(gate);
+  if (e != 0) { close(p[0]); close(g[1]); return; }
+  ahead.pid = pid; ahead.out = p[0]; ahead.gate = g[1]; ahead.dev = folder.st_dev; ahead.ino = folder.st_ino;
+}
+/* Killed unheard (its group is itself: it ran nothing), and reaped. */
+static void drop_ahead(void) {
+  if (!ahead.pid) return;
+  kill(-ahead.pid, SIGKILL);
+  int status;
+  while (waitpid(ahead.pid, &status, 0) < 0 && errno == EINTR) {}
+  close(ahead.out);
+  close(ahead.gate);
+  ahead.pid = 0;
+}
+/* The shell started ahead goes on as this attempt's, if it is still there to read its word (not
+   killed meanwhile, by a pkill of its words) and the folder is the same one. */
+static int take_ahead(const char *cwd, pid_t *pid, int *out) {
+  if (!ahead.pid) return 0;
+  struct stat folder;
+  int same = stat(cwd, &folder) == 0 && folder.st_dev == ahead.dev && folder.st_ino == ahead.ino;
+  if (!same || write_all(ahead.gate, "\n", 1) < 0) { drop_ahead(); return 0; }
+  close(ahead.gate);
+  *pid = ahead.pid;
+  *out = ahead.out;
+  ahead.pid = 0;
+  return 1;
+}
+static struct request requests[2], *next_request = &requests[1];
+static int have_next;
+
+static int run_attempt(char **f, const char *command) {
+  const char *key = f[0], *n = f[1], *order = f[2], *cwd = f[3], *log = f[4], *header = f[5], *reuse = f[11];
+  int durable = strcmp(f[9], "1") == 0;
+  prefix = f[6];
+  lines = strcmp(f[7], "1") == 0;
+  begin(); adds(&out_line, "start\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t");
+  addl(&out_line, (long)getpid()); adds(&out_line, "\t"); adds(&out_line, order); adds(&out_line, "\n");
+  record();
+  int out;
+  pid_t pid;
+  if (!take_ahead(cwd, &pid, &out)) {
+    /* The slot's own paths are absolute: it can stand in the attempt's folder. */
+    if (chdir(cwd) != 0) return cannot_start(key, n, "chdir ", cwd);
+    int p[2];
+    if (pipe(p) != 0) return cannot_start(key, n, "pipe", "");
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    int e = spawn_shell(command, p[1], -1, &pid);
+    close(p[1]);
+    if (e != 0) { close(p[0]); errno = e; return cannot_start(key, n, "spawn /bin/sh", ""); }
+    out = p[0];
+  }
   attempt_group = pid;
   begin(); adds(&out_line, "group\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t"); addl(&out_line, pid); adds(&out_line, "\n");
   record();
@@ -367,19 +493,24 @@ static int run_attempt(char **f, const char *command) {
   log_ok = log_fd >= 0;
   if (!log_ok) log_error();
   log_write(header, strlen(header));
+  /* The next request, if the runner sent it already: its shell started while this one runs. */
+  if (!have_next && request_here() && read_request(next_request)) {
+    have_next = 1;
+    if (strcmp(next_request->fields[8], "1") == 0) start_ahead(next_request);
+  }
 
   struct line partial = { 0 };
   int status = 0, have_status = 0, open_ = 1;
   long gone_at = -1;
   static char chunk[65536];
-  struct pollfd pf = { p[0], POLLIN, 0 };
+  struct pollfd pf = { out, POLLIN, 0 };
   while (open_) {
     int timeout = gone_at >= 0 ? 20 : (have_status ? 10 : 50);
     int due = report_due();
     if (due >= 0 && due < timeout) timeout = due;
     int ready = poll(&pf, 1, timeout);
     if (ready > 0) {
-      ssize_t got = read(p[0], chunk, sizeof chunk);
+      ssize_t got = read(out, chunk, sizeof chunk);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
         if (partial.len) emit(partial.data, partial.len);
@@ -416,7 +547,7 @@ static int run_attempt(char **f, const char *command) {
     if (gone_at >= 0 && now_ms() - gone_at > drain_ms) break;
   }
   free(partial.data);
-  close(p[0]);
+  close(out);
   /* The usual end: the pipe's, then the shell's, its group empty. Its Q then goes with the X: one
      report (one wake-up of the runner) less. */
   int quit_with_end = 0;
@@ -497,54 +628,27 @@ int main(int argc, char **argv) {
   if (!env) env_set("_="), env_unset("_");
 
   int last_ok = 1;
-  struct line payload = { 0 };
-  char **fields = NULL;
-  size_t fields_cap = 0;
+  struct request *request = &requests[0];
   for (;;) {
-    long len = 0;
-    int digits = 0;
-    for (;;) {
-      if (!fill()) return 0;
-      char c = inbuf[in_at++];
-      if (c == '\n') break;
-      if (c < '0' || c > '9') return 0;
-      len = len * 10 + (c - '0');
-      digits++;
-    }
-    if (!digits) return 0;
-    payload.len = 0;
-    while ((long)payload.len < len) {
-      if (!fill()) return 0;
-      size_t take = in_len - in_at;
-      if ((long)take > len - (long)payload.len) take = (size_t)(len - (long)payload.len);
-      add(&payload, inbuf + in_at, take);
-      in_at += take;
-    }
-    add(&payload, "", 1);  /* the last field's end */
-    if (runner && getppid() != runner) return 0;
-    size_t nf = 0;
-    for (size_t i = 0, from = 0; i <= (size_t)len; i++) {
-      if (i == (size_t)len || payload.data[i] == 0) {
-        payload.data[i] = 0;
-        if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
-        fields[nf++] = payload.data + from;
-        from = i + 1;
-      }
-    }
-    while (nf < 14) {  /* a request cut short: what is missing is empty */
-      if (nf + 1 > fields_cap) { fields_cap = (nf + 1) * 2; fields = realloc(fields, fields_cap * sizeof *fields); if (!fields) return 70; }
-      fields[nf++] = "";
-    }
-    /* Applied even to a request declined: the next one's changes are from this one's environment. */
-    environment(fields[12], fields + 14, nf - 14);
+    if (have_next) {
+      struct request *read_ahead = next_request;
+      next_request = request;
+      request = read_ahead;
+      have_next = 0;
+    } else if (!read_request(request)) break;
+    if (runner && getppid() != runner) break;
+    char **fields = request->fields;
     /* Only what was queued: a request sent to it idle is the runner's decision of now, and a pause
        that follows it finds it in flight. */
     if ((strcmp(fields[8], "1") == 0 && (!last_ok || (*hold && access(hold, F_OK) == 0))) || !unchanged(fields[10])) {
+      drop_ahead();
       begin(); adds(&out_line, "D\n"); report();
       last_ok = 0;
       continue;
     }
     last_ok = run_attempt(fields, fields[13]);
   }
+  drop_ahead();
+  return 0;
 }
 `;

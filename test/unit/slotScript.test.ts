@@ -240,11 +240,13 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     assert.match(r.stdout, /^X 0  0 0$/m);
   });
 
-  it('gives the attempt /dev/null for stdin, its own process group and folder, and the slot\'s descriptors not at all', () => {
+  // Queued behind another, the C slot's shell is started while that one runs (and waits for its word on a descriptor of its own).
+  for (const queued of [false, true]) it(`gives the attempt /dev/null for stdin, its own process group and folder, and the slot's descriptors not at all${queued ? ' (queued behind another)' : ''}`, () => {
     const sub = path.join(dir, 'sub');
     fs.mkdirSync(sub);
     const spec: AttemptSpec = { command: 'read x; echo "read=$?"; pwd; ps -o pgid= -p $$; echo $$; grep SigIgn /proc/$$/status || echo SigIgn: 0000000000000000; ls -l /proc/$$/fd >&2', cwd: sub, env: {}, logFile: path.join(dir, 'log'), logHeader: '', logPrefix: '', record: { key: 'k', attempt: 1 } };
-    slot(program!, dir, [slotRequest(spec, { form: '+', entries: [] }, false, false)!]);
+    const before = request(dir, 'before', 'sleep 0.1', { form: '+', entries: [] }, false, { logFile: path.join(dir, 'before.log') });
+    slot(program!, dir, [...(queued ? [before] : []), slotRequest(spec, { form: '+', entries: [] }, false, queued)!]);
     const [read, pwd, pgid, pid, ignored, , ...fds] = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n').map((l) => l.trim());
     assert.equal(read, 'read=1', 'stdin is /dev/null: read meets its end');
     assert.equal(pwd, sub);
@@ -269,5 +271,81 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
         assert.equal(target, ours, `fd ${fd} (${target}) came from the slot`);
       }
     }
+  });
+});
+
+describe('the C slot starts the next queued shell ahead, and lets it run only where one started then would', () => {
+  const program = compiledSlot();
+  let dir: string;
+  const add: RequestEnv = { form: '+', entries: [] };
+  /** Processes whose command line holds `marker` (a shell started ahead shows its command there). */
+  const holding = (marker: string) => spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim();
+  /** A command that waits (at most 5 s) until the shell ahead, holding `marker`, is there: it is started while this one runs. */
+  const awaitAhead = (marker: string) => `for i in $(seq 500); do pgrep -f '${marker.replace(/^./, '[$&]')}' >/dev/null && echo ahead && break; sleep 0.01; done`;
+  beforeEach(function () {
+    if (!program || spawnSync('pgrep', ['--version']).status !== 0) this.skip();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptask-slot-'));
+  });
+  afterEach(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs it in the folder its path names when it starts, not the one it named before (the step before made it again)', () => {
+    const sub = path.join(dir, 'sub');
+    fs.mkdirSync(sub);
+    const { reports, log } = runSlot(program!, dir, [
+      request(dir, 'a', `${awaitAhead('mark-a1')}; mv sub old && mkdir sub`, add, false),
+      request(dir, 'b', 'touch here # mark-a1', add, true, { cwd: sub }),
+    ]);
+    assert.deepEqual(reports, ['X 0  0 0', 'X 0  0 0']);
+    assert.match(log, /^\[a\] ahead$/m, 'the shell of b was started while a ran');
+    assert.ok(fs.existsSync(path.join(sub, 'here')), 'b ran in the new folder');
+    assert.ok(!fs.existsSync(path.join(dir, 'old', 'here')), 'not in the one it was started in');
+  });
+
+  it('starts a shell now when the one ahead was killed while it waited (a pkill of its words): the attempt runs once', () => {
+    const { reports, log } = runSlot(program!, dir, [
+      request(dir, 'a', `${awaitAhead('mark-a2')}; pkill -KILL -f '[m]ark-a2'`, add, false),
+      request(dir, 'b', 'echo b ran # mark-a2', add, true),
+    ]);
+    assert.deepEqual(reports, ['X 0  0 0', 'X 0  0 0']);
+    assert.match(log, /^\[a\] ahead$/m);
+    assert.equal(log.match(/b ran/g)?.length, 1);
+  });
+
+  it('kills the shell ahead, having run nothing, when what it would run is declined (the step before failed)', () => {
+    const { reports, log } = runSlot(program!, dir, [
+      request(dir, 'a', `${awaitAhead('mark-a3')}; exit 1`, add, false),
+      request(dir, 'b', 'echo b ran; touch b-ran # mark-a3', add, true),
+      request(dir, 'c', 'echo c ran', add, false), // the runner's next decision: its own command
+    ]);
+    assert.deepEqual(reports, ['X 1  0 0', 'D', 'X 0  0 0']);
+    assert.match(log, /^\[c\] c ran$/m);
+    assert.match(log, /^\[a\] ahead$/m);
+    assert.doesNotMatch(log, /b ran/);
+    assert.ok(!fs.existsSync(path.join(dir, 'b-ran')));
+    assert.equal(holding('mark-a3'), '', 'no shell of it is left');
+  });
+
+  it('a shell ahead runs nothing when its slot is killed (kill -9): it reads the end of its gate and exits', async () => {
+    const child = spawn(program!.file, [...program!.args, path.join(dir, 'records.tsv'), '0', '1000', '250', String(LOG_FLAGS), '', ''], { stdio: ['pipe', 'ignore', 'ignore'] });
+    let group = 0;
+    try {
+      child.stdin.write(request(dir, 'a', `echo $$ > a.pid; sleep 30`, add, false) + request(dir, 'b', 'touch b-ran # mark-a4', add, true));
+      group = await waitFor('a runs, and the shell of b waits', () => (holding('mark-a4') && fs.existsSync(path.join(dir, 'a.pid')) ? Number(fs.readFileSync(path.join(dir, 'a.pid'), 'utf8')) : 0), 5000);
+      child.kill('SIGKILL');
+      await waitFor('the shell of b is gone', () => holding('mark-a4') === '', 5000);
+      assert.ok(!fs.existsSync(path.join(dir, 'b-ran')), 'b ran nothing');
+    } finally {
+      child.kill('SIGKILL');
+      if (group) process.kill(-group, 'SIGKILL');
+    }
+  });
+
+  it('a command the shell cannot parse ends the same whether its shell was started ahead or not', () => {
+    const alone = runSlot(program!, dir, [request(dir, 'b', 'if then fi', add, false, { logPrefix: '' })]);
+    fs.rmSync(path.join(dir, 'log'));
+    const queued = runSlot(program!, dir, [request(dir, 'a', 'true', add, false, { logHeader: '' }), request(dir, 'b', 'if then fi', add, true, { logPrefix: '' })]);
+    assert.deepEqual(queued.reports, ['X 0  0 0', alone.reports[0]]);
+    assert.match(alone.reports[0], /^X 2 /);
+    assert.equal(queued.log.replace('[a] ', ''), alone.log);
   });
 });
