@@ -38,6 +38,14 @@ const LOOK_MS = 5;
  */
 const QUICK_MS = 20;
 const TAIL = 3;
+/**
+ * How many items may wait in a slot behind the one it runs: two kept a slot busy through the
+ * runner's jitter (on 2 cores, 2,000 trivial items at concurrency 1 took 4.0-4.9 s against 4.0-6.3
+ * with one). A slot in C holds its reports up to 10 ms (slotNative.ts), so the runner hears of
+ * several ends at once and sends their successors together: four (8 and 16 measured no faster).
+ * Each one more is one more item a stop declines, and one more a killed runner leaves to adopt.
+ */
+export const ITEMS_QUEUED = 4;
 
 /** Items that ran and stopped their step without an end (a pause on their failure, exit 75), by batch: they go first when it goes on. */
 const ranBefore = new WeakMap<ItemProgress, Set<number>>();
@@ -70,7 +78,7 @@ export async function runBatch(ctx: RunContext, step: StepDefinition, index: num
   });
   if (!restored) return { kind: 'paused', unfinished: previous };
   const concurrency = step.concurrency ?? 1;
-  const tracker = new BatchTracker(batch, concurrency, () => ctx.queue(step.id).waiting, () => ctx.publisher.save(STATE_THROTTLE_MS));
+  const tracker = new BatchTracker(batch, concurrency, () => ctx.queue(step.id, ITEMS_QUEUED).waiting, () => ctx.publisher.save(STATE_THROTTLE_MS));
   ctx.batch = tracker;
   ctx.reporter.info(
     `▶ ${step.id} (${index + 1}/${ctx.def.steps.length}): ${batch.total} items` + `${batch.doneCount ? `, ${batch.doneCount} already done` : ''}${batch.skippedCount ? `, ${batch.skippedCount} skipped` : ''}${concurrency > 1 ? `, ${concurrency} at once` : ''}`,
@@ -280,7 +288,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
       while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
         const i = declined.length ? declined[0] : toRun[next];
         // Concurrency counts the items running; while items are quick, more may wait in each slot behind the one it runs.
-        const queue = ctx.queue(step.id);
+        const queue = ctx.queue(step.id, ITEMS_QUEUED);
         const behind = !(tracker.running - queue.waiting < inFlight || adopted(i));
         if (behind && (slurm || !queue.room || !tracker.quick() || toRun.length - next + declined.length <= TAIL * inFlight)) break;
         if (declined.length) declined.shift();

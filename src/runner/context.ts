@@ -54,7 +54,7 @@ export interface RunContext {
   /** Start an attempt on the executor; it is stopped with the others on a fatal error. */
   startAttempt(spec: AttemptSpec): RunningAttempt;
   /** Attempts of this lane waiting behind a running one, and whether one more may (AttemptSpec.behind): see Executor.queue. */
-  queue(lane: string): { waiting: number; room: boolean };
+  queue(lane: string, depth: number): { waiting: number; room: boolean };
   /** Nothing queued starts from now on (a failure stops the step). */
   holdQueued(): void;
   /** An attempt of this key was left by a lost runner: it is taken over when its step or item starts. */

@@ -113,9 +113,10 @@ export interface Executor {
   start(spec: AttemptSpec): RunningAttempt;
   /**
    * The queues of a lane: how many of its attempts wait behind a running one (sent, not yet their
-   * slot's first), and whether one more can be queued (`behind`): one runs with room behind it.
+   * slot's first), and whether one more can be queued (`behind`): one runs with fewer than `depth`
+   * waiting behind it.
    */
-  queue?(lane: string): { waiting: number; room: boolean };
+  queue?(lane: string, depth: number): { waiting: number; room: boolean };
   /** While on, nothing queued starts (a pause, an interrupt, a stop): each ends 'declined'. */
   hold?(on: boolean): void;
   /** The run folder is another run's now: write nothing more there. */

@@ -57,15 +57,6 @@ export function nextOrder(): number {
 /** A log opened by a slot: appended to, created, never through a symbolic link. */
 export const LOG_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
-/**
- * How many attempts may wait in a slot behind the one it runs: two kept a slot busy through the
- * runner's jitter (on 2 cores, 2,000 trivial items at concurrency 1 took 4.0-4.9 s against 4.0-6.3
- * with one). A slot in C holds its reports up to 10 ms (slotNative.ts), so the runner hears of
- * several ends at once and sends their successors together: four (8 and 16 measured no faster).
- * Each one more is one more item a stop declines, and one more a killed runner leaves to adopt.
- */
-export const QUEUE_DEPTH = 4;
-
 export class SlotExecutor implements Executor {
   private readonly slots = new Set<Slot>();
   private count = 0;
@@ -76,7 +67,9 @@ export class SlotExecutor implements Executor {
   }
 
   start(spec: AttemptSpec): RunningAttempt {
-    let slot = spec.behind ? [...this.slots].find((s) => s.canQueue(spec.lane)) : undefined;
+    // Behind: the slot of its lane with the fewest sent to it (the runner asked `queue` whether one has room).
+    let slot: Slot | undefined;
+    if (spec.behind) for (const s of this.slots) if (s.canQueue(spec.lane, Infinity) && (!slot || s.sent < slot.sent)) slot = s;
     slot ??= [...this.slots].find((s) => s.idle);
     if (!slot) {
       const file = this.recordsFile(this.count++);
@@ -95,12 +88,12 @@ export class SlotExecutor implements Executor {
     return slot.run(spec);
   }
 
-  queue(lane: string): { waiting: number; room: boolean } {
+  queue(lane: string, depth: number): { waiting: number; room: boolean } {
     let waiting = 0;
     let room = false;
     for (const slot of this.slots) {
       waiting += slot.waiting(lane);
-      room ||= slot.canQueue(lane);
+      room ||= slot.canQueue(lane, depth);
     }
     return { waiting, room };
   }
@@ -140,7 +133,7 @@ function syncFolder(dir: string): void {
   }
 }
 
-/** One supervisor process and the attempts sent to it: the first runs, up to QUEUE_DEPTH more wait behind it. */
+/** One supervisor process and the attempts sent to it: the first runs, the others wait behind it. */
 class Slot {
   private readonly child: ChildProcess;
   private readonly attempts: SlotAttempt[] = [];
@@ -169,6 +162,11 @@ class Slot {
     this.settle();
   }
 
+  /** Attempts sent here and not yet ended. */
+  get sent(): number {
+    return this.attempts.length;
+  }
+
   get idle(): boolean {
     return !this.dead && this.attempts.length === 0;
   }
@@ -180,9 +178,9 @@ class Slot {
     return n;
   }
 
-  /** Attempts of this lane run and wait here, and there is room behind them. */
-  canQueue(lane: string | undefined): boolean {
-    return !this.dead && lane !== undefined && this.attempts.length > 0 && this.attempts.length <= QUEUE_DEPTH && this.attempts.every((a) => a.lane === lane);
+  /** Attempts of this lane run and wait here, fewer than `depth` behind the first. */
+  canQueue(lane: string | undefined, depth: number): boolean {
+    return !this.dead && lane !== undefined && this.attempts.length > 0 && this.attempts.length <= depth && this.attempts.every((a) => a.lane === lane);
   }
 
   run(spec: AttemptSpec): RunningAttempt {

@@ -12,9 +12,10 @@
  * - reports are held, in order, and written together: at most REPORT_MS after the first of them,
  *   before the slot waits for its next request or for a shell that closed its output, when it
  *   starts the last attempt it was sent (the runner then sends more while that one runs), and at
- *   once for what the runner must act on (a failure, a decline, a log or spawn error, a step's
- *   durable end). The records are written as before, at once: a successor reads those, and so
- *   does the runner when a slot dies before it told.
+ *   once for what the runner must act on (a failure, a decline, a log or spawn error). A step's
+ *   end too is held: it is synced before anything queued behind it starts, and the runner sends
+ *   a chain's steps far enough ahead (stepQueue.ts). The records are written as before, at once:
+ *   a successor reads those, and so does the runner when a slot dies before it told.
  *
  * And a third: while an attempt runs, the shell of the request queued next is started, and waits
  * for the slot's word before anything of its command (start_ahead: docs/design.md, "A shell
@@ -484,9 +485,8 @@ static int run_attempt(char **f, const char *command) {
   record();
   begin(); adds(&out_line, "S "); addl(&out_line, pid); adds(&out_line, "\n");
   report();
-  /* The last attempt it was sent: the runner hears of those before, and sends more while this one
-     runs. A step (its end durable) is followed by the runner as it goes: its steps may wait for it. */
-  if (durable || (in_at >= in_len && !request_ready())) flush_reports();
+  /* The last attempt it was sent: the runner hears of those before, and sends more while this one runs. */
+  if (in_at >= in_len && !request_ready()) flush_reports();
 
   reuse_log(reuse, log);
   log_fd = open(log, log_flags | O_CLOEXEC, 0644);
@@ -587,7 +587,7 @@ static int run_attempt(char **f, const char *command) {
   adds(&out_line, synced ? " 1\n" : " 0\n");
   report();
   int ok = !WIFSIGNALED(status) && WEXITSTATUS(status) == 0 && (synced || !durable);
-  if (!ok || durable) flush_reports();
+  if (!ok) flush_reports();
   return ok;
 }
 

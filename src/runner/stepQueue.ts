@@ -23,12 +23,13 @@ import type { PlannedStep, Scheduler } from './scheduler';
 /** The lane of the steps of a chain: no step id has a "#". */
 export const CHAIN_LANE = '#chain';
 /**
- * Steps sent ahead of the one running, as many as a slot holds (QUEUE_DEPTH): a slot in C starts
- * the next one's shell while one runs, when that one was sent already. On 1,000 trivial steps,
- * with two sent ahead 45% of the steps found their shell started, with four 74% (the runner falls
- * behind in bursts), with sixteen 93% for no quicker a run.
+ * Steps sent ahead of the one running. A slot in C starts the next one's shell while one runs when
+ * that one was sent already, and holds its reports up to 10 ms, steps' ends too: the runner hears
+ * of several at once, and sends more together. On 1,000 trivial steps (each its end reported at
+ * once), with two sent ahead 45% of the steps found their shell started, with four 74%, with
+ * sixteen 93%; with the reports held, sixteen keep a slot busy through 10 ms of steps of 0.6 ms.
  */
-export const QUEUE_AHEAD = 4;
+export const QUEUE_AHEAD = 16;
 /** Lines a queued step printed before its turn, kept for pauseOn and ::progress; the oldest go first. */
 const MAX_EARLY_LINES = 1000;
 
@@ -158,9 +159,10 @@ export class StepsAhead {
       const next = scheduler.successor(after.id);
       if (!next || !this.host.queueable(next.step)) return;
       // Its environment is the one it would have if the steps before it, not committed yet, write
-      // no outputs: the slot checks that they did not (their outputs files are still absent).
-      const before = [this.head!, ...this.queued.map((q) => q.step)];
-      const gates = [...stamps, ...before.map((step) => ({ file: this.host.outputsFile(step), stamp: '-' }))];
+      // no outputs: the slot checks that the one just before it did not (its outputs file is still
+      // absent); each one before that was checked so as its successor started, and the slot
+      // declines all that is queued behind a step it declined.
+      const gates = [...stamps, { file: this.host.outputsFile(after), stamp: '-' }];
       if (gates.some((g) => g.file.includes('\n'))) return;
       this.queued.push(new QueuedStep(next.step, gates, this.host.spec(next.step, next.index), (spec) => this.host.start(spec)));
       after = next.step;

@@ -40,7 +40,7 @@ import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
 import { outputsFile, removeIfThere, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
-import { CHAIN_LANE, StepsAhead, type QueuedStep } from './stepQueue';
+import { CHAIN_LANE, QUEUE_AHEAD, StepsAhead, type QueuedStep } from './stepQueue';
 import { runStep, stepAttemptSpec } from './stepRun';
 import { TimelineLog } from './timelineLog';
 
@@ -130,7 +130,7 @@ export class TaskRun implements RunContext {
     this.timeline = new TimelineLog(paths.timeline);
     this.ahead = new StepsAhead({
       running: () => this.control.running,
-      room: () => this.executor.queue?.(CHAIN_LANE).room ?? false,
+      room: () => this.queue(CHAIN_LANE, QUEUE_AHEAD).room,
       queueable: (step) => !step.forEach && !hasStamp(step) && !this.onSlurm(step) && !this.unfinished.has(step.id) && !this.adoptions.has(step.id),
       outputsFile: (step) => stepFiles(paths, step).output,
       controlFiles: [paths.control, paths.globalControl],
@@ -350,8 +350,8 @@ export class TaskRun implements RunContext {
     return running;
   }
 
-  queue(lane: string): { waiting: number; room: boolean } {
-    return this.executor.queue?.(lane) ?? { waiting: 0, room: false };
+  queue(lane: string, depth: number): { waiting: number; room: boolean } {
+    return this.executor.queue?.(lane, depth) ?? { waiting: 0, room: false };
   }
 
   holdQueued(): void {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint } from '../../src/protocol/checkpoint';
 import { taskPaths } from '../../src/protocol/paths';
-import { QUEUE_DEPTH } from '../../src/runner/slotExecutor';
+import { ITEMS_QUEUED } from '../../src/runner/batchRun';
 import { pidAlive, ptask, ptaskChild, readLines, status, waitFor, workspace, type Workspace } from './helpers';
 
 const ITEMS = 2000;
@@ -55,14 +55,14 @@ describe('runner: a forEach step killed with -9 at random moments, then resumed'
       const counts = runsOf();
       const isDone = (i: number) => loaded.ok && (loaded.value.checkpoint.completed.some((s) => s.id === 'mark') || Boolean(loaded.value.batch?.isDone(i)));
       // The items that ran since the last look but are not recorded as done: each slot's running one,
-      // the QUEUE_DEPTH queued behind it (slotExecutor.ts) that the slot may have started as the
+      // the ITEMS_QUEUED queued behind it (batchRun.ts) that the slot may have started as the
       // ones before ended (the runner hears of their ends only when the slot's held reports go),
       // and those the runner before left running, which ended after that look and which this
       // runner adopts but may not have committed yet when it is killed (a kill right after it
       // started). The next runner commits those that ended from their records; the count of runs
       // below says none runs twice.
       const unrecorded = [...Array(ITEMS).keys()].filter((i) => (counts.get(`i${i}`) ?? 0) > (countsBefore.get(`i${i}`) ?? 0) && !isDone(i));
-      assert.ok(unrecorded.length <= (QUEUE_DEPTH + 2) * CONCURRENCY, `crash ${kills + 1}: ${unrecorded.length} items ran and were not recorded as done`);
+      assert.ok(unrecorded.length <= (ITEMS_QUEUED + 2) * CONCURRENCY, `crash ${kills + 1}: ${unrecorded.length} items ran and were not recorded as done`);
       for (let i = 0; i < ITEMS; i++) if (isDone(i) && !frozen.has(`i${i}`)) frozen.set(`i${i}`, counts.get(`i${i}`) ?? 0);
       assert.ok(['lost', 'idle', 'completed'].includes(status(ws, 'swarm').status));
       kills++;
