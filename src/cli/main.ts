@@ -300,7 +300,7 @@ async function start(ctx: Context, mode: 'run' | 'resume'): Promise<number> {
   const outcome = await startTask(view, { mode, fresh: options.fresh, force: options.force, rerunDone: true, requestedBy: 'cli', detach });
   switch (outcome.kind) {
     case 'ready':
-      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, ...options, rerunDone: true, reporter: consoleReporter('time'), handleSignals: true, toRunnerLog: () => output.lost });
+      return runTask({ root: ctx.root, tasksDir: ctx.tasksDir, id: view.id, mode, definition: view.definition, ...options, rerunDone: true, reporter: consoleReporter('time'), handleSignals: true, toRunnerLog: () => output.lost });
     case 'started':
       return print(`Started '${view.id}' in the background (runner pid ${outcome.pid}); follow it with: ptask status ${view.id}`);
     case 'ended':

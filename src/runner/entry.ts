@@ -26,6 +26,8 @@ export interface RunnerOptions {
   tasksDir: string;
   id: string;
   mode: 'run' | 'resume';
+  /** The definition as its caller just read and checked it (ptask run in the foreground): not read again. */
+  definition?: TaskDefinition;
   fresh?: boolean;
   force?: boolean;
   /** resume under a changed definition: follow the plan where it runs done steps again (else refused, exit 65). */
@@ -48,9 +50,9 @@ export async function runTask(opts: RunnerOptions): Promise<number> {
   try {
     paths = taskPaths(opts.tasksDir, opts.id);
     assertTaskPathsSafe(paths);
-    const read = readJsonSync(paths.definition, definitionSchema);
-    if (!read.ok) throw new RunnerError(read.error.message, EXIT.badInput);
-    def = read.value;
+    const read = opts.definition ? undefined : readJsonSync(paths.definition, definitionSchema);
+    if (read && !read.ok) throw new RunnerError(read.error.message, EXIT.badInput);
+    def = opts.definition ?? read!.value;
     assertRunFilesSafe(paths);
     prepareRunDir(paths);
   } catch (err) {

@@ -56,6 +56,40 @@ describe('runner: every attempt leaves a trace', () => {
     assert.deepEqual(kept.map((text) => runs.findIndex((r) => text.includes(`run ${r}`))), [1, 2, 3]);
   });
 
+  it('a runner killed as it moved the logs folder aside loses no log: the next run finishes the move; a file of the user\'s in logs/ stays', () => {
+    ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }] });
+    const logs = ws.file('t', 'logs');
+    const retiring = ws.file('t', 'logs.retiring');
+    const runs: string[] = [];
+    const run = () => {
+      assert.equal(ptask(ws, 'run', 't').code, 0);
+      runs.push(ws.readJson('t', 'checkpoint.json').runId);
+    };
+    const earlierRuns = () => fs.readdirSync(path.join(logs, 'earlier')).sort().map((dir) => runs.findIndex((r) => fs.readFileSync(path.join(logs, 'earlier', dir, 'a.log'), 'utf8').includes(r)));
+    run();
+    run();
+    assert.deepEqual(earlierRuns(), [0]);
+    assert.ok(!fs.existsSync(retiring), 'the folder moved aside is gone once the run starts');
+    // Killed right after it moved logs/ aside: no logs/ at all.
+    fs.renameSync(logs, retiring);
+    run();
+    assert.deepEqual(earlierRuns(), [0, 1], 'the run before is kept, and the one before it');
+    assert.match(log('a'), new RegExp(`run ${runs[2]}\n$`));
+    // Killed after it made logs/ again and moved one of its folders back.
+    fs.renameSync(logs, retiring);
+    fs.mkdirSync(logs);
+    fs.renameSync(path.join(retiring, 'earlier'), path.join(logs, 'earlier'));
+    run();
+    assert.deepEqual(earlierRuns(), [0, 1, 2]);
+    assert.ok(!fs.existsSync(retiring));
+    // A file of the user's among the logs: it stays where it is, and the logs go one by one.
+    fs.writeFileSync(path.join(logs, 'notes.txt'), 'mine\n');
+    run();
+    assert.equal(fs.readFileSync(path.join(logs, 'notes.txt'), 'utf8'), 'mine\n');
+    assert.deepEqual(earlierRuns(), [1, 2, 3]);
+    assert.match(log('a'), new RegExp(`run ${runs[4]}\n$`));
+  });
+
   for (const executor of ['a slot', 'the runner (PTASK_EXECUTOR=local)']) {
     it(`a new run makes its logs from the files of the run no longer kept, emptied, under ${executor}; never through a link planted among them`, () => {
       ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }, { id: 'b', run: 'true' }] });
