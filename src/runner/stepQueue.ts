@@ -160,7 +160,7 @@ export class StepsAhead {
       if (!next || !this.host.queueable(next.step)) return;
       // Its environment is the one it would have if the steps before it, not committed yet, write
       // no outputs: the slot checks that the one just before it did not (its outputs file is still
-      // absent); each one before that was checked so as its successor started, and the slot
+      // absent); each one before that was checked as its successor started, and the slot
       // declines all that is queued behind a step it declined.
       const gates = [...stamps, { file: this.host.outputsFile(after), stamp: '-' }];
       if (gates.some((g) => g.file.includes('\n'))) return;
