@@ -97,7 +97,7 @@ const LOG_REUSE = '.reuse';
  * journal took 0.6-0.8 ms to make one: docs/benchmarks.md). Returns that folder, if there is one.
  */
 function keepEarlierLogs(paths: TaskPaths): string | undefined {
-  const time = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
+  const time = logsTime();
   finishRetiring(paths, time);
   // Plain files only: a link is not the tools' to move (the run meets it, and pauses saying why). No
   // folder (the run folder deleted as the run starts, which the run meets and stops for): no logs.
@@ -136,6 +136,11 @@ function keepEarlierLogs(paths: TaskPaths): string | undefined {
   }
 }
 
+/** The name of a folder under logs/earlier/: the time it was retired, sorting as it. */
+function logsTime(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
+}
+
 /** What logs/ holds of the tools' own besides the logs: the earlier runs, the retired run, its leftovers being removed. */
 function keptInLogs(name: string): boolean {
   return name === 'earlier' || name === LOG_REUSE || name.startsWith(`${LOG_REUSE}.`);
@@ -164,6 +169,8 @@ function finishRetiring(paths: TaskPaths, time: string): void {
 }
 
 export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { force: boolean; rerunDone: boolean }, reporter: Reporter): StartingPoint {
+  // A runner killed as it started a new run, its logs moved aside: under earlier/, as those moved one by one always were.
+  finishRetiring(paths, logsTime());
   const resumable = checkResumable(paths, def, how.force, reporter, how.rerunDone);
   if (!resumable) return newCheckpoint(paths, def); // stopped before its first checkpoint
   const { loaded, plan } = resumable;

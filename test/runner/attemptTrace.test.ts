@@ -90,6 +90,21 @@ describe('runner: every attempt leaves a trace', () => {
     assert.match(log('a'), new RegExp(`run ${runs[4]}\n$`));
   });
 
+  it('a runner killed as it moved the logs folder aside, then resumed: the logs moved aside go under earlier/, as those moved one by one did', () => {
+    const ok = path.join(ws.root, 'ok');
+    ws.define('t', { steps: [{ id: 'a', run: 'echo "first run"' }, { id: 'b', run: `test -f ${JSON.stringify(ok)} || exit 3` }] });
+    assert.equal(ptask(ws, 'run', 't').code, 1);
+    const logs = ws.file('t', 'logs');
+    const retiring = ws.file('t', 'logs.retiring');
+    fs.renameSync(logs, retiring);
+    fs.writeFileSync(ok, '');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    assert.ok(!fs.existsSync(retiring));
+    const [kept] = fs.readdirSync(path.join(logs, 'earlier'));
+    assert.match(fs.readFileSync(path.join(logs, 'earlier', kept, 'a.log'), 'utf8'), /first run/);
+    assert.match(log('b'), /attempt 2/);
+  });
+
   for (const executor of ['a slot', 'the runner (PTASK_EXECUTOR=local)']) {
     it(`a new run makes its logs from the files of the run no longer kept, emptied, under ${executor}; never through a link planted among them`, () => {
       ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }, { id: 'b', run: 'true' }] });
