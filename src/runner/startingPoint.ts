@@ -164,8 +164,12 @@ function finishRetiring(paths: TaskPaths, time: string): void {
   for (const name of fs.readdirSync(retiring)) {
     if (keptInLogs(name) && !fs.existsSync(path.join(paths.logsDir, name))) fs.renameSync(path.join(retiring, name), path.join(paths.logsDir, name));
   }
-  fs.mkdirSync(path.join(paths.logsDir, 'earlier'), { recursive: true });
-  fs.renameSync(retiring, path.join(paths.logsDir, 'earlier', time));
+  const earlier = path.join(paths.logsDir, 'earlier');
+  fs.mkdirSync(earlier, { recursive: true });
+  // A name of its own, even where the run that finishes a killed one's move retires its own logs in the same millisecond.
+  let name = time;
+  for (let n = 1; fs.existsSync(path.join(earlier, name)); n++) name = `${time}-${n}`;
+  fs.renameSync(retiring, path.join(earlier, name));
 }
 
 export function resumeCheckpoint(paths: TaskPaths, def: TaskDefinition, how: { force: boolean; rerunDone: boolean }, reporter: Reporter): StartingPoint {

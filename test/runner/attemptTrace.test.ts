@@ -90,6 +90,20 @@ describe('runner: every attempt leaves a trace', () => {
     assert.match(log('a'), new RegExp(`run ${runs[4]}\n$`));
   });
 
+  it('a run that finishes a killed runner\'s move of the logs and then moves its own (a log written there meanwhile) keeps both', () => {
+    ws.define('t', { steps: [{ id: 'a', run: 'echo "run $TASK_RUN_ID"' }] });
+    assert.equal(ptask(ws, 'run', 't').code, 0);
+    const logs = ws.file('t', 'logs');
+    const retiring = ws.file('t', 'logs.retiring');
+    fs.renameSync(logs, retiring);
+    fs.mkdirSync(logs);
+    fs.writeFileSync(path.join(logs, 'stray.log'), 'stray\n');
+    assert.equal(ptask(ws, 'run', 't').code, 0);
+    assert.ok(!fs.existsSync(retiring));
+    const kept = fs.readdirSync(path.join(logs, 'earlier')).flatMap((dir) => fs.readdirSync(path.join(logs, 'earlier', dir)));
+    assert.deepEqual(kept.sort(), ['a.log', 'stray.log']);
+  });
+
   it('a runner killed as it moved the logs folder aside, then resumed: the logs moved aside go under earlier/, as those moved one by one did', () => {
     const ok = path.join(ws.root, 'ok');
     ws.define('t', { steps: [{ id: 'a', run: 'echo "first run"' }, { id: 'b', run: `test -f ${JSON.stringify(ok)} || exit 3` }] });

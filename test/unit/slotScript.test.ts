@@ -245,7 +245,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     const sub = path.join(dir, 'sub');
     fs.mkdirSync(sub);
     const spec: AttemptSpec = { command: 'read x; echo "read=$?"; pwd; ps -o pgid= -p $$; echo $$; grep SigIgn /proc/$$/status || echo SigIgn: 0000000000000000; ls -l /proc/$$/fd >&2', cwd: sub, env: {}, logFile: path.join(dir, 'log'), logHeader: '', logPrefix: '', record: { key: 'k', attempt: 1 } };
-    const before = request(dir, 'before', 'sleep 0.1', { form: '+', entries: [] }, false, { logFile: path.join(dir, 'before.log') });
+    const before = request(dir, 'before', 'true', { form: '+', entries: [] }, false, { logFile: path.join(dir, 'before.log') });
     slot(program!, dir, [...(queued ? [before] : []), slotRequest(spec, { form: '+', entries: [] }, false, queued)!]);
     const [read, pwd, pgid, pid, ignored, , ...fds] = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n').map((l) => l.trim());
     assert.equal(read, 'read=1', 'stdin is /dev/null: read meets its end');
