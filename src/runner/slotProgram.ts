@@ -13,8 +13,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { cacheDir } from '../protocol/cacheDir';
 import { SLOT_C } from './slotNative';
 import { SLOT_SCRIPT } from './slotScript';
 
@@ -59,7 +59,11 @@ export function compiledSlot(): SlotProgram | undefined {
     execFileSync(cc, ['-O2', '-o', temporary, '-x', 'c', '-'], { input: SLOT_C, stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
     fs.renameSync(temporary, file);
   } catch {
-    fs.rmSync(temporary, { force: true });
+    try {
+      fs.rmSync(temporary, { force: true });
+    } catch {
+      // no cache folder to have compiled it in (PTASK_CACHE under a file): Perl, then
+    }
     return undefined;
   }
   return works(file) ? { file, args: [], name: 'the compiled slot' } : undefined;
@@ -71,12 +75,6 @@ function works(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** PTASK_CACHE, else the XDG cache (~/.cache), under pausable-tasks/. */
-function cacheDir(): string {
-  if (process.env.PTASK_CACHE) return process.env.PTASK_CACHE;
-  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'pausable-tasks');
 }
 
 /** The program's path when `name` is on PATH and executable. */
