@@ -262,9 +262,24 @@ function consoleReporter(stamp: 'time' | 'iso'): Reporter {
     return clock;
   };
   const at = () => (stamp === 'iso' ? new Date().toISOString() : time());
+  // The lines of one turn of the event loop go out in one write (ten steps' of a quick chain), and
+  // before any error line, so that the order stays as it was said.
+  let pending: string[] = [];
+  const flush = () => {
+    if (!pending.length) return;
+    const text = pending.join('\n');
+    pending = [];
+    console.log(text);
+  };
+  process.on('exit', flush);
   return {
-    info: (m) => console.log(`${at()} ${m}`),
-    error: (m) => console.error(`${at()} ${m}`),
+    info: (m) => {
+      if (pending.push(`${at()} ${m}`) === 1) setImmediate(flush);
+    },
+    error: (m) => {
+      flush();
+      console.error(`${at()} ${m}`);
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type * as z from 'zod/mini';
 import { FileError, readJsonSync, type ReadResult } from '../protocol/jsonFile';
 import type { TaskPaths } from '../protocol/paths';
+import { stampOfStat } from './executor';
 import { controlSchema, globalControlSchema, type Control, type GlobalControl } from '../protocol/schemas';
 
 export interface ControlReading {
@@ -28,18 +29,27 @@ export function readControlFiles(paths: TaskPaths, cache?: ControlCache): Contro
 
 /**
  * Re-reads a control file only when it changed (inode, size or mtime): the runner looks at both
- * at every step boundary, and parsing them each time is most of a trivial step's overhead.
+ * at every step boundary, and parsing them each time is most of a trivial step's overhead. Each
+ * file's stamp as it was last looked at (fileStamp's form) gates the steps sent ahead on it.
  */
 export class ControlCache {
+  private readonly stamps = new Map<string, string>();
   readonly task = this.cached<Control>();
   readonly global = this.cached<GlobalControl>();
+
+  /** The file as it was when last looked at, before it was read: any write since changes it. */
+  stampOf(file: string): string | undefined {
+    return this.stamps.get(file);
+  }
 
   private cached<T>() {
     let key: string | undefined;
     let value: ReadResult<T> | undefined;
     return (file: string, schema: z.ZodMiniType<T>): ReadResult<T> => {
-      const stat = fs.statSync(file, { throwIfNoEntry: false });
-      const now = stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'missing';
+      // bigint: an inode number may not fit a double's 53 bits (XFS, btrfs).
+      const stat = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+      const now = stat ? `${stat.ino}:${stat.size}:${stat.mtimeNs}` : 'missing';
+      this.stamps.set(file, stat ? stampOfStat(stat) : '-');
       if (now !== key || !value) {
         key = now;
         value = stat ? readJsonSync(file, schema) : { ok: false, error: new FileError(file, 'does not exist', 'missing') };

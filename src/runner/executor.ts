@@ -76,11 +76,13 @@ export interface AttemptSpec {
 export function fileStamp(file: string): string {
   try {
     const s = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
-    return s ? `${s.ino}:${s.size}:${s.mtimeNs / 1_000_000_000n}` : '-';
+    return s ? stampOfStat(s) : '-';
   } catch {
     return '-';
   }
 }
+
+export const stampOfStat = (s: fs.BigIntStats): string => `${s.ino}:${s.size}:${s.mtimeNs / 1_000_000_000n}`;
 
 /** How an attempt's command ended, as the executor saw it. */
 export type ExecEnd =

@@ -92,6 +92,11 @@ export class RunControl {
     });
   }
 
+  /** The control file as look() last found it, before reading it (fileStamp's form); undefined before it looked. */
+  stampOf(file: string): string | undefined {
+    return this.cache.stampOf(file);
+  }
+
   /** Read the control files (cached: parsed again only when changed), then act on what is wanted. */
   look(): void {
     if (!ACTIVE_STATES.has(this.current) && !this.waiting) return;

@@ -17,7 +17,7 @@
  * `successor`): a chain, or a graph where one step follows another.
  */
 import type { StepDefinition } from '../protocol/schemas';
-import { fileStamp, type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';
+import { type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';
 import type { PlannedStep, Scheduler } from './scheduler';
 
 /** The lane of the steps of a chain: no step id has a "#". */
@@ -123,8 +123,8 @@ export interface AheadHost {
   queueable(step: StepDefinition): boolean;
   /** Its outputs file (TASK_STEP_OUTPUT), which the step after it is gated on. */
   outputsFile(step: StepDefinition): string;
-  /** The control files, whose stamps the queued steps are gated on. */
-  readonly controlFiles: string[];
+  /** The control files' stamps as the runner last looked at them, before it read them: the queued steps are gated on them. */
+  controlStamps(): Gate[];
   /** The attempt as the step would start it (its first: only a step's first attempt is queued). */
   spec(step: StepDefinition, index: number): AttemptSpec;
   start(spec: AttemptSpec): RunningAttempt;
@@ -139,22 +139,15 @@ export class StepsAhead {
   constructor(private readonly host: AheadHost) {}
 
   /**
-   * The control files' stamps, taken before the runner reads them at a boundary: a write after
-   * that reading changes a stamp, so the slot declines what was queued on it.
-   */
-  stamps(): Gate[] {
-    return this.host.controlFiles.map((file) => ({ file, stamp: fileStamp(file) }));
-  }
-
-  /**
    * Send the steps that follow `started` (the step started now; else the one the queue is behind)
    * and those queued, up to QUEUE_AHEAD.
    */
-  fill(scheduler: Scheduler, started: PlannedStep | undefined, stamps: Gate[]): void {
+  fill(scheduler: Scheduler, started: PlannedStep | undefined): void {
     if (started) this.head = started.step;
     // Nothing started and nothing queued: the step last started may be done, not running.
     else if (!this.queued.length) return;
     let after = this.queued.at(-1)?.step ?? this.head;
+    const stamps = this.host.controlStamps();
     while (after && this.queued.length < QUEUE_AHEAD && this.host.running() && this.host.room()) {
       const next = scheduler.successor(after.id);
       if (!next || !this.host.queueable(next.step)) return;
