@@ -27,8 +27,6 @@ const ITEM_PROGRESS_MS = 500;
 const MAX_INLINE_ITEMS = 64 * 1024;
 /** A forEach step of at least this many items reports each tenth done. */
 const REPORT_MIN_ITEMS = 100;
-/** How often starting items looks at the control files itself (a look is three stats). */
-const LOOK_MS = 5;
 /**
  * Items are queued behind others only while they end within QUICK_MS (on average, since the step
  * started here) and more than TAIL times the concurrency are left to start: an item queued behind
@@ -275,16 +273,10 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
 
   return new Promise((resolve, reject) => {
     let ended = false;
-    let looked = 0;
     const pump = () => {
       if (ended) return;
-      // The control files are watched too; a look here, at most every LOOK_MS, catches a request
-      // the watcher has not seen yet (a request is seen by the next start after it at the latest).
-      const now = performance.now();
-      if (now - looked >= LOOK_MS) {
-        looked = now;
-        control.look();
-      }
+      // The control files are watched too; a look here catches a request the watcher has not seen yet.
+      control.lookIfStale();
       while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
         const i = declined.length ? declined[0] : toRun[next];
         // Concurrency counts the items running; while items are quick, more may wait in each slot behind the one it runs.

@@ -25,11 +25,14 @@ export const MAX_OUTPUT_ENV = 16 * 1024;
 export const outputsFile = (paths: TaskPaths) => path.join(paths.stepsDir, 'outputs.json');
 
 export function stepFiles(paths: TaskPaths, step: StepDefinition) {
+  // Joined, not path.join()ed (its normalising, three times a step, showed in a chain's profile):
+  // the folders are normalised already, and a step id has no "/" and never starts with ".".
+  const steps = paths.stepsDir + path.sep + step.id;
   return {
-    output: path.join(paths.stepsDir, `${step.id}.output.json`),
-    state: path.join(paths.stepsDir, `${step.id}.state`),
+    output: `${steps}.output.json`,
+    state: `${steps}.state`,
     /** A forEach step: one TASK_STEP_STATE file an item, `<index>.state`. */
-    itemStates: path.join(paths.stepsDir, `${step.id}.items`),
+    itemStates: `${steps}.items`,
     log: stepLogPath(paths, step.id),
   };
 }

@@ -69,7 +69,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     if (!queued) return start();
     // Declined by its slot (the step before wrote outputs, a control file was written): it starts
     // now, with the environment as it is now; or, when the run is no longer running, on resume.
-    return startIfDeclined(queued.take(onLine, onStarted), start, () => ctx.control.running);
+    // Declined for a control file written since it was sent: the runner has not looked since, maybe.
+    return startIfDeclined(queued.take(onLine, onStarted), start, () => (ctx.control.look(), ctx.control.running));
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({

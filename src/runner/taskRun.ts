@@ -252,7 +252,9 @@ export class TaskRun implements RunContext {
     const run = ({ step, index }: PlannedStep) => inFlight.set(step.id, this.runOne(step, index).then((stop) => ({ id: step.id, stop })));
     for (;;) {
       if (!ended) {
-        this.control.look();
+        // A step sent ahead was gated on the control files by its slot, and one it declined looks
+        // again before the runner starts it (stepRun.ts).
+        this.control.lookIfStale();
         ended = this.atBoundary();
       }
       if (!ended) {
