@@ -21,7 +21,7 @@ import { readItemStates, restoreStepState, stepFiles, type StepFiles } from './s
  * the next runner to stop should this one die; trivial items end before, and share a progress
  * write at most every ITEM_PROGRESS_MS.
  */
-const ITEM_RECORD_MS = STATE_THROTTLE_MS;
+const ITEM_RECORD_MS = 50;
 const ITEM_PROGRESS_MS = 500;
 /** An item list larger than this (as JSON) is kept in items/<step>.json rather than in every snapshot. */
 const MAX_INLINE_ITEMS = 64 * 1024;

@@ -38,7 +38,7 @@ describe('runner: a graph of steps (needs)', () => {
   const events = () => readLines(marks).map((l) => l.split(' ')).map(([what, id, ns]) => ({ what, id, t: BigInt(ns) }));
   const ends = () => events().filter((e) => e.what === 'end').map((e) => e.id);
   const both = () => fs.existsSync(file('b.started')) && fs.existsSync(file('c.started'));
-  /** Run the diamond until b and c both run and state.json (written at most every 50 ms) names both, with their pids. */
+  /** Run the diamond until b and c both run and state.json (written at most every 100 ms) names both, with their pids. */
   const bothInFlight = async () => {
     diamond();
     const runner = ptaskChild(ws, 'run', 'g');
