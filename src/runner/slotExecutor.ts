@@ -204,9 +204,19 @@ class Slot {
       this.settle();
     } else {
       env.sent();
-      this.child.stdin!.write(request);
+      this.send(request);
     }
     return attempt;
+  }
+
+  /** The requests made in one go (the steps sent ahead together) leave in one write. */
+  private send(request: string): void {
+    const stdin = this.child.stdin!;
+    if (!stdin.writableCorked) {
+      stdin.cork();
+      process.nextTick(() => stdin.uncork());
+    }
+    stdin.write(request);
   }
 
   close(): void {
