@@ -39,6 +39,24 @@ describe('runner: a chain step queued behind the one before', () => {
     assert.deepEqual(readLines(marks), ['a', 'b', 'c']);
   });
 
+  it('a trivial step that writes a pause into control.json itself as its last act: nothing behind it starts, however the race with the watcher falls', () => {
+    // No slow `ptask pause` in between: the step behind was sent ahead on the file's stamp, and the
+    // slot declines it. The runner, whose boundary may not look again within 5 ms of its last look,
+    // looks before it starts a declined step itself (a window this test does not reliably hit).
+    const control = path.join(ws.runDir('t'), 'control.json');
+    const pause = `n=$(sed -n 's/.*"seq": *\\([0-9]*\\).*/\\1/p' ${JSON.stringify(control)}); ` +
+      `printf '{"v":1,"seq":%d,"desired":"paused","requestedAt":"2026-01-01T00:00:00.000Z","requestedBy":"test"}' $((\${n:-0} + 1)) > ${JSON.stringify(control)}.tmp && mv ${JSON.stringify(control)}.tmp ${JSON.stringify(control)}`;
+    for (const at of [3, 8, 14]) {
+      fs.rmSync(marks, { force: true });
+      ws.define('t', { steps: Array.from({ length: 20 }, (_, i) => ({ id: `s${i}`, run: i === at ? `echo ${i} >> ${m}; ${pause}` : `echo ${i} >> ${m}` })) });
+      const r = ptask(ws, 'run', 't', '--fresh');
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.deepEqual(readLines(marks), Array.from({ length: at + 1 }, (_, i) => String(i)), `the steps after s${at} did not start`);
+      assert.equal(ptask(ws, 'resume', 't').code, 0);
+      assert.deepEqual(readLines(marks), Array.from({ length: 20 }, (_, i) => String(i)), 'resume ran the rest once');
+    }
+  });
+
   it('a step that pauses every task (the global control file) as its last act: the same', () => {
     ws.define('t', {
       steps: [
