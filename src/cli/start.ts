@@ -34,7 +34,16 @@ function readCache(): Buffer | undefined {
   }
 }
 
-/** Writes the cache under a temporary name and renames it; drops the caches of other bundles. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Writes the cache under a temporary name and renames it; drops the caches of other bundles, and what a killed start left. */
 function keepCache(): void {
   const temporary = `${cacheFile}.${process.pid}.tmp`;
   try {
@@ -42,7 +51,10 @@ function keepCache(): void {
     fs.writeFileSync(temporary, script.createCachedData());
     fs.renameSync(temporary, cacheFile);
     for (const name of fs.readdirSync(path.dirname(cacheFile))) {
-      if (/^cli-[0-9a-f]{16}\.v8$/.test(name) && name !== path.basename(cacheFile)) fs.rmSync(path.join(path.dirname(cacheFile), name), { force: true });
+      // Another bundle's, or one a start killed as it wrote it left (a live one's is still being written).
+      const writer = /^cli-[0-9a-f]{16}\.v8\.(\d+)\.tmp$/.exec(name)?.[1];
+      const stale = writer ? !alive(Number(writer)) : /^cli-[0-9a-f]{16}\.v8$/.test(name) && name !== path.basename(cacheFile);
+      if (stale) fs.rmSync(path.join(path.dirname(cacheFile), name), { force: true });
     }
   } catch {
     try {

@@ -34,17 +34,21 @@ describe('runner: the CLI started from its code cache', () => {
     assert.match(ptask('status', 't').stdout, /failed/);
   });
 
-  it('a cache V8 rejects (another bundle, a torn write) is replaced; a cache of another bundle is removed', () => {
+  it('a cache V8 rejects (another bundle, a torn write) is replaced; a cache of another bundle, and one a killed start left half written, are removed', () => {
     ws.define('t', { steps: [{ id: 's', run: 'true' }] });
     assert.equal(ptask('run', 't').status, 0);
     const name = caches()[0];
     fs.writeFileSync(path.join(cache, name), 'not a code cache');
     fs.writeFileSync(path.join(cache, 'cli-0123456789abcdef.v8'), 'an older bundle');
     fs.writeFileSync(path.join(cache, 'slot-0123456789abcdef'), 'not the CLI');
+    // Left by a start killed as it wrote its cache (its pid is gone), and one being written now (this pid).
+    const gone = spawnSync('true').pid;
+    fs.writeFileSync(path.join(cache, `${name}.${gone}.tmp`), 'half a cache');
+    fs.writeFileSync(path.join(cache, `${name}.${process.pid}.tmp`), 'a cache being written');
     const r = ptask('run', 't', '--fresh');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.deepEqual(caches(), [name]);
+    assert.deepEqual(caches().sort(), [name, `${name}.${process.pid}.tmp`].sort());
     assert.ok(fs.statSync(path.join(cache, name)).size > 10_000, 'written again');
     assert.ok(fs.existsSync(path.join(cache, 'slot-0123456789abcdef')), 'only caches of the CLI are removed');
   });
