@@ -15,6 +15,7 @@ import { wrap } from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { cacheDir } from '../protocol/cacheDir';
+import { isPidAlive } from '../protocol/processInfo';
 
 const bundle = path.join(__dirname, 'cli.js');
 const source = fs.readFileSync(bundle, 'utf8');
@@ -34,15 +35,6 @@ function readCache(): Buffer | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Writes the cache under a temporary name and renames it; drops the caches of other bundles, and what a killed start left. */
 function keepCache(): void {
   const temporary = `${cacheFile}.${process.pid}.tmp`;
@@ -53,7 +45,7 @@ function keepCache(): void {
     for (const name of fs.readdirSync(path.dirname(cacheFile))) {
       // Another bundle's, or one a start killed as it wrote it left (a live one's is still being written).
       const writer = /^cli-[0-9a-f]{16}\.v8\.(\d+)\.tmp$/.exec(name)?.[1];
-      const stale = writer ? !alive(Number(writer)) : /^cli-[0-9a-f]{16}\.v8$/.test(name) && name !== path.basename(cacheFile);
+      const stale = writer ? !isPidAlive(Number(writer)) : /^cli-[0-9a-f]{16}\.v8$/.test(name) && name !== path.basename(cacheFile);
       if (stale) fs.rmSync(path.join(path.dirname(cacheFile), name), { force: true });
     }
   } catch {

@@ -100,6 +100,7 @@ export class TaskRun implements RunContext {
   /** Earlier steps' outputs, as environment variables: those of the steps each step needs. */
   private readonly outputs: StepOutputs;
   /** process.env with the task's env: built once, copied for each step. */
+  private baseEnv: NodeJS.ProcessEnv | undefined;
   /** The variables every step of the last kind asked for has, with its own left empty (stepEnv). */
   private envTemplate: { stepEnv: unknown; outputs: unknown; version: number; names: string; env: NodeJS.ProcessEnv } | undefined;
   /** The steps have begun: from then on a stop writes state.json, and a write failure pauses. */
@@ -406,11 +407,13 @@ export class TaskRun implements RunContext {
     const names = Object.keys(extra).join('\0');
     let t = this.envTemplate;
     if (!t || t.stepEnv !== step.env || t.outputs !== outputs || t.version !== this.outputs.version || t.names !== names) {
-      const base = { ...process.env, ...this.def.env };
-      // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
-      delete base.ELECTRON_RUN_AS_NODE;
+      if (!this.baseEnv) {
+        this.baseEnv = { ...process.env, ...this.def.env };
+        // Set when VS Code started the runner; it would make any Electron app a step runs misbehave.
+        delete this.baseEnv.ELECTRON_RUN_AS_NODE;
+      }
       const env = {
-        ...base,
+        ...this.baseEnv,
         ...step.env,
         ...outputs,
         TASK_ID: this.id,
