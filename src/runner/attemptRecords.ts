@@ -1,7 +1,9 @@
 /**
  * What the slots recorded of their attempts (attempts/*.tsv in the run folder), read back by the
- * next resume (a run that ended well deletes them). Each slot appends, a write a line (a crash of
- * the slot or the runner cannot tear one; a power loss may cut the last, which is then ignored):
+ * next resume (a run that ended well deletes them). Each slot writes them in order, a write a line
+ * (a crash of the slot or the runner cannot tear one; a power loss may cut the last, which is then
+ * ignored). The C slot, once it synced an end, writes them over zeros it wrote ahead (slotNative.ts):
+ * what follows the first NUL is not written yet.
  *   slot  <pid> <start time>           the slot itself (written by the runner that made it)
  *   start <key> <attempt> <pid> <order>  a request taken: it will run
  *   group <key> <attempt> <pgid>         its process group exists
@@ -96,13 +98,19 @@ export function slotAlive(r: AttemptRecord): boolean {
   return r.slot.pid > 1 && isSameProcessAlive(r.slot.pid, r.slot.startTime);
 }
 
+/** What was written: up to the first NUL (the zeros a slot wrote ahead). */
 function readText(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return written(fs.readFileSync(file, 'utf8'));
   } catch {
     return '';
   }
 }
+
+const written = (text: string) => {
+  const nul = text.indexOf('\0');
+  return nul < 0 ? text : text.slice(0, nul);
+};
 
 function mtime(file: string): number {
   try {
@@ -112,32 +120,39 @@ function mtime(file: string): number {
   }
 }
 
-/** Lines added to a records file since the last read (the last, unfinished one kept for the next). */
+/** Lines added to a records file since the last read (read again from the end of the last whole line). */
 export class RecordsTail {
+  /** Bytes of whole lines read so far. */
   private offset = 0;
-  private partial = '';
 
   constructor(private readonly file: string) {}
 
   /** Fold what was added into `records`. */
   read(records: Map<string, AttemptRecord>): void {
     let fd: number | undefined;
+    const chunks: Buffer[] = [];
     try {
       fd = fs.openSync(this.file, 'r');
-      const buffer = Buffer.alloc(64 * 1024);
-      for (let got = fs.readSync(fd, buffer, 0, buffer.length, this.offset); got > 0; got = fs.readSync(fd, buffer, 0, buffer.length, this.offset)) {
-        this.offset += got;
-        this.partial += buffer.toString('utf8', 0, got);
+      for (let at = this.offset; ; ) {
+        const buffer = Buffer.alloc(64 * 1024);
+        const got = fs.readSync(fd, buffer, 0, buffer.length, at);
+        if (got <= 0) break;
+        // The zeros written ahead: nothing after them is written yet.
+        const nul = buffer.subarray(0, got).indexOf(0);
+        chunks.push(buffer.subarray(0, nul < 0 ? got : nul));
+        if (nul >= 0) break;
+        at += got;
       }
     } catch {
       return;
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
-    const cut = this.partial.lastIndexOf('\n');
+    const data = Buffer.concat(chunks);
+    const cut = data.lastIndexOf(10);
     if (cut < 0) return;
-    foldRecords(this.file, this.partial.slice(0, cut + 1), records);
-    this.partial = this.partial.slice(cut + 1);
+    foldRecords(this.file, data.toString('utf8', 0, cut + 1), records);
+    this.offset += cut + 1;
   }
 }
 

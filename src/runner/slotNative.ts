@@ -21,6 +21,9 @@
  * for the slot's word before anything of its command (start_ahead: docs/design.md, "A shell
  * started ahead"); starting a shell was most of a trivial step.
  *
+ * And a fourth: the records are the Perl slot's lines, but once the slot has synced an end they
+ * are written over zeros it wrote ahead (record() below), and a reader stops at the first NUL.
+ *
  * Portable C (POSIX, /proc where there is one), no library but libc. Each descriptor of the slot's
  * own is close-on-exec; the child gets /dev/null, the output pipe on 1 and 2, its own group and
  * the default signal handling, and nothing else.
@@ -122,7 +125,51 @@ static int report_due(void) {
   flush_reports();
   return -1;
 }
-static int record(void) { return rec >= 0 && write_all(rec, out_line.data, out_line.len) == 0; }
+/* Records go where the last one ended, by pwrite (the file is not opened to append; the runner's
+   "slot" line is there before the first request comes). Once an end was synced, zeros are written
+   ahead: a line synced over them grows no file and changes no inode, so the sync writes its block
+   alone (0.11-0.13 ms here, against 0.16-0.19 for an append). Readers stop at the first NUL. A
+   slot that syncs nothing (items; Slurm's elements run the Perl slot) appends as before. */
+static off_t rec_at = -1, rec_ahead;
+static int rec_in_place;  /* a file; else (a FIFO) written to as it comes */
+#define REC_AHEAD 65536
+static int record(void) {
+  if (rec < 0) return 0;
+  if (rec_at < 0) {
+    struct stat st;
+    if (fstat(rec, &st) != 0) return 0;
+    rec_in_place = S_ISREG(st.st_mode);
+    rec_at = rec_ahead = st.st_size;
+  }
+  if (!rec_in_place) return write_all(rec, out_line.data, out_line.len) == 0;
+  /* A line cut short is written over by the next one: what is left of it has no newline. */
+  const char *data = out_line.data;
+  size_t len = out_line.len;
+  off_t at = rec_at;
+  while (len > 0) {
+    ssize_t n = pwrite(rec, data, len, at);
+    if (n < 0) { if (errno == EINTR) continue; return 0; }
+    data += n; len -= (size_t)n; at += n;
+  }
+  rec_at = at;
+  return 1;
+}
+#if defined(_POSIX_SYNCHRONIZED_IO) && _POSIX_SYNCHRONIZED_IO > 0
+#define sync_data fdatasync
+#else
+#define sync_data fsync
+#endif
+/* The records so far on disk; then room ahead for the next steps' lines, if there is little left. */
+static int sync_records(void) {
+  if (sync_data(rec) != 0) return 0;
+  if (rec_in_place && rec_ahead - rec_at < 4096) {
+    static const char zeros[REC_AHEAD];
+    off_t from = rec_ahead > rec_at ? rec_ahead : rec_at;
+    ssize_t n = pwrite(rec, zeros, sizeof zeros, from);
+    if (n > 0) rec_ahead = from + n;  /* a full disk: the lines go on growing the file */
+  }
+  return 1;
+}
 
 /* The environment of the next attempt: "NAME=value" strings, NULL at the end. */
 static char **env;
@@ -577,7 +624,7 @@ static int run_attempt(char **f, const char *command) {
   int recorded = record();
   /* Durable: on disk before the runner hears of it, and before what is queued behind it starts
      (an end that could not be recorded and synced is no commit: nothing queued follows it). */
-  int synced = durable && recorded && fsync(rec) == 0;
+  int synced = durable && recorded && sync_records();
   begin();
   if (quit_with_end) adds(&out_line, "Q\n");
   adds(&out_line, "X ");
@@ -623,7 +670,7 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   /* Without its records (a full disk) an attempt still runs; only a successor could not adopt it. */
-  rec = open(records_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  rec = open(records_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   for (char **e = environ; *e; e++) env_set(*e);
   if (!env) env_set("_="), env_unset("_");
 

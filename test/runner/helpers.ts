@@ -132,10 +132,10 @@ export function powerLoss(ws: Workspace): void {
   }
 }
 
-/** Every line the slots of a task's run recorded (attempts/*.tsv), as one text. */
+/** Every line the slots of a task's run recorded (attempts/*.tsv, each up to the zeros a slot wrote ahead), as one text. */
 export function recordsText(ws: Workspace, id: string): string {
   const dir = ws.file(id, 'attempts');
-  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('') : '';
+  return fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\0')[0]).join('') : '';
 }
 
 /** How often each line occurs. */

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { adoptableAttempts } from '../../src/runner/attemptRecords';
+import { adoptableAttempts, RecordsTail, type AttemptRecord } from '../../src/runner/attemptRecords';
 
 describe('attempt records, read back by a successor', () => {
   let dir: string;
@@ -34,5 +34,32 @@ describe('attempt records, read back by a successor', () => {
     const [record] = await adoptableAttempts(dir, 0);
     assert.equal(record.attempt, 2);
     assert.deepEqual(record.end, { kind: 'exited', exitCode: 0, signal: null });
+  });
+
+  it('reads the lines a slot wrote over the zeros it wrote ahead, up to the first NUL; a tail sees the lines written there later, and not a line cut short', async () => {
+    const file = path.join(dir, 'r.1.0.tsv');
+    const lines = (...l: string[]) => Buffer.from(l.map((x) => x + '\n').join(''));
+    const first = lines('slot\t0\t', 'start\ts1\t1\t0\t100', 'end\ts1\t1\t0\t\t1');
+    fs.writeFileSync(file, Buffer.concat([first, Buffer.alloc(65536)]));
+    const tail = new RecordsTail(file);
+    const seen = new Map<string, AttemptRecord>();
+    tail.read(seen);
+    assert.deepEqual([...seen.keys()], ['s1']);
+    assert.deepEqual([...(await adoptableAttempts(dir, 0))].map((r) => r.key), ['s1']);
+    // The next step's lines, written in place; the last one cut short (its slot died mid-write).
+    const fd = fs.openSync(file, 'r+');
+    const second = lines('start\ts2\t1\t0\t200', 'group\ts2\t1\t4242', 'end\ts2\t1\t3\t\t2');
+    fs.writeSync(fd, second, 0, second.length - 5, first.length);
+    fs.closeSync(fd);
+    tail.read(seen);
+    assert.equal(seen.get('s2')?.pgid, 4242);
+    assert.equal(seen.get('s2')?.end, undefined, 'the end line is cut short');
+    const fd2 = fs.openSync(file, 'r+');
+    fs.writeSync(fd2, second, 0, second.length, first.length);
+    fs.closeSync(fd2);
+    tail.read(seen);
+    assert.deepEqual(seen.get('s2')?.end, { kind: 'exited', exitCode: 3, signal: null });
+    const all = new Map((await adoptableAttempts(dir, 0)).map((r) => [r.key, r]));
+    assert.deepEqual(all.get('s2')?.end, { kind: 'exited', exitCode: 3, signal: null });
   });
 });

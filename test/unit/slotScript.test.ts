@@ -20,7 +20,7 @@ function slot(program: SlotProgram, dir: string, requests: string[], hold = '', 
 /** The same, with its reports and its records. */
 function runSlot(program: SlotProgram, dir: string, requests: string[], hold = '') {
   const r = slot(program, dir, requests, hold);
-  const records = fs.existsSync(path.join(dir, 'records.tsv')) ? fs.readFileSync(path.join(dir, 'records.tsv'), 'utf8') : '';
+  const records = fs.existsSync(path.join(dir, 'records.tsv')) ? fs.readFileSync(path.join(dir, 'records.tsv'), 'utf8').split('\0')[0] : '';
   return { reports: r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q'), records, log: fs.readFileSync(path.join(dir, 'log'), 'utf8') };
 }
 
@@ -124,6 +124,22 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     const { reports, records } = runSlot(program!, dir, [request(dir, 'a', 'exit 4', add, false, { durableEnd: true }), request(dir, 'b', 'true', add, false)]);
     assert.deepEqual(reports, ['X 4  0 1', 'X 0  0 0']);
     assert.match(records, /^end\ta\t1\t4\t\t\d+$/m);
+  });
+
+  it(`writes its records in order after what the file held${name === 'C' ? ', over zeros it wrote ahead once it synced an end' : ', appending'}`, () => {
+    const add: RequestEnv = { form: '+', entries: [] };
+    const file = path.join(dir, 'records.tsv');
+    fs.writeFileSync(file, 'slot\t0\t\n');
+    slot(program!, dir, ['a', 'b', 'c'].map((key, i) => request(dir, key, 'true', add, i > 0, { durableEnd: true })));
+    const bytes = fs.readFileSync(file);
+    const nul = bytes.indexOf(0);
+    const text = bytes.toString('utf8', 0, nul < 0 ? bytes.length : nul);
+    assert.deepEqual(text.split('\n').map((l) => l.split('\t')[0]), ['slot', ...['a', 'b', 'c'].flatMap(() => ['start', 'group', 'end']), '']);
+    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('end')).map((l) => l.split('\t')[1]), ['a', 'b', 'c']);
+    if (name === 'C') {
+      assert.ok(nul > 0 && bytes.length >= nul + 60_000, `zeros ahead of the lines (${bytes.length} bytes, the first NUL at ${nul})`);
+      assert.ok(bytes.subarray(nul).every((b) => b === 0), 'nothing after the first NUL');
+    } else assert.equal(nul, -1);
   });
 
   it('makes a log from a retired one it is given: emptied, renamed, never through a link or a second name', () => {
