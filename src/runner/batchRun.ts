@@ -181,7 +181,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
   /** `behind`: queued behind an item running in a slot (its first attempt; a retry starts afresh). */
   const runItem = async (i: number, behind: boolean): Promise<ItemEnd> => {
     const item = batch.items[i];
-    const stateFile = path.join(files.itemStates, `${i}.state`);
+    const stateFile = files.itemStates + path.sep + i + '.state';
     // Attempts count across runs: a resume after a failure goes on from the failed item's count.
     const before = batch.attemptsBefore(i);
     const host = { ...ctx.loopHost, onRetry: (n: number, reason: string, delay: number) => ctx.reporter.info(`↻ ${step.id} item ${i} (${item}): ${reason}; retrying in ${delay}ms (${n}/${policy.retries} retries used)`) };

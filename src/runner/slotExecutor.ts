@@ -141,6 +141,8 @@ class Slot {
   private dead = false;
   /** The environment of the last request sent: the next one carries only what differs. */
   private readonly env = new Map<string, string>();
+  /** Requests of this turn, not written yet. */
+  private outgoing = '';
 
   constructor(program: SlotProgram, private readonly records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
     this.child = spawn(program.file, [...program.args, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
@@ -209,17 +211,25 @@ class Slot {
     return attempt;
   }
 
-  /** The requests made in one go (the steps sent ahead together) leave in one write. */
+  /**
+   * The requests made in one go (the steps sent ahead together) leave in one write, of one string
+   * (a corked stream wrote them with a writev of a buffer each, at twice the cost for an item).
+   */
   private send(request: string): void {
-    const stdin = this.child.stdin!;
-    if (!stdin.writableCorked) {
-      stdin.cork();
-      process.nextTick(() => stdin.uncork());
-    }
-    stdin.write(request);
+    if (this.outgoing) return void (this.outgoing += request);
+    this.outgoing = request;
+    process.nextTick(() => this.flush());
+  }
+
+  private flush(): void {
+    if (!this.outgoing) return;
+    const all = this.outgoing;
+    this.outgoing = '';
+    this.child.stdin!.write(all);
   }
 
   close(): void {
+    this.flush();
     this.child.stdin!.end();
   }
 

@@ -45,12 +45,14 @@ export class StatePublisher {
    */
   save(minIntervalMs = 0): boolean {
     if (this.muted) return false;
-    const wait = this.lastWrite + minIntervalMs - performance.now();
+    const due = this.lastWrite + minIntervalMs;
+    const wait = due - performance.now();
     if (wait > 0) {
-      // A write already planned as soon as this one is enough.
-      if (this.timer && this.dueAt <= performance.now() + wait) return true;
+      // A write already planned as soon as this one is enough. (The same sum each time: computed
+      // from two readings of the clock, it differed by a rounding, and every item armed a timer.)
+      if (this.timer && this.dueAt <= due) return true;
       clearTimeout(this.timer);
-      this.dueAt = performance.now() + wait;
+      this.dueAt = due;
       this.timer = setTimeout(() => this.save(), wait);
       return true;
     }
