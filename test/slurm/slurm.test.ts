@@ -151,15 +151,19 @@ describe('Slurm: steps and items as jobs on a real cluster', function () {
     assert.equal(jobNames(task).size, 1, 'released, not submitted again');
   });
 
-  it('interrupt cancels: the running elements get SIGTERM, the pending ones go, the task is interrupted once Slurm has none left', async () => {
-    ws.define(task, { executor: 'slurm', steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c', 'd', 'e'] }, concurrency: 2, run: gatedItem(ws) }] });
+  it('interrupt cancels: the running elements get SIGTERM once each, the pending ones go, the task is interrupted once Slurm has none left', async () => {
+    // Each one takes a moment to shut down, as a real one would: a second SIGTERM meanwhile is seen.
+    const slowToStop = gatedItem(ws).replace(`exit 143' TERM`, `sleep 0.3; exit 143' TERM`);
+    assert.notEqual(slowToStop, gatedItem(ws));
+    ws.define(task, { executor: 'slurm', steps: [{ id: 'items', forEach: { items: ['a', 'b', 'c', 'd', 'e'] }, concurrency: 2, run: slowToStop }] });
     const run = ptaskChild(ws, 'run', task);
     await waitFor('two items to start', () => readLines(path.join(ws.root, 'starts')).length === 2, 60_000);
     assert.equal(ptask(ws, 'interrupt', task).code, 0);
     assert.equal(await run.exited, 4, run.output());
     assert.equal(status(ws, task).status, 'interrupted');
     assert.deepEqual(live(`ptask.${task}.`), [], 'nothing of the task is left in the queue');
-    assert.equal(readLines(path.join(ws.root, 'terms')).length, 2, 'the running items were sent SIGTERM');
+    const terms = readLines(path.join(ws.root, 'terms'));
+    assert.deepEqual([...counts(terms).values()], [1, 1], `the running items were sent SIGTERM, once each: ${terms.join(' ')}`);
     assert.deepEqual(readLines(path.join(ws.root, 'marks')), []);
   });
 

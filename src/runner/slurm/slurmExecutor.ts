@@ -254,7 +254,10 @@ export class SlurmExecutor implements Executor {
 
   /** An element is stopped: cancelled while pending; SIGTERM while running, then cancelled after the grace period. */
   cancel(element: Element): void {
-    const running = element.ranSeen || (element.queued && element.queued.state !== 'PENDING');
+    // Its records first: squeue's view may be older than its start. A running element taken for
+    // pending was cancelled outright, and its attempt had SIGTERM twice (from Slurm, and from its
+    // slot), with no grace.
+    const running = element.ranSeen || element.startRecorded() || (element.queued && element.queued.state !== 'PENDING');
     if (running) {
       this.toSignal.add(element.id!);
       setTimeout(() => {
@@ -389,6 +392,8 @@ class Element {
   /** It started on a node (squeue said so, or its records do). */
   ranSeen = false;
   stopWanted = false;
+  /** Its cancel was asked of Slurm (once: each SIGTERM reaches the attempt, handed on by its slot). */
+  private cancelAsked = false;
   ended = false;
   /** Since when Slurm says it ended (or forgot it) while its end record is not there yet. */
   private goneAt: number | undefined;
@@ -412,9 +417,11 @@ class Element {
   }
 
   stop(): void {
-    if (this.ended) return;
+    if (this.ended || this.cancelAsked) return;
     this.stopWanted = true;
-    if (this.id) this.executor.cancel(this);
+    if (!this.id) return; // asked once it is submitted
+    this.cancelAsked = true;
+    this.executor.cancel(this);
   }
 
   /** squeue's answer (undefined: it does not list the element); whether anything changed. */
@@ -426,18 +433,28 @@ class Element {
     return before !== `${q?.state}|${q?.reason}`;
   }
 
+  /** Its records say it started (read now); their record of it, if any. */
+  startRecorded(): boolean {
+    return this.readRecord() !== undefined;
+  }
+
+  private readRecord(): AttemptRecord | undefined {
+    if (!this.folder) return undefined;
+    this.tail ??= new RecordsTail(path.join(this.folder, `${this.index}.tsv`));
+    this.tail.read(this.records);
+    const record = this.records.get(this.key);
+    if (!record || record.attempt !== this.attempt) return undefined;
+    this.ranSeen = true;
+    return record;
+  }
+
   /** Its end, if it has one now: its record; held by a pause; or Slurm's word once the record is overdue. */
   end(lastQueue: { at: number; elements: Map<string, QueuedElement> }, holding: boolean): ExecEnd | undefined {
     if (!this.id) return undefined;
     const q = this.queued;
     if (this.ranSeen || !q || q.state !== 'PENDING') {
-      this.tail ??= new RecordsTail(path.join(this.folder!, `${this.index}.tsv`));
-      this.tail.read(this.records);
-      const record = this.records.get(this.key);
-      if (record && record.attempt === this.attempt) {
-        this.ranSeen = true;
-        if (record.end) return record.end;
-      }
+      const end = this.readRecord()?.end;
+      if (end) return end;
     }
     if (holding && q && isHeld(q)) return { kind: 'held' };
     // Not listed by an squeue asked after its submission, or listed as ended: its record may be on its way.
