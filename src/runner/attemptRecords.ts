@@ -49,22 +49,22 @@ function readAttemptRecords(dir: string): Map<string, AttemptRecord> {
   }
   // Oldest first: a later runner's record of the same attempt (run again) wins.
   const files = names.map((n) => path.join(dir, n)).sort((a, b) => mtime(a) - mtime(b));
-  for (const file of files) foldRecords(file, readText(file), records);
+  for (const file of files) new RecordsTail(file).read(records);
   return records;
 }
 
 /** The last attempt recorded for each key in one slot's records file. */
 export function readRecordsFile(file: string): Map<string, AttemptRecord> {
   const records = new Map<string, AttemptRecord>();
-  foldRecords(file, readText(file), records);
+  new RecordsTail(file).read(records);
   return records;
 }
 
-/** Fold one file's lines into `records`; also used by the poller for lines added since. */
+/** Fold whole lines of one file into `records`. */
 function foldRecords(file: string, text: string, records: Map<string, AttemptRecord>): void {
   let slot = { pid: 0, startTime: undefined as string | undefined };
   const lines = text.split('\n');
-  lines.pop(); // the last is empty, or cut short
+  lines.pop(); // after the last newline: empty
   for (const line of lines) {
     const f = line.split('\t');
     if (f[0] === 'slot' && f.length >= 3) slot = { pid: Number(f[1]), startTime: f[2] || undefined };
@@ -98,20 +98,6 @@ export function slotAlive(r: AttemptRecord): boolean {
   return r.slot.pid > 1 && isSameProcessAlive(r.slot.pid, r.slot.startTime);
 }
 
-/** What was written: up to the first NUL (the zeros a slot wrote ahead). */
-function readText(file: string): string {
-  try {
-    return written(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return '';
-  }
-}
-
-const written = (text: string) => {
-  const nul = text.indexOf('\0');
-  return nul < 0 ? text : text.slice(0, nul);
-};
-
 function mtime(file: string): number {
   try {
     return fs.statSync(file).mtimeMs;
@@ -120,7 +106,10 @@ function mtime(file: string): number {
   }
 }
 
-/** Lines added to a records file since the last read (read again from the end of the last whole line). */
+/**
+ * A records file's whole lines, up to the zeros a slot wrote ahead; read again, the lines added
+ * since (from the end of the last whole line: one cut short is read once it is whole).
+ */
 export class RecordsTail {
   /** Bytes of whole lines read so far. */
   private offset = 0;

@@ -257,7 +257,7 @@ export class SlurmExecutor implements Executor {
     // Its records first: squeue's view may be older than its start. A running element taken for
     // pending was cancelled outright, and its attempt had SIGTERM twice (from Slurm, and from its
     // slot), with no grace.
-    const running = element.ranSeen || element.startRecorded() || (element.queued && element.queued.state !== 'PENDING');
+    const running = element.ranSeen || element.recorded() !== undefined || (element.queued && element.queued.state !== 'PENDING');
     if (running) {
       this.toSignal.add(element.id!);
       setTimeout(() => {
@@ -433,12 +433,8 @@ class Element {
     return before !== `${q?.state}|${q?.reason}`;
   }
 
-  /** Its records say it started (read now); their record of it, if any. */
-  startRecorded(): boolean {
-    return this.readRecord() !== undefined;
-  }
-
-  private readRecord(): AttemptRecord | undefined {
+  /** Its records' word on this attempt, read now (a start, maybe an end); undefined before it starts. */
+  recorded(): AttemptRecord | undefined {
     if (!this.folder) return undefined;
     this.tail ??= new RecordsTail(path.join(this.folder, `${this.index}.tsv`));
     this.tail.read(this.records);
@@ -453,7 +449,7 @@ class Element {
     if (!this.id) return undefined;
     const q = this.queued;
     if (this.ranSeen || !q || q.state !== 'PENDING') {
-      const end = this.readRecord()?.end;
+      const end = this.recorded()?.end;
       if (end) return end;
     }
     if (holding && q && isHeld(q)) return { kind: 'held' };
