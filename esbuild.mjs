@@ -1,6 +1,6 @@
 // One build, two bundles: the runner/CLI (plain Node) and, later, the extension (vscode external).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -35,6 +35,11 @@ const builds = [
     footer: { js: 'globalThis.__pausableTasksLoad.end = performance.now();' },
   },
 ];
+
+// The ptask command: a shell script that starts dist/runner.js (it says why).
+mkdirSync('dist', { recursive: true });
+copyFileSync('src/cli/ptask.sh', 'dist/ptask');
+chmodSync('dist/ptask', 0o755);
 
 if (watch) {
   for (const options of builds) await (await esbuild.context(options)).watch();

@@ -11,6 +11,9 @@ import * as path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '..');
 export const RUNNER = path.join(REPO, 'dist', 'runner.js');
+/** The `ptask` command a user types (a shell script that starts node on RUNNER), run here with this node first on PATH. */
+export const COMMAND = path.join(REPO, 'dist', 'ptask');
+export const COMMAND_ENV: NodeJS.ProcessEnv = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
 export const QUICK = process.env.BENCH_QUICK === '1';
 
 /** Milliseconds since the epoch with sub-millisecond precision (comparable to `date +%s%N`). */

@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { log, makeWorkspace, median, QUICK, round, RUNNER, timeProcess, type BenchResult, type Workspace } from './lib';
+import { COMMAND, COMMAND_ENV, log, makeWorkspace, median, QUICK, round, timeProcess, type BenchResult, type Workspace } from './lib';
 
 const CPU_AT_EXIT = path.join(__dirname, 'cpuAtExit.cjs');
 const ITEMS = QUICK ? 300 : 2000;
@@ -40,12 +40,13 @@ function prepare(ws: Workspace): void {
 }
 
 const sh = (script: string, cwd: string) => timeProcess('/bin/sh', ['-c', script], 0, cwd);
-const ptask = (ws: Workspace, id: string, env: NodeJS.ProcessEnv = {}) => timeProcess(process.execPath, [RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, env);
+// As a user starts it: the ptask command (against make or xargs, the time of its start counts).
+const ptask = (ws: Workspace, id: string, env: NodeJS.ProcessEnv = {}) => timeProcess(COMMAND, ['run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...COMMAND_ENV, ...env });
 
 /** The runner's own CPU (user + system, ms) for one run, from inside it. */
 async function runnerCpu(ws: Workspace, id: string): Promise<number> {
   const file = path.join(ws.scratch, `${id}.cpu.json`);
-  await timeProcess(process.execPath, ['-r', CPU_AT_EXIT, RUNNER, 'run', id, '--fresh', '--root', ws.root], 0, ws.root, { BENCH_CPU_FILE: file });
+  await timeProcess(COMMAND, ['run', id, '--fresh', '--root', ws.root], 0, ws.root, { ...COMMAND_ENV, NODE_OPTIONS: `--require "${CPU_AT_EXIT}"`, BENCH_CPU_FILE: file });
   const { user, system } = JSON.parse(fs.readFileSync(file, 'utf8')) as { user: number; system: number };
   return (user + system) / 1000;
 }

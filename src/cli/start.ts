@@ -15,7 +15,11 @@ import { wrap } from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { cacheDir } from '../protocol/cacheDir';
+import { caCertsBack } from '../protocol/caCerts';
 import { isPidAlive } from '../protocol/processInfo';
+
+// Set aside by what started this runner (caCerts.ts): back before anything reads the environment.
+caCertsBack();
 
 const bundle = path.join(__dirname, 'cli.js');
 const source = fs.readFileSync(bundle, 'utf8');

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { caCertsSetAside } from '../protocol/caCerts';
 import { EXIT } from '../protocol/exitCodes';
 import { describeHolder, holderOf } from '../protocol/holder';
 import { readRunnerLock } from '../protocol/lock';
@@ -70,7 +71,7 @@ async function launchRunner(opts: LaunchOptions, timeoutMs = 15_000): Promise<La
   const child = spawn(opts.execPath ?? process.execPath, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, ...opts.extraEnv },
+    env: caCertsSetAside({ ...process.env, ...opts.extraEnv }),
     cwd: opts.root,
   });
   fs.closeSync(logFd);
