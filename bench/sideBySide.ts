@@ -1,6 +1,7 @@
 /**
- * Side by side with the tools a user would pick instead, in the same run, rounds alternating
- * which goes first (figures are medians):
+ * Side by side with the tools a user would pick instead, in the same run: in each of 5 rounds each
+ * ptask run next to the run it is compared with, which goes first alternating; a ratio is the
+ * median of the rounds' ratios (times shown are medians):
  *  1. 2,000 trivial items (`true` through `sh -c`): `xargs -P1 -I{} sh -c true` against ptask at
  *     concurrency 1, `xargs -P4` against concurrency 4; and ptask's concurrency 4 / 1.
  *  2. 2,000 small real items (sha256sum + gzip of a 4 KB file): `xargs -P2` against concurrency 2.
@@ -17,7 +18,15 @@ import { COMMAND, COMMAND_ENV, log, makeWorkspace, median, QUICK, round, timePro
 const CPU_AT_EXIT = path.join(__dirname, 'cpuAtExit.cjs');
 const ITEMS = QUICK ? 300 : 2000;
 const STEPS = QUICK ? 200 : 1000;
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
+const OTHER_ROUNDS = QUICK ? 1 : 2;
+/** What is compared, reference first: run next to each other in every round. */
+const PAIRS: [string, string][] = [
+  ['xargs -P1', 'ptask c1'],
+  ['xargs -P4', 'ptask c4'],
+  ['xargs -P2 real', 'ptask c2 real'],
+  ['make -j1', 'ptask chain'],
+];
 const SMALL_REAL = `sha256sum "$ITEM" > "$ITEM.sha" && gzip -kf "$ITEM"`;
 
 function prepare(ws: Workspace): void {
@@ -74,18 +83,30 @@ export async function sideBySide(): Promise<BenchResult> {
     };
     const times: Record<string, number[]> = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
     const names = Object.keys(runs);
+    // Each ptask run next to the run it is compared with, the pair's order alternating: the VM's
+    // speed drifts by a third within minutes here, and a ratio of runs made side by side sees
+    // less of that than a ratio of medians made minutes apart.
+    const ratiosOf = new Map<string, number[]>();
     for (let r = 0; r < ROUNDS; r++) {
-      for (const name of r % 2 ? [...names].reverse() : names) times[name].push(await runs[name]());
+      const order = r % 2 ? [...PAIRS].reverse() : PAIRS;
+      for (const [reference, ours] of order) {
+        for (const name of r % 2 ? [ours, reference] : [reference, ours]) times[name].push(await runs[name]());
+        ratiosOf.set(ours, [...(ratiosOf.get(ours) ?? []), times[ours][r] / times[reference][r]]);
+      }
       log(`side by side: round ${r + 1}/${ROUNDS} done`);
     }
+    // The other slot and the old executor, for the record (no target): fewer rounds, against the medians above.
+    const others = names.filter((n) => !PAIRS.some((pair) => pair.includes(n)));
+    for (let r = 0; r < OTHER_ROUNDS; r++) for (const name of others) times[name].push(await runs[name]());
     const m = (k: string) => median(times[k]);
+    const paired = (k: string) => median(ratiosOf.get(k) ?? []);
     const cpuMs = await runnerCpu(ws, 'c1');
     const ratios = {
-      c1VsXargsP1: m('ptask c1') / m('xargs -P1'),
-      c4VsXargsP4: m('ptask c4') / m('xargs -P4'),
-      c4OverC1: m('ptask c1') / m('ptask c4'),
-      realVsXargsP2: m('ptask c2 real') / m('xargs -P2 real'),
-      chainVsMake: m('ptask chain') / m('make -j1'),
+      c1VsXargsP1: paired('ptask c1'),
+      c4VsXargsP4: paired('ptask c4'),
+      c4OverC1: median(times['ptask c1'].map((c1, r) => c1 / times['ptask c4'][r])),
+      realVsXargsP2: paired('ptask c2 real'),
+      chainVsMake: paired('ptask chain'),
       perlC1VsXargsP1: m('perl c1') / m('xargs -P1'),
       perlC4VsXargsP4: m('perl c4') / m('xargs -P4'),
       perlRealVsXargsP2: m('perl c2 real') / m('xargs -P2 real'),
@@ -105,6 +126,8 @@ export async function sideBySide(): Promise<BenchResult> {
         items: ITEMS,
         steps: STEPS,
         rounds: ROUNDS,
+        otherRounds: OTHER_ROUNDS,
+        pairedRatios: Object.fromEntries([...ratiosOf].map(([k, v]) => [k, v.map((x) => round(x, 2))])),
         medianMs: Object.fromEntries(names.map((k) => [k, round(m(k), 0)])),
         allMs: Object.fromEntries(names.map((k) => [k, times[k].map((t) => round(t, 0))])),
         ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, round(v, 2)])),
