@@ -105,6 +105,8 @@ export async function sideBySide(): Promise<BenchResult> {
       c1VsXargsP1: paired('ptask c1'),
       c4VsXargsP4: paired('ptask c4'),
       c4OverC1: median(times['ptask c1'].map((c1, r) => c1 / times['ptask c4'][r])),
+      // The same for xargs: what concurrency 4 can gain here at all.
+      xargsP4OverP1: median(times['xargs -P1'].map((p1, r) => p1 / times['xargs -P4'][r])),
       realVsXargsP2: paired('ptask c2 real'),
       chainVsMake: paired('ptask chain'),
       perlC1VsXargsP1: m('perl c1') / m('xargs -P1'),
@@ -134,7 +136,7 @@ export async function sideBySide(): Promise<BenchResult> {
         runnerCpuMsPerItem: round(cpuMs / ITEMS, 3),
       },
       notes: [
-        `trivial items: ptask c1 ${round(m('ptask c1'), 0)} ms vs xargs -P1 ${round(m('xargs -P1'), 0)} ms (${x(ratios.c1VsXargsP1)}); c4 ${round(m('ptask c4'), 0)} vs xargs -P4 ${round(m('xargs -P4'), 0)} (${x(ratios.c4VsXargsP4)}); c4 / c1 ${x(ratios.c4OverC1)}`,
+        `trivial items: ptask c1 ${round(m('ptask c1'), 0)} ms vs xargs -P1 ${round(m('xargs -P1'), 0)} ms (${x(ratios.c1VsXargsP1)}); c4 ${round(m('ptask c4'), 0)} vs xargs -P4 ${round(m('xargs -P4'), 0)} (${x(ratios.c4VsXargsP4)}); c4 / c1 ${x(ratios.c4OverC1)} (xargs -P4 / -P1 ${x(ratios.xargsP4OverP1)})`,
         `small real items (sha256sum + gzip of 4 KB): ptask c2 ${round(m('ptask c2 real'), 0)} ms vs xargs -P2 ${round(m('xargs -P2 real'), 0)} ms (${x(ratios.realVsXargsP2)})`,
         `${STEPS} trivial steps: ptask ${round(m('ptask chain'), 0)} ms vs make -j1 ${round(m('make -j1'), 0)} ms (${x(ratios.chainVsMake)}), each step's commit durable before the next`,
         `the runner's own CPU: ${round(cpuMs / ITEMS, 3)} ms an item (c1)`,
