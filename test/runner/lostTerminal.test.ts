@@ -14,10 +14,13 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
 describe('runner: a lost terminal or a closed pipe', () => {
   let ws: Workspace;
   let marks: string;
+  let gate: string;
   beforeEach(() => {
     ws = workspace();
     marks = path.join(ws.root, 'marks');
-    const step = (id: string) => ({ id, run: `sleep 0.4; echo ${id} >> ${JSON.stringify(marks)}; echo "${id} done"` });
+    gate = path.join(ws.root, 'gate');
+    // Each step waits for the gate: the terminal or the pipe goes away while one is in flight.
+    const step = (id: string) => ({ id, run: `while [ ! -e ${JSON.stringify(gate)} ]; do sleep 0.02; done; echo ${id} >> ${JSON.stringify(marks)}; echo "${id} done"` });
     ws.define('t', { steps: [step('a'), step('b'), step('c')] });
   });
   afterEach(() => ws.cleanup());
@@ -32,6 +35,8 @@ describe('runner: a lost terminal or a closed pipe', () => {
     // Once step a runs it has left the terminal's process group (one caught starting is stopped with the runner: unit test).
     await waitFor('step a to run', () => status(ws, 't').currentStep?.pid);
     terminal.kill('SIGKILL'); // the terminal is gone: the runner's side of it hangs up
+    await waitFor('the runner to take the hang-up for a pause', () => status(ws, 't').status === 'pausing');
+    fs.writeFileSync(gate, '');
     const final = await waitFor('the task to stop', () => {
       const s = status(ws, 't');
       return s.status !== 'running' && s.status !== 'pausing' && s;
@@ -52,6 +57,7 @@ describe('runner: a lost terminal or a closed pipe', () => {
     // What `head -1` does after its first line: the reading end goes away, and every later write gets EPIPE.
     child.stdout.destroy();
     child.stderr.destroy();
+    fs.writeFileSync(gate, ''); // the steps end, and the runner's next lines meet the closed pipe
     assert.equal(await exited, 0);
     assert.equal(status(ws, 't').status, 'completed');
     assert.deepEqual(readLines(marks), ['a', 'b', 'c']);

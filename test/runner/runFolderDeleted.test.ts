@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ptask, ptaskChild, readLines, waitFor, workspace, type Workspace } from './helpers';
+import { ptaskChild, readLines, waitFor, workspace, type Workspace } from './helpers';
 
 describe('runner: its run folder deleted while it runs', () => {
   let ws: Workspace;
@@ -15,7 +15,9 @@ describe('runner: its run folder deleted while it runs', () => {
   beforeEach(() => {
     ws = workspace();
     marks = path.join(ws.root, 'marks');
-    const step = (id: string) => ({ id, run: `echo "start ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}; sleep 0.5; echo "end ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}` });
+    // A step ends once the test lets its run go on: the old run's never is, so its step is in flight when the folder goes.
+    const go = JSON.stringify(path.join(ws.root, 'go-'));
+    const step = (id: string) => ({ id, run: `echo "start ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}; while [ ! -e ${go}"$TASK_RUN_ID" ]; do sleep 0.02; done; echo "end ${id} $TASK_RUN_ID" >> ${JSON.stringify(marks)}` });
     ws.define('t', { steps: [step('a'), step('b'), step('c')] });
   });
   afterEach(() => ws.cleanup());
@@ -25,8 +27,10 @@ describe('runner: its run folder deleted while it runs', () => {
     const oldRun = await waitFor('the first run to start step a', () => readLines(marks).find((l) => l.startsWith('start a '))?.split(' ')[2]);
     remove();
     assert.equal(fs.existsSync(ws.runDir('t')), false, 'the run folder is gone');
-    const again = ptask(ws, 'run', 't');
-    assert.equal(again.code, 0, again.stdout + again.stderr);
+    const again = ptaskChild(ws, 'run', 't');
+    const newRunId = await waitFor('the new run to start step a', () => readLines(marks).find((l) => l.startsWith('start a ') && !l.endsWith(oldRun))?.split(' ')[2]);
+    fs.writeFileSync(path.join(ws.root, `go-${newRunId}`), '');
+    assert.equal(await again.exited, 0, again.output());
     const code = await old.exited;
     assert.ok(code === 1 || code === 3, `the old runner stops: exit ${code}\n${old.output()}`);
     assert.match(old.output(), /Stopped 't': (its run folder was deleted|another runner holds it now)/);
