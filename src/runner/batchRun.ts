@@ -37,13 +37,16 @@ const REPORT_MIN_ITEMS = 100;
 const QUICK_MS = 20;
 const TAIL = 3;
 /**
- * How many items may wait in a slot behind the one it runs: two kept a slot busy through the
- * runner's jitter (on 2 cores, 2,000 trivial items at concurrency 1 took 4.0-4.9 s against 4.0-6.3
- * with one). A slot in C holds its reports up to 10 ms (slotNative.ts), so the runner hears of
- * several ends at once and sends their successors together: four (8 and 16 measured no faster).
- * Each one more is one more item a stop declines, and one more a killed runner leaves to adopt.
+ * How many items may wait in a slot behind the one it runs: about ITEMS_AHEAD_MS of them, by the
+ * mean of the last few dozen, at least 2 and at most ITEMS_QUEUED. A slot in C holds its reports
+ * until half of what waited has started (slotNative.ts), so the runner hears of about half that
+ * many ends at once and sends their successors together, while the other half runs: each wake-up
+ * of the runner is shared by more items. Bounded in time, not in items, so that the last items
+ * wait behind a slot's others for no longer than that. Each one more is one more item a stop
+ * declines, and one more a killed runner leaves to adopt.
  */
-export const ITEMS_QUEUED = 4;
+const ITEMS_AHEAD_MS = 100;
+export const ITEMS_QUEUED = 32;
 
 /** Items that ran and stopped their step without an end (a pause on their failure, exit 75), by batch: they go first when it goes on. */
 const ranBefore = new WeakMap<ItemProgress, Set<number>>();
@@ -280,7 +283,7 @@ function runItems(ctx: RunContext, step: StepDefinition, index: number, batch: I
       while (control.running && stopReason === undefined && (declined.length || next < toRun.length)) {
         const i = declined.length ? declined[0] : toRun[next];
         // Concurrency counts the items running; while items are quick, more may wait in each slot behind the one it runs.
-        const queue = ctx.queue(step.id, ITEMS_QUEUED);
+        const queue = ctx.queue(step.id, tracker.depth());
         const behind = !(tracker.running - queue.waiting < inFlight || adopted(i));
         if (behind && (slurm || !queue.room || !tracker.quick() || toRun.length - next + declined.length <= TAIL * inFlight)) break;
         if (declined.length) declined.shift();
@@ -370,6 +373,11 @@ class BatchTracker implements LiveBatch {
   /** The items end quickly: the mean of the last few dozen within QUICK_MS. */
   quick(): boolean {
     return this.timed >= this.concurrency && this.meanMs < QUICK_MS;
+  }
+
+  /** How many quick items may wait in a slot behind the one it runs. */
+  depth(): number {
+    return Math.max(2, Math.min(ITEMS_QUEUED, Math.floor(ITEMS_AHEAD_MS / Math.max(this.meanMs, 1))));
   }
 
   processes() {

@@ -86,8 +86,12 @@ export const stampOfStat = (s: fs.BigIntStats): string => `${s.ino}:${s.size}:${
 
 /** How an attempt's command ended, as the executor saw it. */
 export type ExecEnd =
-  /** `synced`: its end record was on disk before it was reported (AttemptSpec.durableEnd). */
-  | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null; synced?: boolean }
+  /**
+   * `synced`: its end record was on disk before it was reported (AttemptSpec.durableEnd). `times`:
+   * when it started and ended (ms since 1970), from an executor that may tell of its start only
+   * with its end.
+   */
+  | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null; synced?: boolean; times?: { started: number; ended: number } }
   | { kind: 'spawn-error'; error: string }
   /** An adopted attempt whose processes are gone and whose end nobody recorded (or that paused itself): it runs again. */
   | { kind: 'lost' }

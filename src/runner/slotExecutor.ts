@@ -144,7 +144,7 @@ class Slot {
   /** Requests of this turn, not written yet. */
   private outgoing = '';
 
-  constructor(program: SlotProgram, private readonly records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
+  constructor(private readonly program: SlotProgram, private readonly records: string, private readonly graceMs: number, hold: string, private readonly onGone: (slot: Slot) => void) {
     this.child = spawn(program.file, [...program.args, records, String(process.pid), String(graceMs), String(DRAIN_MS), String(LOG_FLAGS), '', hold], {
       detached: true,
       stdio: ['pipe', 'pipe', 'ignore'],
@@ -187,7 +187,7 @@ class Slot {
 
   run(spec: AttemptSpec): RunningAttempt {
     const queued = this.attempts.length > 0;
-    const attempt = new SlotAttempt(spec, this.graceMs, nextOrder());
+    const attempt = new SlotAttempt(spec, this.graceMs, nextOrder(), () => this.hurry());
     if (this.dead) {
       attempt.report(`F its supervisor is gone`);
       return attempt;
@@ -232,6 +232,16 @@ class Slot {
   close(): void {
     this.flush();
     this.child.stdin!.end();
+  }
+
+  /** Have the reports it holds written now (a stop waits for an attempt's start to be heard). */
+  private hurry(): void {
+    if (!this.program.holdsReports || this.dead) return;
+    try {
+      this.child.kill('SIGUSR1');
+    } catch {
+      // gone: its exit says so
+    }
   }
 
   /** What differs from the environment of the request before: NAME=value set, NAME unset; `sent()` once it went. */
@@ -316,7 +326,8 @@ class SlotAttempt implements RunningAttempt {
   private settled = false;
   private onStart: (() => void)[] = [];
 
-  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number, readonly order: number) {
+  /** `hurry`: asks its slot for the reports it holds (its start may be among them). */
+  constructor(private readonly spec: AttemptSpec, private readonly graceMs: number, readonly order: number, private readonly hurry: () => void) {
     this.ended = new Promise((r) => (this.resolve = r));
   }
 
@@ -333,8 +344,9 @@ class SlotAttempt implements RunningAttempt {
   }
 
   stop(): void {
-    if (this.pid === undefined) this.stopWanted = true;
-    else this.stopping ??= terminateGroup(this.pid, this.graceMs);
+    if (this.pid !== undefined) return void (this.stopping ??= terminateGroup(this.pid, this.graceMs));
+    this.stopWanted = true;
+    if (!this.settled) this.hurry();
   }
 
   afterStart(fn: () => void): void {
@@ -367,10 +379,11 @@ class SlotAttempt implements RunningAttempt {
         this.exited = true;
         return false;
       case 'X': {
-        const [code, signal, held, synced] = rest.split(' ');
+        const [code, signal, held, synced, started, ended] = rest.split(' ');
         // Processes that left the group but held its output: found by the attempt's environment.
         if (held === '1' && this.spec.identity) stopProcesses(processesWithEnv(this.spec.identity).map((p) => p.pid), this.graceMs);
-        this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null, ...(synced === '1' ? { synced: true } : {}) });
+        const times = started && ended ? { times: { started: Number(started), ended: Number(ended) } } : {};
+        this.settle({ kind: 'exited', exitCode: code === '' ? null : Number(code), signal: signal ? (signalName(Number(signal)) ?? null) : null, ...(synced === '1' ? { synced: true } : {}), ...times });
         return true;
       }
       case 'F':

@@ -10,12 +10,14 @@
  * - when the shell and its output end together with its group empty (the usual end), its "Q"
  *   report goes out with its "X", in one write;
  * - reports are held, in order, and written together: at most REPORT_MS after the first of them,
- *   before the slot waits for its next request or for a shell that closed its output, when it
- *   starts the last attempt it was sent (the runner then sends more while that one runs), and at
- *   once for what the runner must act on (a failure, a decline, a log or spawn error). A step's
- *   end too is held: it is synced before anything queued behind it starts, and the runner sends
- *   a chain's steps far enough ahead (stepQueue.ts). The records are written as before, at once:
- *   a successor reads those, and so does the runner when a slot dies before it told.
+ *   before the slot waits for its next request or for a shell that closed its output, when half
+ *   of the requests that waited as the reports began to be held have started (the runner then
+ *   sends more while the other half runs), and at once for what the runner must act on (a
+ *   failure, a decline, a log or spawn error). A step's end too is held: it is synced before
+ *   anything queued behind it starts, and the runner sends a chain's steps far enough ahead
+ *   (stepQueue.ts). The records are written as before, at once: a successor reads those, and so
+ *   does the runner when a slot dies before it told. Since an attempt's start may be heard with
+ *   its end, its "X" carries both times, by this clock.
  *
  * And a third: while an attempt runs, the shell of the request queued next is started, and waits
  * for the slot's word before anything of its command (start_ahead: docs/design.md, "A shell
@@ -51,11 +53,20 @@ static const char *records_path, *hold, *keep;
 static long runner, grace_ms, drain_ms;
 static int log_flags, rec = -1;
 static volatile sig_atomic_t attempt_group = 0;
+/* SIGUSR1 came: the held reports are wanted now. */
+static volatile sig_atomic_t hurried = 0;
 
 static long now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The time of day in milliseconds, for the runner's timeline: an attempt's start and end. */
+static long long wall_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void sleep_ms(long ms) {
@@ -87,17 +98,21 @@ static void add(struct line *l, const char *s, size_t n) {
 }
 static void adds(struct line *l, const char *s) { add(l, s, strlen(s)); }
 static void addl(struct line *l, long v) { char b[32]; snprintf(b, sizeof b, "%ld", v); adds(l, b); }
+static void addll(struct line *l, long long v) { char b[32]; snprintf(b, sizeof b, "%lld", v); adds(l, b); }
 static struct line out_line;
 static void begin(void) { out_line.len = 0; }
 
 /* Reports held, in order, and since when (-1: none). */
-#define REPORT_MS 10
+#define REPORT_MS 50
 static struct line held;
 static long held_since = -1;
+/* The requests that waited when the first attempt since the last write of the reports started (-1: none started since). */
+static int held_waiting = -1;
 static void flush_reports(void) {
   if (held.len) write_all(1, held.data, held.len);
   held.len = 0;
   held_since = -1;
+  held_waiting = -1;
 }
 /* A step that prints fast fills it in far less than REPORT_MS: a pipe's worth goes at once. */
 #define HELD_MAX 65536
@@ -230,6 +245,34 @@ static void environment(const char *form, char **entries, size_t n) {
 /* Requests on stdin, buffered: more of them, 0 at their end. */
 static char inbuf[65536];
 static size_t in_at, in_len;
+/* What the runner has sent, as much as the buffer has room for, read without waiting. */
+static void take_sent(void) {
+  if (!request_ready()) return;
+  if (in_at > 0) {
+    memmove(inbuf, inbuf + in_at, in_len - in_at);
+    in_len -= in_at;
+    in_at = 0;
+  }
+  if (in_len == sizeof inbuf) return;
+  ssize_t n;
+  do n = read(0, inbuf + in_len, sizeof inbuf - in_len); while (n < 0 && errno == EINTR);
+  if (n > 0) in_len += (size_t)n;
+}
+/* The requests sent and not started: those begun in the buffer (a long one's rest may be in the pipe still). */
+static int requests_waiting(void) {
+  take_sent();
+  int n = 0;
+  for (size_t i = in_at; i < in_len;) {
+    size_t from = i;
+    long len = 0;
+    while (i < in_len && inbuf[i] >= '0' && inbuf[i] <= '9') len = len * 10 + (inbuf[i++] - '0');
+    if (i == from || i >= in_len || inbuf[i] != '\n') break;
+    n++;
+    if ((size_t)len >= in_len - i) break;
+    i += 1 + (size_t)len;
+  }
+  return n;
+}
 static int fill(void) {
   if (in_at < in_len) return 1;
   if (held.len && !request_ready()) flush_reports();  /* the runner hears all before the slot waits for it */
@@ -533,12 +576,16 @@ static int run_attempt(char **f, const char *command) {
     out = p[0];
   }
   attempt_group = pid;
+  long long started_at = wall_ms();
   begin(); adds(&out_line, "group\t"); adds(&out_line, key); adds(&out_line, "\t"); adds(&out_line, n); adds(&out_line, "\t"); addl(&out_line, pid); adds(&out_line, "\n");
   record();
   begin(); adds(&out_line, "S "); addl(&out_line, pid); adds(&out_line, "\n");
   report();
-  /* The last attempt it was sent: the runner hears of those before, and sends more while this one runs. */
-  if (in_at >= in_len && !request_ready()) flush_reports();
+  /* Half of what waited has started, or the last one it was sent: the runner hears of the ends
+     before, and sends more while the rest runs. */
+  int waiting = requests_waiting();
+  if (held_waiting < 0) held_waiting = waiting;
+  if (waiting == 0 || 2 * waiting <= held_waiting) flush_reports();
 
   reuse_log(reuse, log);
   log_fd = open(log, log_flags | O_CLOEXEC, 0644);
@@ -558,6 +605,7 @@ static int run_attempt(char **f, const char *command) {
   static char chunk[65536];
   struct pollfd pf = { out, POLLIN, 0 };
   while (open_) {
+    if (hurried) { hurried = 0; flush_reports(); }
     int timeout = gone_at >= 0 ? 20 : (have_status ? 10 : 50);
     int due = report_due();
     if (due >= 0 && due < timeout) timeout = due;
@@ -637,7 +685,8 @@ static int run_attempt(char **f, const char *command) {
   if (WIFSIGNALED(status)) { adds(&out_line, " "); addl(&out_line, WTERMSIG(status)); }
   else { addl(&out_line, WEXITSTATUS(status)); adds(&out_line, " "); }
   adds(&out_line, open_ ? " 1" : " 0");
-  adds(&out_line, synced ? " 1\n" : " 0\n");
+  adds(&out_line, synced ? " 1 " : " 0 ");
+  addll(&out_line, started_at); adds(&out_line, " "); addll(&out_line, wall_ms()); adds(&out_line, "\n");
   report();
   int ok = !WIFSIGNALED(status) && WEXITSTATUS(status) == 0 && (synced || !durable);
   if (!ok) flush_reports();
@@ -647,6 +696,7 @@ static int run_attempt(char **f, const char *command) {
 static void on_term(int sig) { (void)sig; if (attempt_group) kill(-attempt_group, SIGTERM); }
 static void on_pipe(int sig) { (void)sig; }
 static void on_alarm(int sig) { (void)sig; }
+static void on_usr1(int sig) { (void)sig; hurried = 1; }
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--check") == 0) { puts("slot"); return 0; }
@@ -671,6 +721,9 @@ int main(int argc, char **argv) {
   sa.sa_flags = 0;
   sa.sa_handler = on_alarm;
   sigaction(SIGALRM, &sa, NULL);
+  /* The runner stops an attempt whose start it has not heard of yet: the held reports go now. */
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
   /* However it ends (its requests closed, the runner gone): what it holds is written. */
   atexit(flush_reports);
   fcntl(0, F_SETFD, FD_CLOEXEC);

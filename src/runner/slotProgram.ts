@@ -24,6 +24,8 @@ export interface SlotProgram {
   args: string[];
   /** For messages: "perl", or "the compiled slot". */
   name: string;
+  /** It holds its reports a moment (slotNative.ts), and writes them at once on SIGUSR1. */
+  holdsReports?: boolean;
 }
 
 let chosen: SlotProgram | undefined | null = null;
@@ -52,7 +54,7 @@ export function compiledSlot(): SlotProgram | undefined {
   if (!cc) return undefined;
   const hash = createHash('sha256').update(`${process.platform} ${process.arch}\n${SLOT_C}`).digest('hex').slice(0, 16);
   const file = path.join(cacheDir(), `slot-${hash}`);
-  if (works(file)) return { file, args: [], name: 'the compiled slot' };
+  if (works(file)) return { file, args: [], name: 'the compiled slot', holdsReports: true };
   const temporary = `${file}.${process.pid}.tmp`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -66,7 +68,7 @@ export function compiledSlot(): SlotProgram | undefined {
     }
     return undefined;
   }
-  return works(file) ? { file, args: [], name: 'the compiled slot' } : undefined;
+  return works(file) ? { file, args: [], name: 'the compiled slot', holdsReports: true } : undefined;
 }
 
 function works(file: string): boolean {

@@ -33,7 +33,8 @@
  *
  * Reports on stdout, a line each: "S <pgid>" started, "O <line>" output, stdout and stderr alike
  * (when wanted), "L <errno> <error>" the log cannot be written, "Q" the shell exited, "X <code>
- * <signal> <held> <synced>" the end, "F <error>" it could not start, "D" declined. Records, appended to
+ * <signal> <held> <synced>" the end (the slot in C adds "<started> <ended>", in ms since 1970:
+ * it holds its reports), "F <error>" it could not start, "D" declined. Records, appended to
  * the records file, one write a line: "start", "group", "end" (see attemptRecords.ts).
  */
 export const SLOT_SCRIPT = String.raw`

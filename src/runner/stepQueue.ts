@@ -24,10 +24,10 @@ import type { PlannedStep, Scheduler } from './scheduler';
 export const CHAIN_LANE = '#chain';
 /**
  * Steps sent ahead of the one running. A slot in C starts the next one's shell while one runs when
- * that one was sent already, and holds its reports up to 10 ms, steps' ends too: the runner hears
- * of several at once, and sends more together. On 1,000 trivial steps (each its end reported at
- * once), with two sent ahead 45% of the steps found their shell started, with four 74%, with
- * sixteen 93%; with the reports held, sixteen keep a slot busy through 10 ms of steps of 0.6 ms.
+ * that one was sent already, and holds its reports until half of what waited has started, steps'
+ * ends too: the runner hears of several at once, and sends more together while the other half
+ * runs. On 1,000 trivial steps (each its end reported at once), with two sent ahead 45% of the
+ * steps found their shell started, with four 74%, with sixteen 93%.
  */
 export const QUEUE_AHEAD = 16;
 /** Lines a queued step printed before its turn, kept for pauseOn and ::progress; the oldest go first. */

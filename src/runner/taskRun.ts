@@ -347,8 +347,10 @@ export class TaskRun implements RunContext {
     void running.ended.then((end) => {
       this.inFlight.delete(running);
       if (end.kind === 'declined') return;
-      this.timeline.attempt(spec.record.key, spec.record.attempt, began, end);
-      spec.onEnded?.(Date.now() - began);
+      // A slot in C may tell of a start only with its end: its own times are the attempt's.
+      const times = (end.kind === 'exited' && end.times) || { started: began, ended: Date.now() };
+      this.timeline.attempt(spec.record.key, spec.record.attempt, times, end);
+      spec.onEnded?.(times.ended - times.started);
     });
     return running;
   }

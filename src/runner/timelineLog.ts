@@ -37,11 +37,11 @@ export class TimelineLog {
   }
 
   /** An attempt ended: how, in the picture's words. */
-  attempt(key: string, n: number, start: number, end: ExecEnd): void {
+  attempt(key: string, n: number, times: { started: number; ended: number }, end: ExecEnd): void {
     const hash = key.lastIndexOf('#');
     const step = hash < 0 ? key : key.slice(0, hash);
     const item = hash < 0 ? undefined : Number(key.slice(hash + 1));
-    this.add({ t: 'attempt', step, ...(item !== undefined ? { item } : {}), n, start, end: Date.now(), ...outcome(end) });
+    this.add({ t: 'attempt', step, ...(item !== undefined ? { item } : {}), n, start: times.started, end: times.ended, ...outcome(end) });
   }
 
   /** Write the lines waiting. */

@@ -17,11 +17,28 @@ function slot(program: SlotProgram, dir: string, requests: string[], hold = '', 
   return r;
 }
 
+/**
+ * Its reports but starts and Q, each end without the times the C slot adds (ms since 1970, the
+ * start's no later than the end's, both within the last minute), which are checked here.
+ */
+function reportsOf(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line && !line.startsWith('S ') && line !== 'Q')
+    .map((line) => {
+      const fields = line.split(' ');
+      if (fields[0] !== 'X' || fields.length === 5) return line;
+      const [started, ended] = fields.slice(5).map(Number);
+      assert.ok(fields.length === 7 && Date.now() - 60_000 < started && started <= ended && ended <= Date.now(), `the times of an end: ${line}`);
+      return fields.slice(0, 5).join(' ');
+    });
+}
+
 /** The same, with its reports and its records. */
 function runSlot(program: SlotProgram, dir: string, requests: string[], hold = '') {
   const r = slot(program, dir, requests, hold);
   const records = fs.existsSync(path.join(dir, 'records.tsv')) ? fs.readFileSync(path.join(dir, 'records.tsv'), 'utf8').split('\0')[0] : '';
-  return { reports: r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q'), records, log: fs.readFileSync(path.join(dir, 'log'), 'utf8') };
+  return { reports: reportsOf(r.stdout), records, log: fs.readFileSync(path.join(dir, 'log'), 'utf8') };
 }
 
 function request(dir: string, key: string, command: string, env: RequestEnv, queued: boolean, more: Partial<AttemptSpec> = {}): string {
@@ -30,7 +47,7 @@ function request(dir: string, key: string, command: string, env: RequestEnv, que
 }
 
 describe('the slot programs', () => {
-  it('the C one holds the reports of what ended while it had more to run, and writes them with the start of the last (one wake-up of the runner); a failure at once', async function () {
+  it('the C one holds the reports of what ended while it had more to run, and writes them when half of what waited has started (one wake-up of the runner for several ends); a failure at once', async function () {
     const program = compiledSlot();
     if (!program) this.skip();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptask-slot-'));
@@ -39,13 +56,44 @@ describe('the slot programs', () => {
       const chunks: string[] = [];
       child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
       const add: RequestEnv = { form: '+', entries: [] };
-      // All three wait in its stdin at once, as queued ones do.
-      child.stdin.end([request(dir, 'a', 'true', add, false), request(dir, 'b', 'true', add, true), request(dir, 'c', 'sleep 0.3; exit 3', add, true)].join(''));
+      // All six wait in its stdin at once, as queued ones do.
+      // d runs a while: the second write is not read with the first. Each of the six is under PIPE_BUF: one write, read at once.
+      const commands = { a: 'true', b: 'true', c: 'true', d: 'sleep 0.2', e: 'true', f: 'sleep 0.3; exit 3' };
+      child.stdin.end(Object.entries(commands).map(([name, command], i) => request(dir, name, command, add, i > 0)).join(''));
       const code = await new Promise((resolve) => child.on('close', resolve));
       assert.equal(code, 0);
-      const lines = (chunk: string) => chunk.split('\n').filter((l) => l && l !== 'Q').map((l) => l.replace(/^S \d+$/, 'S'));
-      assert.deepEqual(lines(chunks[0]), ['S', 'X 0  0 0', 'S', 'X 0  0 0', 'S'], `the first write: ${JSON.stringify(chunks)}`);
-      assert.deepEqual(lines(chunks.slice(1).join('')), ['X 3  0 0']);
+      const lines = (chunk: string) => chunk.split('\n').filter((l) => l && l !== 'Q').map((l) => (l.startsWith('X ') ? reportsOf(l)[0] : l.replace(/^S \d+$/, 'S')));
+      const writes = chunks.map(lines);
+      // a starts with five waiting, d with two (half): the first write. e starts with one waiting, f with none: the second.
+      assert.deepEqual(writes.slice(0, 2), [['S', 'X 0  0 0', 'S', 'X 0  0 0', 'S', 'X 0  0 0', 'S'], ['X 0  0 0', 'S', 'X 0  0 0', 'S']], `the writes: ${JSON.stringify(chunks)}`);
+      assert.deepEqual(writes.slice(2).flat(), ['X 3  0 0']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the C one writes the reports it holds when the runner asks (SIGUSR1: a stop waits for a start to be heard), and goes on', async function () {
+    const program = compiledSlot();
+    if (!program) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptask-slot-'));
+    try {
+      const records = path.join(dir, 'records.tsv');
+      const child = spawn(program.file, [...program.args, records, '0', '1000', '250', String(LOG_FLAGS), '', ''], { stdio: ['pipe', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const closed = new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])));
+      const add: RequestEnv = { form: '+', entries: [] };
+      const gate = path.join(dir, 'gate');
+      // a waits for the gate with three behind it: its start is held.
+      const commands = [`while [ ! -e '${gate}' ]; do sleep 0.01; done`, 'true', 'true', 'true'];
+      child.stdin.write(commands.map((command, i) => request(dir, String.fromCharCode(97 + i), command, add, i > 0)).join(''));
+      await waitFor('a to start', () => fs.existsSync(records) && fs.readFileSync(records, 'utf8').includes('group\ta\t'));
+      child.kill('SIGUSR1');
+      await waitFor('its start to be heard', () => /^S \d+$/m.test(out));
+      fs.writeFileSync(gate, '');
+      child.stdin.end();
+      assert.deepEqual(await closed, [0, null], 'it went on after the signal');
+      assert.deepEqual(reportsOf(out), ['X 0  0 0', 'X 0  0 0', 'X 0  0 0', 'X 0  0 0']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -177,7 +225,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     if (process.platform !== 'linux') this.skip();
     const add: RequestEnv = { form: '+', entries: [] };
     const requests = () => [request(dir, 'a', 'true', add, false, { durableEnd: true }), request(dir, 'b', 'echo never', add, true)];
-    const reports = (r: ReturnType<typeof slot>) => r.stdout.split('\n').filter((line) => line && !line.startsWith('S ') && line !== 'Q');
+    const reports = (r: ReturnType<typeof slot>) => reportsOf(r.stdout);
     // Records that cannot be written (a full disk): /dev/full refuses every write.
     assert.deepEqual(reports(slot(program!, dir, requests(), '', '/dev/full')), ['X 0  0 0', 'D']);
     // Records written, but their sync fails: a FIFO takes writes and refuses fsync (EINVAL).
@@ -253,7 +301,7 @@ for (const [name, program] of [['Perl', perlSlot()], ['C', compiledSlot()]] as c
     const ys = 'y'.repeat(5000);
     assert.deepEqual(lines, ['one', 'two', long.slice(0, 4096), long.slice(4096), ys.slice(0, 4096), ys.slice(4096), 'last']);
     assert.equal(fs.readFileSync(path.join(dir, 'log'), 'utf8'), ['== k', ...lines.map((l) => `[k] ${l}`), ''].join('\n'));
-    assert.match(r.stdout, /^X 0  0 0$/m);
+    assert.deepEqual(reportsOf(r.stdout).filter((l) => l.startsWith('X ')), ['X 0  0 0']);
   });
 
   // Queued behind another, the C slot's shell is started while that one runs (and waits for its word on a descriptor of its own).
