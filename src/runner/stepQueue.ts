@@ -27,9 +27,10 @@ export const CHAIN_LANE = '#chain';
  * that one was sent already, and holds its reports until half of what waited has started, steps'
  * ends too: the runner hears of several at once, and sends more together while the other half
  * runs. On 1,000 trivial steps (each its end reported at once), with two sent ahead 45% of the
- * steps found their shell started, with four 74%, with sixteen 93%.
+ * steps found their shell started, with four 74%, with sixteen 93%. With the half rule, 32 ahead
+ * wake the runner every 16 steps or so: its CPU for the chain 474-525 ms against 489-581 with 16.
  */
-export const QUEUE_AHEAD = 16;
+export const QUEUE_AHEAD = 32;
 /** Lines a queued step printed before its turn, kept for pauseOn and ::progress; the oldest go first. */
 const MAX_EARLY_LINES = 1000;
 
