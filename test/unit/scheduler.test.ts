@@ -129,4 +129,19 @@ describe('scheduler: the step that follows (what a slot may start the moment a s
     assert.deepEqual(ids(two), ['a@0']);
     assert.equal(two.successor('a'), undefined, 'b is ready too');
   });
+
+  it('at concurrency 1, the next step of a chain among others ready, when it would go first of them', () => {
+    // Two chains, a-b and c-d: with a in flight, c is ready, but b comes first in the definition.
+    const def = graph({ a: [], b: ['a'], c: [], d: ['c'] });
+    const one = new GraphScheduler(def, []);
+    assert.deepEqual(ids(one), ['a@0']);
+    assert.equal(one.successor('a')?.step.id, 'b');
+    assert.equal(one.successor('b'), undefined, 'b ends its chain');
+    one.completed('a');
+    assert.equal(one.take('b')?.index, 1, 'what the scheduler would have started next');
+    // At concurrency 2, c starts beside a: b is not the only one to follow.
+    const two = new GraphScheduler(def, [], 2);
+    assert.deepEqual(ids(two), ['a@0', 'c@2']);
+    assert.equal(two.successor('a'), undefined);
+  });
 });
