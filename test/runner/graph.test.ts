@@ -63,6 +63,19 @@ describe('runner: a graph of steps (needs)', () => {
     assert.deepEqual(ends().sort(), ['a', 'b', 'c', 'd']);
   });
 
+  it('two chains at concurrency 1 run one step at a time, in the order they are defined, each once (a chain\'s next steps are sent ahead)', () => {
+    // One chain after the other (its next steps sent ahead), then the two interleaved (none is).
+    for (const order of [['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3'], ['a0', 'b0', 'a1', 'b1', 'a2', 'b2', 'a3', 'b3']]) {
+      fs.rmSync(marks, { force: true });
+      const steps = order.map((id) => ({ id, run: timed(id), ...(id.endsWith('0') ? {} : { needs: [`${id[0]}${Number(id[1]) - 1}`] }) }));
+      ws.define('chains', { steps });
+      const r = ptask(ws, 'run', 'chains', '--fresh');
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      // Each step's start after the end before it: never two at once.
+      assert.deepEqual(events().map((e) => `${e.what} ${e.id}`), steps.flatMap((s) => [`start ${s.id}`, `end ${s.id}`]), order.join(' '));
+    }
+  });
+
   it('a pause while both branches run lets both finish and starts nothing; resume runs the rest once', async () => {
     const { runner } = await bothInFlight();
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);
