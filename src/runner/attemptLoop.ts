@@ -36,8 +36,8 @@ export interface LoopHost {
 }
 
 export type Settled =
-  /** `synced`: its end was on disk before it was reported (ExecEnd). */
-  | { kind: 'succeeded'; attempt: number; synced: boolean }
+  /** `synced`: its end was on disk before it was reported; `times`: its own start and end, where its executor knows them (ExecEnd). */
+  | { kind: 'succeeded'; attempt: number; synced: boolean; times?: { started: number; ended: number } }
   | { kind: 'interrupted'; attempt: number }
   /** Exit 75 while a pause was pending, or `held` by the pause before it started: neither done nor failed. */
   | { kind: 'pausedInside'; attempt: number; held?: boolean }
@@ -61,7 +61,7 @@ export async function runAttempts(policy: AttemptPolicy, host: LoopHost, start: 
       n--;
       continue;
     }
-    if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n, synced: end.synced === true };
+    if (end.kind === 'exited' && end.exitCode === 0) return { kind: 'succeeded', attempt: n, synced: end.synced === true, ...(end.times ? { times: end.times } : {}) };
     if (end.kind === 'declined') return { kind: 'declined', attempt: n };
     if (end.kind === 'interrupted') return { kind: 'interrupted', attempt: n };
     // Held by the pause before it started (a Slurm element): it did not run; it runs on resume.

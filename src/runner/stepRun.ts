@@ -94,14 +94,17 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     case 'succeeded': {
       const outputs = readOutputs(files.output);
       if (typeof outputs === 'string') return failed(unfinished('failed', { exitCode: 0, error: outputs }), outputs);
+      // A step that ran once, sent ahead to its slot, may be heard of with its end, up to 50 ms
+      // later (reports are held): its slot's times are its own, not when the runner got to it.
+      const own = settled.attempt === 1 ? settled.times : undefined;
       const completed: CompletedStep = {
         id: step.id,
         index,
         exitCode: 0,
         attempts,
-        startedAt,
-        endedAt: new Date().toISOString(),
-        durationMs: Math.round(performance.now() - began),
+        startedAt: own ? new Date(own.started).toISOString() : startedAt,
+        endedAt: new Date(own?.ended ?? Date.now()).toISOString(),
+        durationMs: own ? own.ended - own.started : Math.round(performance.now() - began),
         ...(outputs ? { outputs } : {}),
       };
       // Its slot synced its end record: with no outputs (which only the journal holds), that record is its durable commit.

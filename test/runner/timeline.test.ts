@@ -42,6 +42,21 @@ describe('runner: the timeline of a run', () => {
     assert.deepEqual(picture.runs.map((r) => r.how), ['paused', 'completed']);
   });
 
+  it("a chain's steps, sent ahead and heard of late (reports are held), are recorded with their own times, as the timeline has them", async () => {
+    // Twenty trivial steps: the slot holds their reports and the runner hears of several at once,
+    // up to 50 ms after the first of them ended. A step's times in the checkpoint are its own.
+    ws.define('t', { steps: Array.from({ length: 20 }, (_, i) => ({ id: `s${i}`, run: i === 10 ? 'sleep 0.2' : 'true' })) });
+    assert.equal(ptask(ws, 'run', 't').code, 0);
+    const ran = new Map(attempts().map((a) => [a.step, a]));
+    const completed = ws.readJson('t', 'checkpoint.json').completed as { id: string; startedAt: string; endedAt: string; durationMs: number }[];
+    assert.equal(completed.length, 20);
+    for (const step of completed) {
+      const a = ran.get(step.id)!;
+      assert.deepEqual([Date.parse(step.startedAt), Date.parse(step.endedAt), step.durationMs], [a.start, a.end, a.end - a.start], step.id);
+    }
+    assert.ok(completed[10].durationMs >= 200, `s10 (sleep 0.2) took ${completed[10].durationMs} ms`);
+  });
+
   it('a runner killed with -9 leaves no stop: the picture shows it lost; a new run starts a new timeline', async () => {
     ws.define('t', { steps: [{ id: 'a', run: 'true' }, { id: 'b', run: 'sleep 30' }, { id: 'c', run: 'true' }] });
     const runner = ptaskChild(ws, 'run', 't');
