@@ -140,6 +140,12 @@ export class RunControl {
     if (this.apply() || changed) this.save();
   }
 
+  /** Before a write no look came just before (a timer's): is runner.lock still this runner's? If not, it is disowned now. */
+  holds(): boolean {
+    if (!this.disowned && !this.ownership.held) this.disown();
+    return !this.disowned;
+  }
+
   /** Move between running, pausing and interrupting as wanted; true when something changed. While waiting, the wait decides. */
   private apply(): boolean {
     let changed = false;

@@ -29,7 +29,10 @@ export class StatePublisher {
 
   /**
    * `refresh` brings the live parts of the state up to date just before each write (the items in
-   * flight, who paused); `onWriteError` hears of a write that failed.
+   * flight, who paused); `onWriteError` hears of a write that failed; `stillOwned` is asked just
+   * before each write, because most come from timers, with no look at runner.lock before them: a
+   * folder deleted and made again by a new run got the old runner's state.json, and the new run
+   * took itself for the successor of a lost one.
    */
   constructor(
     private readonly file: string,
@@ -37,6 +40,7 @@ export class StatePublisher {
     private readonly redact: Redact,
     private readonly onWriteError: (err: WriteError) => void,
     private readonly refresh: (state: RunnerState) => void,
+    private readonly stillOwned: () => boolean,
   ) {}
 
   /**
@@ -58,6 +62,7 @@ export class StatePublisher {
     }
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (!this.stillOwned()) return false;
     this.refresh(this.state);
     // Read only when written: steps that start and end between two writes never need it.
     // "gone": the step ended already, so a later process with the same pid is never taken for it.

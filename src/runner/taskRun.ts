@@ -200,7 +200,7 @@ export class TaskRun implements RunContext {
     };
     this.adoptions.describe(state, reporter);
     const onWriteError = (err: WriteError) => (this.started ? this.control.cannotWrite(err) : (this.startError ??= err));
-    this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s));
+    this.publisher = new StatePublisher(paths.state, state, this.redact, onWriteError, (s) => this.refresh(s), () => this.control.holds());
     this.control = new RunControl(this.id, paths, state, reporter, () => this.publisher.save(), status, this.opts.ownership, () => this.mute());
     this.log = new CommitLog(paths, checkpoint, start.lastSeq, start.batch, { redact: this.redact, onWriteError });
     const control = this.control;

@@ -51,6 +51,21 @@ describe('runner: its run folder deleted while it runs', () => {
 
   it('rm -rf of the run folder, then a new run', () => deleteThenRunAgain(() => fs.rmSync(ws.runDir('t'), { recursive: true, force: true })));
 
+  it('rm -rf, and the folder made again before the old runner looks: its state.json (a timer writes it) is not written there', async () => {
+    // Control files looked at only when they change: the write that comes first is the heartbeat's.
+    const old = ptaskChild(ws, 'run', 't', '--poll-ms', '600000');
+    await waitFor('the run to start step a', () => readLines(marks).some((l) => l.startsWith('start a ')));
+    fs.rmSync(ws.runDir('t'), { recursive: true, force: true });
+    fs.mkdirSync(ws.runDir('t'));
+    let code: number | undefined;
+    void old.exited.then((c) => (code = c));
+    // Within the heartbeat and then some; it wrote into the folder and ran on, before.
+    await waitFor('the old runner to stop', () => code !== undefined, 10_000).finally(() => old.child.kill('SIGKILL'));
+    assert.equal(code, 1, old.output());
+    assert.match(old.output(), /Stopped 't': its run folder was deleted/);
+    assert.deepEqual(fs.readdirSync(ws.runDir('t')), [], 'nothing written into the folder made again');
+  });
+
   it('git clean -fdX (run folders are ignored, so it deletes them), then a new run', async () => {
     const git = (...args: string[]) => {
       const r = spawnSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd: ws.root, encoding: 'utf8' });
