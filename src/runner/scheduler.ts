@@ -22,11 +22,11 @@ export interface Scheduler {
   /** It stopped without completing: what needs it waits for the next run. */
   stopped(id: string): void;
   /**
-   * The step that would be the only one to start once `id` completes, if any: `id` is the only
-   * step in flight (or queued after it), it is the one step that waits for `id` alone, and nothing
-   * else is ready, or, at concurrency 1, nothing ready would start before it (it comes first in
-   * the definition: a graph of chains, run one chain after another). A chain's next step, which a
-   * slot may start the moment `id` ends.
+   * The step that would start in `id`'s place once `id` completes (or once the step queued after
+   * it does), if any: it is the one step that waits for `id` alone, and no step ready now would
+   * start before it (it comes first in the definition: a graph of chains at concurrency 1 runs
+   * one chain after another; at 2, two side by side). A chain's next step, which a slot may start
+   * the moment `id` ends.
    */
   successor(id: string): PlannedStep | undefined;
   /** Start this step now if it is ready (a queued step its slot started: see stepQueue.ts). */
@@ -83,12 +83,11 @@ export class GraphScheduler implements Scheduler {
   }
 
   successor(id: string): PlannedStep | undefined {
-    if (this.inFlight.size > 1) return undefined;
     const dependants = this.dependants[this.byId.get(id)!];
     if (dependants.length !== 1 || this.waiting[dependants[0]] !== 1) return undefined;
     const index = dependants[0];
-    // Others ready: at concurrency 1 it still goes next if it is first of them all (candidates are sorted).
-    if (this.candidates.length && (this.concurrency > 1 || this.candidates[0] < index)) return undefined;
+    // Others ready (waiting for a place): it still goes next if it is first of them all (candidates are sorted).
+    if (this.candidates.length && this.candidates[0] < index) return undefined;
     return { step: this.steps[index], index };
   }
 

@@ -14,14 +14,17 @@
  *
  * Only plain steps are queued: not a forEach, Slurm or stamped step, not one left unfinished or
  * adopted, and only where the scheduler says the step is the one that follows (scheduler.ts
- * `successor`): a chain, or a graph where one step follows another.
+ * `successor`): a chain, or a graph where one step follows another. Each chain in flight has a lane
+ * of its own (at concurrency 2, two chains run side by side, each with its steps sent ahead to its
+ * slot): named after the step it began behind, kept by every step of it, even one started again
+ * after its slot declined it, so that what follows that one is queued behind it in turn.
  */
 import type { StepDefinition } from '../protocol/schemas';
 import { type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';
 import type { PlannedStep, Scheduler } from './scheduler';
 
-/** The lane of the steps of a chain: no step id has a "#". */
-export const CHAIN_LANE = '#chain';
+/** The lane of a chain that begins with this step (no step id has a "#": never an item's lane). */
+export const chainLane = (stepId: string) => `#chain ${stepId}`;
 /**
  * Steps sent ahead of the one running. A slot in C starts the next one's shell while one runs when
  * that one was sent already, and holds its reports until half of what waited has started, steps'
@@ -43,8 +46,8 @@ export class QueuedStep {
   private onLine: ((line: string) => void) | undefined;
   private onStarted: ((pid: number) => void) | undefined;
 
-  /** `gates`: the files its slot checks before it starts it. */
-  constructor(readonly step: StepDefinition, gates: Gate[], spec: AttemptSpec, start: (spec: AttemptSpec) => RunningAttempt) {
+  /** `gates`: the files its slot checks before it starts it; `lane`: its chain's. */
+  constructor(readonly step: StepDefinition, readonly lane: string, gates: Gate[], spec: AttemptSpec, start: (spec: AttemptSpec) => RunningAttempt) {
     let known!: (started: boolean) => void;
     this.started = new Promise((resolve) => (known = resolve));
     const line = (text: string) => {
@@ -53,7 +56,7 @@ export class QueuedStep {
     };
     this.attempt = start({
       ...spec,
-      lane: CHAIN_LANE,
+      lane,
       behind: true,
       startsIf: gates,
       onStdoutLine: line,
@@ -118,8 +121,8 @@ type Gate = NonNullable<AttemptSpec['startsIf']>[number];
 export interface AheadHost {
   /** The run is running: neither pausing nor stopping. */
   running(): boolean;
-  /** A slot runs a step of the chain and has room behind it. */
-  room(): boolean;
+  /** A slot runs a step of this lane and has room behind it. */
+  room(lane: string): boolean;
   /** The step may be sent ahead: a plain step, not left unfinished, not adopted. */
   queueable(step: StepDefinition): boolean;
   /** Its outputs file (TASK_STEP_OUTPUT), which the step after it is gated on. */
@@ -131,71 +134,112 @@ export interface AheadHost {
   start(spec: AttemptSpec): RunningAttempt;
 }
 
-/** The steps sent ahead, in the order they will run. */
+/** One chain's steps sent ahead, in the order they will run, behind the step of it that runs. */
+interface Lane {
+  readonly name: string;
+  /** The step the first queued one follows: it runs, or ran (the last one taken, or the one the lane began behind). */
+  behind: StepDefinition;
+  readonly queued: QueuedStep[];
+}
+
+/** The steps sent ahead, a lane for each chain in flight. */
 export class StepsAhead {
-  private readonly queued: QueuedStep[] = [];
-  /** The step running that the queue is behind (the last one started from the scheduler). */
-  private head: StepDefinition | undefined;
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(private readonly host: AheadHost) {}
 
   /**
-   * Send the steps that follow `started` (the step started now; else the one the queue is behind)
-   * and those queued, up to QUEUE_AHEAD.
+   * `started`: the steps started now. Each that is not of a lane begins one; each lane is sent the
+   * steps that follow what it has queued (or the step it is behind), up to QUEUE_AHEAD. A lane
+   * with nothing queued, not begun now, ends: the step it is behind may be done.
    */
-  fill(scheduler: Scheduler, started: PlannedStep | undefined): void {
-    if (started) this.head = started.step;
-    // Nothing started and nothing queued: the step last started may be done, not running.
-    else if (!this.queued.length) return;
-    let after = this.queued.at(-1)?.step ?? this.head;
-    const stamps = this.host.controlStamps();
-    while (after && this.queued.length < QUEUE_AHEAD && this.host.running() && this.host.room()) {
-      const next = scheduler.successor(after.id);
-      if (!next || !this.host.queueable(next.step)) return;
-      // Its environment is the one it would have if the steps before it, not committed yet, write
-      // no outputs: the slot checks that the one just before it did not (its outputs file is still
-      // absent); each one before that was checked as its successor started, and the slot
-      // declines all that is queued behind a step it declined.
-      const gates = [...stamps, { file: this.host.outputsFile(after), stamp: '-' }];
-      if (gates.some((g) => g.file.includes('\n'))) return;
-      this.queued.push(new QueuedStep(next.step, gates, this.host.spec(next.step, next.index), (spec) => this.host.start(spec)));
-      after = next.step;
+  fill(scheduler: Scheduler, started: PlannedStep[]): void {
+    for (const lane of this.lanes.values()) if (!lane.queued.length && !started.some((s) => s.step === lane.behind)) this.lanes.delete(lane.name);
+    for (const { step } of started) {
+      const ofLane = [...this.lanes.values()].some((lane) => lane.behind === step || lane.queued[0]?.step === step);
+      if (!ofLane) this.lanes.set(chainLane(step.id), { name: chainLane(step.id), behind: step, queued: [] });
+    }
+    let stamps: Gate[] | undefined;
+    for (const lane of this.lanes.values()) {
+      let after = lane.queued.at(-1)?.step ?? lane.behind;
+      while (lane.queued.length < QUEUE_AHEAD && this.host.running() && this.host.room(lane.name)) {
+        const next = scheduler.successor(after.id);
+        if (!next || !this.host.queueable(next.step)) break;
+        // Its environment is the one it would have if the steps before it, not committed yet, write
+        // no outputs: the slot checks that the one just before it did not (its outputs file is still
+        // absent); each one before that was checked as its successor started, and the slot
+        // declines all that is queued behind a step it declined.
+        stamps ??= this.host.controlStamps();
+        const gates = [...stamps, { file: this.host.outputsFile(after), stamp: '-' }];
+        if (gates.some((g) => g.file.includes('\n'))) break;
+        lane.queued.push(new QueuedStep(next.step, lane.name, gates, this.host.spec(next.step, next.index), (spec) => this.host.start(spec)));
+        after = next.step;
+      }
     }
   }
 
-  /** The queued attempt of this step, when it is the next one queued. */
+  /** The queued attempt of this step, when it is the next one queued in its lane. */
   take(stepId: string): QueuedStep | undefined {
-    return this.queued[0]?.step.id === stepId ? this.queued.shift() : undefined;
+    for (const lane of this.lanes.values()) {
+      if (lane.queued[0]?.step.id !== stepId) continue;
+      const first = lane.queued.shift()!;
+      lane.behind = first.step;
+      return first;
+    }
+    return undefined;
   }
 
   /**
-   * The run stops starting steps (a pause, an interrupt, a failure), but its slot may have started
+   * The first queued step of each lane that the scheduler lets start now (the step before it
+   * completed): its slot starts it the moment that one ends, so it goes before any other ready
+   * step, which would find no free place.
+   */
+  takeReady(scheduler: Scheduler): PlannedStep[] {
+    const out: PlannedStep[] = [];
+    for (const lane of this.lanes.values()) {
+      const planned = lane.queued[0] && scheduler.take(lane.queued[0].step.id);
+      if (planned) out.push(planned);
+    }
+    return out;
+  }
+
+  /**
+   * The run stops starting steps (a pause, an interrupt, a failure), but a slot may have started
    * the next queued step already: that one is in flight, and finishes (or, on an interrupt, is
    * stopped) as any other. Returns it when its step may run now (the scheduler takes it). One
    * whose step before did not complete here (the journal could not take its commit; its synced
    * end record is its commit all the same) is waited for, and left to the next runner with its
-   * own record. What was declined is dropped.
+   * own record. What was declined is dropped. A lane behind a step still in flight (`inFlight`)
+   * waits for that step's end.
    */
-  async startedAnyway(scheduler: Scheduler, interrupting: boolean): Promise<PlannedStep | undefined> {
-    while (this.queued.length) {
-      const first = this.queued[0];
-      if (!(await first.started)) {
-        await this.clear();
-        return undefined;
+  async startedAnyway(scheduler: Scheduler, interrupting: boolean, inFlight: (stepId: string) => boolean): Promise<PlannedStep | undefined> {
+    for (const lane of this.lanes.values()) {
+      if (inFlight(lane.behind.id)) continue;
+      while (lane.queued.length) {
+        const first = lane.queued[0];
+        if (!(await first.started)) {
+          await this.end(lane);
+          break;
+        }
+        const planned = interrupting ? undefined : scheduler.take(first.step.id);
+        if (planned) return planned;
+        lane.queued.shift();
+        if (interrupting) first.attempt.stop();
+        await first.attempt.ended;
       }
-      const planned = interrupting ? undefined : scheduler.take(first.step.id);
-      if (planned) return planned;
-      this.queued.shift();
-      if (interrupting) first.attempt.stop();
-      await first.attempt.ended;
+      this.lanes.delete(lane.name);
     }
     return undefined;
   }
 
   /** Nothing more runs from the queue: what is left is stopped (it was declined, or is held) and waited for. */
   async clear(): Promise<void> {
-    this.head = undefined;
-    const left = this.queued.splice(0);
+    await Promise.all([...this.lanes.values()].map((lane) => this.end(lane)));
+  }
+
+  private async end(lane: Lane): Promise<void> {
+    this.lanes.delete(lane.name);
+    const left = lane.queued.splice(0);
     for (const q of left) q.attempt.stop();
     await Promise.all(left.map((q) => q.attempt.ended));
   }

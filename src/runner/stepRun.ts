@@ -7,7 +7,7 @@ import type { RunContext, Stop } from './context';
 import { parseProgress } from './lines';
 import type { AttemptSpec } from './executor';
 import { STATE_THROTTLE_MS } from './statePublisher';
-import { CHAIN_LANE, startIfDeclined } from './stepQueue';
+import { chainLane, startIfDeclined } from './stepQueue';
 import { readOutputs, readStepState, removeIfThere, restoreStepState, stepFiles } from './stepFiles';
 
 /** An attempt of a plain step as it is started, or sent ahead (stepQueue.ts); `startedAt` is in its log header. */
@@ -25,7 +25,7 @@ export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: nu
     record: { key: step.id, attempt },
     slurm,
     // In a slot, the step after it may be queued behind it and start as it ends: its end is then durable first.
-    ...(slurm ? {} : { lane: CHAIN_LANE, durableEnd: true }),
+    ...(slurm ? {} : { lane: chainLane(step.id), durableEnd: true }),
   };
 }
 
@@ -64,13 +64,14 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       ctx.publisher.save(STATE_THROTTLE_MS);
     };
     // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
-    const start = () => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
+    const start = (lane?: string) => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), ...(lane ? { lane } : {}), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
     // Sent to an idle slot: never declined (a slot declines only what was queued behind another).
     if (!queued) return start();
     // Declined by its slot (the step before wrote outputs, a control file was written): it starts
     // now, with the environment as it is now; or, when the run is no longer running, on resume.
     // Declined for a control file written since it was sent: the runner has not looked since, maybe.
-    return startIfDeclined(queued.take(onLine, onStarted), start, () => (ctx.control.look(), ctx.control.running));
+    // Started again in its chain's lane: what follows it is queued behind it.
+    return startIfDeclined(queued.take(onLine, onStarted), () => start(queued.lane), () => (ctx.control.look(), ctx.control.running));
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({

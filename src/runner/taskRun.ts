@@ -40,7 +40,7 @@ import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
 import { outputsFile, removeIfThere, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
-import { CHAIN_LANE, QUEUE_AHEAD, StepsAhead, type QueuedStep } from './stepQueue';
+import { QUEUE_AHEAD, StepsAhead, type QueuedStep } from './stepQueue';
 import { runStep, stepAttemptSpec } from './stepRun';
 import { TimelineLog } from './timelineLog';
 
@@ -132,7 +132,7 @@ export class TaskRun implements RunContext {
     this.timeline = new TimelineLog(paths.timeline);
     this.ahead = new StepsAhead({
       running: () => this.control.running,
-      room: () => this.queue(CHAIN_LANE, QUEUE_AHEAD).room,
+      room: (lane) => this.queue(lane, QUEUE_AHEAD).room,
       queueable: (step) => !step.forEach && !hasStamp(step) && !this.onSlurm(step) && !this.unfinished.has(step.id) && !this.adoptions.has(step.id),
       outputsFile: (step) => stepFiles(paths, step).output,
       controlStamps: () => [paths.control, paths.globalControl].map((file) => ({ file, stamp: this.control.stampOf(file) ?? fileStamp(file) })),
@@ -259,13 +259,14 @@ export class TaskRun implements RunContext {
         ended = this.atBoundary();
       }
       if (!ended) {
-        const started = scheduler.ready();
+        // A queued step whose step before completed first: its slot starts it, or has.
+        const started = [...this.ahead.takeReady(scheduler), ...scheduler.ready()];
         started.forEach(run);
         // Gated on the control files as look() found them before reading them: a write since declines it.
-        if (this.executor.queue) this.ahead.fill(scheduler, started.at(-1));
+        if (this.executor.queue) this.ahead.fill(scheduler, started);
       } else {
         // No step starts now; one its slot started already, behind the step before, is in flight.
-        const startedAnyway = await this.ahead.startedAnyway(scheduler, this.control.status === 'interrupting' || this.control.disowned);
+        const startedAnyway = await this.ahead.startedAnyway(scheduler, this.control.status === 'interrupting' || this.control.disowned, (id) => inFlight.has(id));
         if (startedAnyway) run(startedAnyway);
       }
       if (!inFlight.size) break;

@@ -155,4 +155,11 @@ describe('runner: work that outlives its runner', () => {
     ws.define('t', { steps: ids.map((id) => ({ id, run: mark(ws.root, id) })) });
     await killAndResume('t', ids, 20, 400);
   });
+
+  it('kill -9 at random moments of two chains of 150 steps at concurrency 2 (each sent ahead in its own slot), 20 times, each followed by a resume: every step once', async function () {
+    this.timeout(180_000);
+    const chains = ['a', 'b'].map((c) => Array.from({ length: 150 }, (_, i) => ({ id: `${c}${i}`, run: mark(ws.root, `${c}${i}`), needs: i ? [`${c}${i - 1}`] : [] })));
+    ws.define('t', { concurrency: 2, steps: chains.flat() });
+    await killAndResume('t', chains.flat().map((s) => s.id), 20, 400);
+  });
 });

@@ -66,9 +66,13 @@ describe('runner: a forEach step killed with -9 at random moments, then resumed'
       for (let i = 0; i < ITEMS; i++) if (isDone(i) && !frozen.has(`i${i}`)) frozen.set(`i${i}`, counts.get(`i${i}`) ?? 0);
       assert.ok(['lost', 'idle', 'completed'].includes(status(ws, 'swarm').status));
       kills++;
+      // The kill came as it completed (a busy machine ran the last items before the test saw its target).
+      if (status(ws, 'swarm').status === 'completed') break;
     }
-    const final = ptask(ws, start(), 'swarm');
-    assert.equal(final.code, 0, final.stderr);
+    if (status(ws, 'swarm').status !== 'completed') {
+      const final = ptask(ws, start(), 'swarm');
+      assert.equal(final.code, 0, final.stderr);
+    }
     assert.equal(status(ws, 'swarm').status, 'completed');
     const counts = runsOf();
     for (let i = 0; i < ITEMS; i++) assert.ok((counts.get(`i${i}`) ?? 0) >= 1, `i${i} ran`);

@@ -119,6 +119,12 @@ describe('runner: a full disk and a read-only one', function () {
     });
     const runner = ptaskChild(ws, 'run', 't');
     await waitFor('b to start', () => ran().includes('b'));
+    // b, queued behind a, starts as a ends; a's commit follows when the runner hears of a's end (its
+    // slot holds reports up to 50 ms): on a busy machine that came after the disk was full.
+    await waitFor("a's commit", () => {
+      const loaded = checkpointOf();
+      return loaded.ok && loaded.value.checkpoint.completed.some((s) => s.id === 'a');
+    });
     const before = fs.readFileSync(ws.file('t', 'checkpoint.json'), 'utf8');
     // The runner learns of the full disk at its next state.json write: at c's start (c, started
     // already, then ends and is committed: the journal's page has room) or at a heartbeat during b.

@@ -76,6 +76,23 @@ describe('runner: a graph of steps (needs)', () => {
     }
   });
 
+  it('two chains at concurrency 2 run side by side, each step after the one before it in its chain, each once', () => {
+    // a2 and b2 meet (each waits for the other to have started): the chains are in flight at once.
+    const meet = (id: string, other: string) =>
+      timed(id, `touch ${q(file(`${id}.started`))}; n=0; while [ ! -f ${q(file(`${other}.started`))} ]; do n=$((n+1)); [ $n -gt 400 ] && exit 9; sleep 0.05; done`);
+    const chain = (c: string, other: string) =>
+      Array.from({ length: 6 }, (_, i) => ({ id: `${c}${i}`, run: i === 2 ? meet(`${c}2`, `${other}2`) : timed(`${c}${i}`), needs: i ? [`${c}${i - 1}`] : [] }));
+    ws.define('chains', { concurrency: 2, steps: [...chain('a', 'b'), ...chain('b', 'a')] });
+    const r = ptask(ws, 'run', 'chains');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const at = (what: string, id: string) => events().find((e) => e.what === what && e.id === id)!.t;
+    for (const c of ['a', 'b']) {
+      const mine = events().filter((e) => e.id.startsWith(c)).map((e) => `${e.what} ${e.id}`);
+      assert.deepEqual(mine, Array.from({ length: 6 }, (_, i) => [`start ${c}${i}`, `end ${c}${i}`]).flat(), `chain ${c}, each step once, in order`);
+    }
+    assert.ok(at('start', 'a2') < at('end', 'b2') && at('start', 'b2') < at('end', 'a2'), 'a2 and b2 overlap');
+  });
+
   it('a pause while both branches run lets both finish and starts nothing; resume runs the rest once', async () => {
     const { runner } = await bothInFlight();
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);

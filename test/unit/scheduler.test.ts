@@ -123,7 +123,7 @@ describe('scheduler: the step that follows (what a slot may start the moment a s
     // c needs a and b: b's end alone does not make it ready while a runs.
     const join = new GraphScheduler(graph({ a: [], b: [], c: ['a', 'b'] }), [], 2);
     assert.deepEqual(ids(join), ['a@0', 'b@1']);
-    assert.equal(join.successor('b'), undefined, 'two steps in flight');
+    assert.equal(join.successor('b'), undefined, 'c waits for a too');
     // Two independent steps at concurrency 1: the other one is ready, so none follows alone.
     const two = new GraphScheduler(graph({ a: [], b: [], c: ['a'] }), []);
     assert.deepEqual(ids(two), ['a@0']);
@@ -139,9 +139,24 @@ describe('scheduler: the step that follows (what a slot may start the moment a s
     assert.equal(one.successor('b'), undefined, 'b ends its chain');
     one.completed('a');
     assert.equal(one.take('b')?.index, 1, 'what the scheduler would have started next');
-    // At concurrency 2, c starts beside a: b is not the only one to follow.
+    // At concurrency 2, c starts beside a: each chain's next step follows its own.
     const two = new GraphScheduler(def, [], 2);
     assert.deepEqual(ids(two), ['a@0', 'c@2']);
-    assert.equal(two.successor('a'), undefined);
+    assert.equal(two.successor('a')?.step.id, 'b');
+    assert.equal(two.successor('c')?.step.id, 'd');
+    two.completed('c');
+    assert.equal(two.take('d')?.index, 3);
+  });
+
+  it('at concurrency 2, none where a step ready and waiting for a place comes first in the definition', () => {
+    // Three chains a-b, c-d, e-f defined as a c e b d f: with a and c in flight, e waits, and it comes before b and d.
+    const def = graph({ a: [], c: [], e: [], b: ['a'], d: ['c'], f: ['e'] });
+    const two = new GraphScheduler(def, [], 2);
+    assert.deepEqual(ids(two), ['a@0', 'c@1']);
+    assert.equal(two.successor('a'), undefined, 'e starts in the place a leaves');
+    two.completed('a');
+    assert.deepEqual(ids(two), ['e@2']);
+    assert.equal(two.successor('e'), undefined, 'b (index 3) is ready, before f');
+    assert.equal(two.successor('c'), undefined, 'b is ready, and comes before d');
   });
 });
