@@ -16,8 +16,10 @@
  * adopted, and only where the scheduler says the step is the one that follows (scheduler.ts
  * `successor`): a chain, or a graph where one step follows another. Each chain in flight has a lane
  * of its own (at concurrency 2, two chains run side by side, each with its steps sent ahead to its
- * slot): named after the step it began behind, kept by every step of it, even one started again
- * after its slot declined it, so that what follows that one is queued behind it in turn.
+ * slot), named after the step it began behind. A lane whose slot declined what it queued sends
+ * nothing more (no slot of it is busy: `room` is false) and ends once the declined are taken; a
+ * declined step starts again in a lane of its own, so nothing is ever queued behind it ahead of
+ * the steps declined with it.
  */
 import type { StepDefinition } from '../protocol/schemas';
 import { type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';

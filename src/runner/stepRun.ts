@@ -64,14 +64,15 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
       ctx.publisher.save(STATE_THROTTLE_MS);
     };
     // ::progress counts on stdout and stderr alike (a slot hands both on as one stream).
-    const start = (lane?: string) => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), ...(lane ? { lane } : {}), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
+    const start = () => ctx.startAttempt({ ...stepAttemptSpec(ctx, step, index, attempt, attemptStart), onStarted, onStdoutLine: onLine, onStderrLine: onLine });
     // Sent to an idle slot: never declined (a slot declines only what was queued behind another).
     if (!queued) return start();
     // Declined by its slot (the step before wrote outputs, a control file was written): it starts
     // now, with the environment as it is now; or, when the run is no longer running, on resume.
     // Declined for a control file written since it was sent: the runner has not looked since, maybe.
-    // Started again in its chain's lane: what follows it is queued behind it.
-    return startIfDeclined(queued.take(onLine, onStarted), () => start(queued.lane), () => (ctx.control.look(), ctx.control.running));
+    // Started again in a lane of its own, not its queue's: the steps declined behind it are still in
+    // that queue, and what the queue sent next would be queued behind this one, before them.
+    return startIfDeclined(queued.take(onLine, onStarted), start, () => (ctx.control.look(), ctx.control.running));
   });
   const attempts = before + settled.attempt;
   const unfinished = (outcome: UnfinishedStep['outcome'], extra: Partial<UnfinishedStep> = {}): UnfinishedStep => ({

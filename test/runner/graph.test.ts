@@ -93,6 +93,24 @@ describe('runner: a graph of steps (needs)', () => {
     assert.ok(at('start', 'a2') < at('end', 'b2') && at('start', 'b2') < at('end', 'a2'), 'a2 and b2 overlap');
   });
 
+  it('two chains at concurrency 2, one of them declined by its slot (a step wrote outputs): its steps still run in order, each once', () => {
+    // a0 writes an output, so its slot declines what it queued (a1 to a32); a1 then runs while b's
+    // steps end (each end a fill of the queues): nothing may be queued behind a1 ahead of a2.
+    const a = Array.from({ length: 40 }, (_, i) => ({
+      id: `a${i}`,
+      run: i === 0 ? timed('a0', `echo '{"x":1}' > "$TASK_STEP_OUTPUT"`) : i === 1 ? timed('a1', `n=0; while [ ! -f ${q(file('b8.done'))} ]; do n=$((n+1)); [ $n -gt 400 ] && exit 9; sleep 0.02; done`) : timed(`a${i}`),
+      needs: i ? [`a${i - 1}`] : [],
+    }));
+    const b = Array.from({ length: 10 }, (_, i) => ({ id: `b${i}`, run: timed(`b${i}`, i === 8 ? `touch ${q(file('b8.done'))}` : 'true'), needs: i ? [`b${i - 1}`] : [] }));
+    ws.define('chains', { concurrency: 2, steps: [...a, ...b] });
+    const r = ptask(ws, 'run', 'chains');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const [c, n] of [['a', 40], ['b', 10]] as const) {
+      const mine = events().filter((e) => e.id.startsWith(c)).map((e) => `${e.what} ${e.id}`);
+      assert.deepEqual(mine, Array.from({ length: n }, (_, i) => [`start ${c}${i}`, `end ${c}${i}`]).flat(), `chain ${c}, each step once, in order`);
+    }
+  });
+
   it('a pause while both branches run lets both finish and starts nothing; resume runs the rest once', async () => {
     const { runner } = await bothInFlight();
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);
