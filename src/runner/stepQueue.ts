@@ -16,17 +16,21 @@
  * adopted, and only where the scheduler says the step is the one that follows (scheduler.ts
  * `successor`): a chain, or a graph where one step follows another. Each chain in flight has a lane
  * of its own (at concurrency 2, two chains run side by side, each with its steps sent ahead to its
- * slot), named after the step it began behind. A lane whose slot declined what it queued sends
+ * slot), named after the attempt it began behind. A lane whose slot declined what it queued sends
  * nothing more (no slot of it is busy: `room` is false) and ends once the declined are taken; a
- * declined step starts again in a lane of its own, so nothing is ever queued behind it ahead of
- * the steps declined with it.
+ * declined step, and a retry, start again in a lane of their own, so nothing is ever queued behind
+ * them ahead of the steps declined with them.
  */
 import type { StepDefinition } from '../protocol/schemas';
 import { type AttemptSpec, type ExecEnd, type RunningAttempt } from './executor';
 import type { PlannedStep, Scheduler } from './scheduler';
 
-/** The lane of a chain that begins with this step (no step id has a "#": never an item's lane). */
-export const chainLane = (stepId: string) => `#chain ${stepId}`;
+/**
+ * The lane of a chain that begins with this attempt of a step (no step id has a "#": never an
+ * item's lane). Each attempt has its own: a retry of the step a lane began behind is not that
+ * lane, or the lane would queue its next steps behind the retry, ahead of those its slot declined.
+ */
+export const chainLane = (stepId: string, attempt: number) => `#chain ${stepId} ${attempt}`;
 /**
  * Steps sent ahead of the one running. A slot in C starts the next one's shell while one runs when
  * that one was sent already, and holds its reports until half of what waited has started, steps'
@@ -127,6 +131,8 @@ export interface AheadHost {
   room(lane: string): boolean;
   /** The step may be sent ahead: a plain step, not left unfinished, not adopted. */
   queueable(step: StepDefinition): boolean;
+  /** The lane of the attempt of this step started now (chainLane), if it started one in a slot. */
+  laneOf(step: StepDefinition): string | undefined;
   /** Its outputs file (TASK_STEP_OUTPUT), which the step after it is gated on. */
   outputsFile(step: StepDefinition): string;
   /** The control files' stamps as the runner last looked at them, before it read them: the queued steps are gated on them. */
@@ -159,7 +165,8 @@ export class StepsAhead {
     for (const lane of this.lanes.values()) if (!lane.queued.length && !started.some((s) => s.step === lane.behind)) this.lanes.delete(lane.name);
     for (const { step } of started) {
       const ofLane = [...this.lanes.values()].some((lane) => lane.behind === step || lane.queued[0]?.step === step);
-      if (!ofLane) this.lanes.set(chainLane(step.id), { name: chainLane(step.id), behind: step, queued: [] });
+      const name = ofLane ? undefined : this.host.laneOf(step);
+      if (name) this.lanes.set(name, { name, behind: step, queued: [] });
     }
     let stamps: Gate[] | undefined;
     for (const lane of this.lanes.values()) {

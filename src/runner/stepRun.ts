@@ -25,7 +25,7 @@ export function stepAttemptSpec(ctx: RunContext, step: StepDefinition, index: nu
     record: { key: step.id, attempt },
     slurm,
     // In a slot, the step after it may be queued behind it and start as it ends: its end is then durable first.
-    ...(slurm ? {} : { lane: chainLane(step.id), durableEnd: true }),
+    ...(slurm ? {} : { lane: chainLane(step.id, attempt), durableEnd: true }),
   };
 }
 
@@ -70,8 +70,8 @@ export async function runStep(ctx: RunContext, step: StepDefinition, index: numb
     // Declined by its slot (the step before wrote outputs, a control file was written): it starts
     // now, with the environment as it is now; or, when the run is no longer running, on resume.
     // Declined for a control file written since it was sent: the runner has not looked since, maybe.
-    // Started again in a lane of its own, not its queue's: the steps declined behind it are still in
-    // that queue, and what the queue sent next would be queued behind this one, before them.
+    // Started again in a lane of its own (chainLane), not its queue's: the steps declined behind it
+    // are still in that queue, and what the queue sent next would be queued behind this one, before them.
     return startIfDeclined(queued.take(onLine, onStarted), start, () => (ctx.control.look(), ctx.control.running));
   });
   const attempts = before + settled.attempt;

@@ -40,7 +40,7 @@ import { SlurmExecutor } from './slurm/slurmExecutor';
 import { runStamped } from './stampedStep';
 import { StepOutputs } from './stepOutputs';
 import { outputsFile, removeIfThere, stepFiles, writeOutputsFile, type StepFiles } from './stepFiles';
-import { QUEUE_AHEAD, StepsAhead, type QueuedStep } from './stepQueue';
+import { chainLane, QUEUE_AHEAD, StepsAhead, type QueuedStep } from './stepQueue';
 import { runStep, stepAttemptSpec } from './stepRun';
 import { TimelineLog } from './timelineLog';
 
@@ -133,6 +133,10 @@ export class TaskRun implements RunContext {
     this.ahead = new StepsAhead({
       running: () => this.control.running,
       room: (lane) => this.queue(lane, QUEUE_AHEAD).room,
+      laneOf: (step) => {
+        const current = this.current.get(step.id);
+        return current && !step.forEach && !this.onSlurm(step) ? chainLane(step.id, current.attempt) : undefined;
+      },
       queueable: (step) => !step.forEach && !hasStamp(step) && !this.onSlurm(step) && !this.unfinished.has(step.id) && !this.adoptions.has(step.id),
       outputsFile: (step) => stepFiles(paths, step).output,
       controlStamps: () => [paths.control, paths.globalControl].map((file) => ({ file, stamp: this.control.stampOf(file) ?? fileStamp(file) })),
@@ -278,6 +282,8 @@ export class TaskRun implements RunContext {
         continue;
       }
       scheduler.stopped(id);
+      // Nothing more starts, and nothing queued in another chain's slot either (a failure moves no status).
+      this.holdQueued();
       if (stop.kind !== 'completed' && stop.unfinished) this.unfinished.set(id, stop.unfinished);
       // The worst end; of equal ones, the step defined first (the run names it, whichever ended first).
       const rank = STOP_RANK[stop.kind] - (ended ? STOP_RANK[ended.kind] : -1);

@@ -41,6 +41,15 @@ describe('runner: a full disk and a read-only one', function () {
   const gate = (name: string) => path.join(ws.root, `gate-${name}`);
   const ran = () => readLines(marks).map((l) => l.split(' ')[0]);
   const checkpointOf = () => loadCheckpoint(taskPaths(ws.tasksDir, 't'));
+  /**
+   * b, queued behind a, starts as a ends; a's commit follows when the runner hears of a's end (its
+   * slot holds reports up to 50 ms): on a busy machine that came after a test had filled the disk.
+   */
+  const aCommitted = () =>
+    waitFor("a's commit", () => {
+      const loaded = checkpointOf();
+      return loaded.ok && loaded.value.checkpoint.completed.some((s) => s.id === 'a');
+    });
 
   before(function () {
     const probe = fs.mkdtempSync('/tmp/ptask-mount-probe-');
@@ -119,12 +128,7 @@ describe('runner: a full disk and a read-only one', function () {
     });
     const runner = ptaskChild(ws, 'run', 't');
     await waitFor('b to start', () => ran().includes('b'));
-    // b, queued behind a, starts as a ends; a's commit follows when the runner hears of a's end (its
-    // slot holds reports up to 50 ms): on a busy machine that came after the disk was full.
-    await waitFor("a's commit", () => {
-      const loaded = checkpointOf();
-      return loaded.ok && loaded.value.checkpoint.completed.some((s) => s.id === 'a');
-    });
+    await aCommitted();
     const before = fs.readFileSync(ws.file('t', 'checkpoint.json'), 'utf8');
     // The runner learns of the full disk at its next state.json write: at c's start (c, started
     // already, then ends and is committed: the journal's page has room) or at a heartbeat during b.
@@ -164,6 +168,7 @@ describe('runner: a full disk and a read-only one', function () {
     });
     const runner = ptaskChild(ws, 'run', 't');
     await waitFor('b to start', () => ran().includes('b1'));
+    await aCommitted(); // b, queued behind a, starts as a ends: a's commit may come later
     fill(path.join(runDir, 'filler'));
     fs.writeFileSync(g1, ''); // b prints: its log and state.json cannot be written
     await waitFor('the runner to see the full disk', () => /no space left on device writing .*: pausing 't'$/m.test(runner.output()));

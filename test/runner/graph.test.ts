@@ -111,6 +111,46 @@ describe('runner: a graph of steps (needs)', () => {
     }
   });
 
+  it('a retry of the step a chain was sent ahead behind: what follows is not queued behind the retry, ahead of the steps declined', () => {
+    // a0 fails once (its slot declines a1, a2); w ends once the retry has started, and the retry
+    // once w is committed: w's end makes a3 ready behind a2, and its commit fills the queues while
+    // the retry runs.
+    const journal = ws.file('g', 'journal.jsonl');
+    ws.define('g', {
+      concurrency: 2,
+      steps: [
+        { id: 'a0', needs: [], retries: 1, retryDelay: '10ms', run: timed('a0', `[ "$TASK_STEP_ATTEMPT" = 1 ] && exit 1; touch ${q(file('retry'))}; n=0; until grep -q '"w"' ${q(journal)}; do n=$((n+1)); [ $n -gt 400 ] && exit 9; sleep 0.02; done`) },
+        { id: 'a1', needs: ['a0'], run: timed('a1') },
+        { id: 'a2', needs: ['a1'], run: timed('a2') },
+        { id: 'a3', needs: ['a2', 'w'], run: timed('a3') },
+        { id: 'w', needs: [], run: timed('w', `n=0; until [ -f ${q(file('retry'))} ]; do n=$((n+1)); [ $n -gt 400 ] && exit 9; sleep 0.02; done`) },
+      ],
+    });
+    const r = ptask(ws, 'run', 'g');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const order = events().filter((e) => e.what === 'start').map((e) => e.id).filter((id) => id !== 'w');
+    assert.deepEqual(order, ['a0', 'a0', 'a1', 'a2', 'a3'], 'a0 twice (it failed once), then a1, a2, a3');
+  });
+
+  it('a failure in one chain: nothing queued in the other chain\'s slot starts after it is seen', () => {
+    // a0 ends only once the runner has seen b0 fail (it holds what is queued); a1 was queued behind a0.
+    const attempts = path.join(ws.runDir('g'), 'attempts');
+    ws.define('g', {
+      concurrency: 2,
+      steps: [
+        ...Array.from({ length: 6 }, (_, i) => ({
+          id: `a${i}`,
+          needs: i ? [`a${i - 1}`] : [],
+          run: timed(`a${i}`, i ? 'true' : `n=0; until ls ${q(attempts)} | grep -q '[.]hold$'; do n=$((n+1)); [ $n -gt 400 ] && exit 9; sleep 0.02; done`),
+        })),
+        { id: 'b0', needs: [], run: 'exit 1' },
+      ],
+    });
+    const r = ptask(ws, 'run', 'g');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.deepEqual(events().map((e) => `${e.what} ${e.id}`), ['start a0', 'end a0'], 'a0 finished; nothing after it started');
+  });
+
   it('a pause while both branches run lets both finish and starts nothing; resume runs the rest once', async () => {
     const { runner } = await bothInFlight();
     assert.match(ptask(ws, 'status', 'g').stdout, /now {7}b and c since/);

@@ -31,11 +31,12 @@ function host() {
     sent,
     ends,
     /** A step started by the runner, as stepAttemptSpec names its lane. */
-    startHead: (id: string) => start({ command: 'true', cwd: '/', env: {}, logFile: '/dev/null', logHeader: '', record: { key: id, attempt: 1 }, lane: chainLane(id) }),
+    startHead: (id: string, attempt = 1) => start({ command: 'true', cwd: '/', env: {}, logFile: '/dev/null', logHeader: '', record: { key: id, attempt }, lane: chainLane(id, attempt) }),
     host: {
       running: () => true,
       room: (lane: string) => lanes.has(lane),
       queueable: () => true,
+      laneOf: (step: StepDefinition) => chainLane(step.id, 1),
       outputsFile: (step: StepDefinition) => `/outputs/${step.id}`,
       controlStamps: () => [],
       spec: (step: StepDefinition): AttemptSpec => ({ command: step.run, cwd: '/', env: {}, logFile: '/dev/null', logHeader: '', record: { key: step.id, attempt: 1 } }),
@@ -56,7 +57,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
     const queued = h.sent.filter((s) => s.behind);
     assert.deepEqual(
       queued.map((s) => `${s.id} ${s.lane}`),
-      ['a1 #chain a0', 'a2 #chain a0', 'a3 #chain a0', 'b1 #chain b0', 'b2 #chain b0', 'b3 #chain b0'],
+      ['a1 #chain a0 1', 'a2 #chain a0 1', 'a3 #chain a0 1', 'b1 #chain b0 1', 'b2 #chain b0 1', 'b3 #chain b0 1'],
     );
   });
 
@@ -72,7 +73,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
     scheduler.completed('a0');
     assert.deepEqual(ahead.takeReady(scheduler).map((p) => p.step.id), ['a1']);
     assert.deepEqual(scheduler.ready(), [], 'no place is left for b0');
-    assert.equal(ahead.take('a1')?.lane, '#chain a0', 'the attempt its slot has');
+    assert.equal(ahead.take('a1')?.lane, '#chain a0 1', 'the attempt its slot has');
     assert.equal(ahead.take('b0'), undefined, 'b0 was never queued');
   });
 
@@ -92,7 +93,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
     assert.deepEqual(started.map((s) => s.step.id), ['b0']);
     h.startHead('b0');
     ahead.fill(scheduler, started);
-    assert.deepEqual(h.sent.filter((s) => s.behind).map((s) => `${s.id} ${s.lane}`), ['a1 #chain a0', 'b1 #chain b0']);
+    assert.deepEqual(h.sent.filter((s) => s.behind).map((s) => `${s.id} ${s.lane}`), ['a1 #chain a0 1', 'b1 #chain b0 1']);
   });
 
   it(`sends at most ${QUEUE_AHEAD} ahead in a lane, and more as they are taken`, () => {
@@ -102,13 +103,13 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
     const started = scheduler.ready();
     for (const s of started) h.startHead(s.step.id);
     ahead.fill(scheduler, started);
-    assert.equal(h.sent.filter((s) => s.behind && s.lane === '#chain a0').length, QUEUE_AHEAD);
+    assert.equal(h.sent.filter((s) => s.behind && s.lane === '#chain a0 1').length, QUEUE_AHEAD);
     scheduler.completed('a0');
     const next = ahead.takeReady(scheduler);
     assert.deepEqual(next.map((p) => p.step.id), ['a1']);
     ahead.take('a1');
     ahead.fill(scheduler, next);
-    const inA = h.sent.filter((s) => s.behind && s.lane === '#chain a0');
+    const inA = h.sent.filter((s) => s.behind && s.lane === '#chain a0 1');
     assert.equal(inA.length, QUEUE_AHEAD + 1);
     assert.equal(inA.at(-1)?.id, `a${QUEUE_AHEAD + 1}`);
   });
