@@ -182,6 +182,23 @@ describe('runner: a graph of steps (needs)', () => {
     assert.deepEqual(Object.fromEntries(counts), { a: 1, b: 1, c: 1, d: 1 });
   });
 
+  it('interrupt while two chains run at concurrency 2, each with steps queued in its slot: both stopped, nothing queued starts; resume runs the rest once', async () => {
+    // a3 and b3 meet (each waits for the other to have started), then for the gate.
+    const chain = (c: string, other: string) =>
+      Array.from({ length: 8 }, (_, i) => ({ id: `${c}${i}`, run: i === 3 ? branch(`${c}3`, `${other}3`) : timed(`${c}${i}`), needs: i ? [`${c}${i - 1}`] : [] }));
+    ws.define('g', { concurrency: 2, steps: [...chain('a', 'b'), ...chain('b', 'a')] });
+    const runner = ptaskChild(ws, 'run', 'g');
+    await waitFor('a3 and b3 to run', () => fs.existsSync(file('a3.started')) && fs.existsSync(file('b3.started')));
+    assert.equal(ptask(ws, 'interrupt', 'g').code, 0);
+    assert.equal(await runner.exited, 4, runner.output());
+    assert.deepEqual(ends().sort(), ['a0', 'a1', 'a2', 'b0', 'b1', 'b2'], 'a3 and b3 stopped; nothing behind them started');
+    assert.deepEqual(events().filter((e) => e.what === 'start').map((e) => e.id).sort(), ['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3']);
+    fs.writeFileSync(file('gate'), '');
+    const r = ptask(ws, 'resume', 'g');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(ends().sort(), ['a', 'b'].flatMap((c) => Array.from({ length: 8 }, (_, i) => `${c}${i}`)).sort(), 'each step done once');
+  });
+
   it('interrupt while both branches run stops them both; resume runs them again, and the rest, once', async () => {
     const { runner, pids } = await bothInFlight();
     assert.equal(ptask(ws, 'interrupt', 'g').code, 0);

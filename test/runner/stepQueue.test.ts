@@ -57,6 +57,24 @@ describe('runner: a chain step queued behind the one before', () => {
     }
   });
 
+  it('two chains at concurrency 2, each sent ahead in its own slot: a step of one asks for a pause as its last act; both drain, each step runs once, in its chain\'s order, and resume runs the rest', () => {
+    const chain = (c: string) => Array.from({ length: 30 }, (_, i) => ({ id: `${c}${i}`, needs: i ? [`${c}${i - 1}`] : [], run: `echo ${c}${i} >> ${m}${c === 'a' && i === 10 ? `; ${cli('pause', 't')} > /dev/null` : ''}` }));
+    ws.define('t', { concurrency: 2, steps: [...chain('a'), ...chain('b')] });
+    const r = ptask(ws, 'run', 't');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(status(ws, 't').status, 'paused');
+    const inOrder = (c: string, n?: number) => {
+      const mine = readLines(marks).filter((l) => l.startsWith(c));
+      assert.deepEqual(mine, Array.from({ length: n ?? mine.length }, (_, i) => `${c}${i}`), `chain ${c}: each step once, in order`);
+    };
+    inOrder('a');
+    inOrder('b');
+    assert.deepEqual(readLines(marks).filter((l) => l.startsWith('a')).at(-1), 'a10', 'nothing of a after the step that paused');
+    assert.equal(ptask(ws, 'resume', 't').code, 0);
+    inOrder('a', 30);
+    inOrder('b', 30);
+  });
+
   it('a step that pauses every task (the global control file) as its last act: the same', () => {
     ws.define('t', {
       steps: [

@@ -45,15 +45,21 @@ function host() {
   };
 }
 
+/** Two chains of `n` at `concurrency`: the ready steps started, as the runner would, and the queues filled behind them. */
+function begin(n: number, concurrency: number) {
+  const scheduler = new GraphScheduler(twoChains(n), [], concurrency);
+  const h = host();
+  const ahead = new StepsAhead(h.host);
+  const started = scheduler.ready();
+  for (const s of started) h.startHead(s.step.id);
+  ahead.fill(scheduler, started);
+  return { scheduler, h, ahead, started };
+}
+
 describe('steps sent ahead: a lane for each chain in flight', () => {
   it('at concurrency 2, each chain is sent ahead in its own lane, behind its own step', () => {
-    const scheduler = new GraphScheduler(twoChains(4), [], 2);
-    const h = host();
-    const ahead = new StepsAhead(h.host);
-    const started = scheduler.ready();
+    const { h, started } = begin(4, 2);
     assert.deepEqual(started.map((s) => s.step.id), ['a0', 'b0']);
-    for (const s of started) h.startHead(s.step.id);
-    ahead.fill(scheduler, started);
     const queued = h.sent.filter((s) => s.behind);
     assert.deepEqual(
       queued.map((s) => `${s.id} ${s.lane}`),
@@ -63,12 +69,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
 
   it('a queued step becomes startable once the step before it completes, and goes before any other ready step', () => {
     // a0 a1 and b0 b1 at concurrency 1: b0 is ready beside a1 once a0 is done, but a1 comes first.
-    const scheduler = new GraphScheduler(twoChains(2), [], 1);
-    const h = host();
-    const ahead = new StepsAhead(h.host);
-    const started = scheduler.ready();
-    h.startHead('a0');
-    ahead.fill(scheduler, started);
+    const { scheduler, ahead } = begin(2, 1);
     assert.deepEqual(ahead.takeReady(scheduler), [], 'a0 still runs');
     scheduler.completed('a0');
     assert.deepEqual(ahead.takeReady(scheduler).map((p) => p.step.id), ['a1']);
@@ -78,14 +79,9 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
   });
 
   it('a lane with nothing left to queue ends; the next chain begins its own', () => {
-    const scheduler = new GraphScheduler(twoChains(2), [], 1);
-    const h = host();
-    const ahead = new StepsAhead(h.host);
-    let started = scheduler.ready();
-    h.startHead('a0');
-    ahead.fill(scheduler, started);
+    const { scheduler, h, ahead } = begin(2, 1);
     scheduler.completed('a0');
-    started = ahead.takeReady(scheduler);
+    let started = ahead.takeReady(scheduler);
     ahead.take('a1');
     ahead.fill(scheduler, started);
     scheduler.completed('a1');
@@ -97,12 +93,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
   });
 
   it(`sends at most ${QUEUE_AHEAD} ahead in a lane, and more as they are taken`, () => {
-    const scheduler = new GraphScheduler(twoChains(QUEUE_AHEAD + 10), [], 2);
-    const h = host();
-    const ahead = new StepsAhead(h.host);
-    const started = scheduler.ready();
-    for (const s of started) h.startHead(s.step.id);
-    ahead.fill(scheduler, started);
+    const { scheduler, h, ahead } = begin(QUEUE_AHEAD + 10, 2);
     assert.equal(h.sent.filter((s) => s.behind && s.lane === '#chain a0 1').length, QUEUE_AHEAD);
     scheduler.completed('a0');
     const next = ahead.takeReady(scheduler);
@@ -115,12 +106,7 @@ describe('steps sent ahead: a lane for each chain in flight', () => {
   });
 
   it('a stop waits for a lane behind a step still in flight, and takes what another lane started', async () => {
-    const scheduler = new GraphScheduler(twoChains(3), [], 2);
-    const h = host();
-    const ahead = new StepsAhead(h.host);
-    const started = scheduler.ready();
-    for (const s of started) h.startHead(s.step.id);
-    ahead.fill(scheduler, started);
+    const { scheduler, h, ahead } = begin(3, 2);
     scheduler.completed('a0');
     // a1's slot started it (a queued step is known started once it ends, as much as by its start); b0 still runs.
     h.ends.get('a1')!({ kind: 'exited', exitCode: 0, signal: null });
